@@ -1,0 +1,172 @@
+"""Intake benchmark: POST /t2mobile/fulfilment against gunicorn with the production settings on
+PostgreSQL and Redis, beside a bare DRF endpoint that does one INSERT, at a fixed concurrency.
+
+    .venv/bin/python bench/intake.py [--concurrency 16] [--seconds 15]
+
+Creates (and drops afterwards) the database `bench_intake`; uses Redis database 6.
+Prints requests per second, p50 and p99 latency for both, and their ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
+DB = "bench_intake"
+PORT = int(os.environ.get("BENCH_PORT", "8099"))
+API_KEY = "bench-key-" + "0123456789abcdef"
+
+
+def admin_sql(sql: str) -> None:
+    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+        conn.execute(sql)
+
+
+def env() -> dict[str, str]:
+    e = dict(os.environ)
+    e.update({
+        "DJANGO_SETTINGS_MODULE": "bench.settings_bench",
+        "DEBUG": "false",
+        "SECRET_KEY": "bench-only-" + "x" * 40,
+        "SECURE_SSL_REDIRECT": "false",
+        "DATABASE_URL": f"{PG}/{DB}",
+        "REDIS_URL": "redis://127.0.0.1:6379/6",
+        "T2MOBILE_RATE_LIMIT": "10000000/m",
+        "T2MOBILE_API_KEYS": API_KEY,
+        "LOG_LEVEL": "WARNING",
+        "GUNICORN_BIND": f"127.0.0.1:{PORT}",
+        "PYTHONPATH": str(ROOT),
+    })
+    return e
+
+
+def prepare() -> None:
+    admin_sql(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
+    admin_sql(f"CREATE DATABASE {DB}")
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env(), check=True)
+    with psycopg.connect(f"{PG}/{DB}", autocommit=True) as conn:
+        conn.execute("CREATE TABLE bench_bare (id bigserial PRIMARY KEY, body jsonb, created_at timestamptz DEFAULT now())")
+        conn.execute(
+            "INSERT INTO t2mobile_products (item_id, name, sku, description, rate, unit, zoho_status, is_published,"
+            " published_set_by_staff, provisioner, created_at, updated_at)"
+            " VALUES ('4815000000044208','Zoho Mail Lite','ZM-LITE','',1500,'','active',true,false,"
+            "'zoho_sales_order',now(),now())"
+        )
+        conn.execute(
+            "INSERT INTO t2mobile_product_plans (product_id, tenure, price, is_active, set_by_staff, created_at,"
+            " updated_at) SELECT id, '12_MONTHS', 15000, true, false, now(), now() FROM t2mobile_products"
+        )
+
+
+def start_gunicorn() -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "t2mobile_portal.wsgi", "--config", "gunicorn.conf.py"],
+        cwd=ROOT, env=env(), start_new_session=True, stdout=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=1)
+            conn.request("GET", "/t2mobile/health/live")
+            if conn.getresponse().status == 200:
+                return proc
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit("gunicorn did not start")
+
+
+def order_body() -> tuple[bytes, dict[str, str]]:
+    order_id = "B" + uuid.uuid4().hex[:20]
+    body = json.dumps({
+        "orderId": order_id, "productId": "4815000000044208", "tenure": "12_MONTHS", "customerId": "C1",
+        "customerName": "Ada Obi", "customerEmail": "ada@example.com", "customerPhone": "08031234567",
+    }).encode()
+    return body, {"Authorization": f"Bearer {API_KEY}", "Idempotency-Key": order_id,
+                  "Content-Type": "application/json"}
+
+
+def load(path: str, concurrency: int, seconds: float) -> dict[str, float]:
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    stop_at = time.time() + seconds
+
+    def worker():
+        conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
+        mine = []
+        while time.time() < stop_at:
+            body, headers = order_body()
+            started = time.perf_counter()
+            try:
+                conn.request("POST", path, body=body, headers=headers)
+                response = conn.getresponse()
+                response.read()
+                ok = response.status == 202
+            except (OSError, http.client.HTTPException):
+                conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
+                ok = False
+            mine.append(time.perf_counter() - started)
+            if not ok:
+                with lock:
+                    errors[0] += 1
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    began = time.time()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.time() - began
+    latencies.sort()
+    return {
+        "requests": len(latencies),
+        "errors": errors[0],
+        "rps": len(latencies) / elapsed,
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=15)
+    args = parser.parse_args()
+    prepare()
+    proc = start_gunicorn()
+    try:
+        load("/bench/bare", args.concurrency, 2)  # warm up
+        load("/t2mobile/fulfilment", args.concurrency, 2)
+        bare = load("/bench/bare", args.concurrency, args.seconds)
+        intake = load("/t2mobile/fulfilment", args.concurrency, args.seconds)
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+        admin_sql(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
+    workers = env().get("WEB_CONCURRENCY", str(os.cpu_count() * 2 + 1))
+    print(f"intake benchmark: gunicorn {workers} workers, concurrency {args.concurrency}, {args.seconds:.0f} s each, "
+          f"{os.cpu_count()} cores")
+    for name, r in (("bare INSERT", bare), ("POST /t2mobile/fulfilment", intake)):
+        print(f"  {name:28s} {r['rps']:8.1f} req/s   p50 {r['p50_ms']:6.1f} ms   p99 {r['p99_ms']:6.1f} ms"
+              f"   ({r['requests']} requests, {r['errors']} errors)")
+    print(f"  intake / bare throughput ratio: {intake['rps'] / bare['rps']:.2f}")
+
+
+if __name__ == "__main__":
+    main()

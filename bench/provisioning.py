@@ -1,0 +1,167 @@
+"""Provisioning benchmark: a burst of orders drained by real Celery workers through the shared Zoho
+call budget, against the ZOHO SANDBOX (a local stand-in for Zoho, never the real one).
+
+    .venv/bin/python bench/provisioning.py [--orders 400] [--scale 20] [--concurrency 16]
+
+Time is scaled down by ``--scale``: Zoho's ~100 calls a minute becomes a sandbox limit of 100 calls
+per ``60/scale`` seconds (sliding window, HTTP 429 beyond, at most 10 in flight), and our budget
+``ZOHO_RATE_LIMIT`` is 90 per the same window with ``ZOHO_MAX_CONCURRENCY=5``. Two bursts of
+``--orders`` orders are queued at once: first each from a new customer, then one more from each of
+the same (returning) customers. For each burst it prints Zoho calls per order, the drain rate
+(orders and calls per second, and calls as a share of the budget's limit) and the 429s the sandbox
+answered.
+
+Creates (and drops afterwards) the database ``bench_provisioning``; uses Redis database 7.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
+DB = "bench_provisioning"
+REDIS = "redis://127.0.0.1:6379/7"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def admin_sql(sql: str) -> None:
+    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+        conn.execute(sql)
+
+
+def bench_env(*, sandbox_port: int, window: float) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({
+        "DJANGO_SETTINGS_MODULE": "t2mobile_portal.settings",
+        "DEBUG": "false",
+        "SECRET_KEY": "bench-only-" + "x" * 40,
+        "SECURE_SSL_REDIRECT": "false",
+        "DATABASE_URL": f"{PG}/{DB}",
+        "REDIS_URL": REDIS,
+        "LOG_LEVEL": "WARNING",
+        "ZOHO_ACCOUNTS_URL": f"http://127.0.0.1:{sandbox_port}",
+        "ZOHO_API_BASE": f"http://127.0.0.1:{sandbox_port}/inventory/v1",
+        "ZOHO_CLIENT_ID": "sandbox-client",
+        "ZOHO_CLIENT_SECRET": "sandbox-secret",
+        "ZOHO_REFRESH_TOKEN": "sandbox-refresh-token",
+        "ZOHO_ORGANIZATION_ID": "sandbox-org",
+        "ZOHO_RATE_LIMIT": f"90/{window:g}s",
+        "ZOHO_MAX_CONCURRENCY": "5",
+        "PYTHONPATH": str(ROOT),
+    })
+    return env
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--orders", type=int, default=400, help="orders per burst")
+    parser.add_argument("--scale", type=float, default=20.0, help="time scale: a Zoho minute lasts 60/scale s")
+    parser.add_argument("--concurrency", type=int, default=16, help="Celery worker processes")
+    args = parser.parse_args()
+    window = 60.0 / args.scale
+    port = free_port()
+    env = bench_env(sandbox_port=port, window=window)
+    os.environ.update(env)
+
+    admin_sql(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
+    admin_sql(f"CREATE DATABASE {DB}")
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+
+    import django
+
+    django.setup()
+    import redis
+    from django.db.models import Count, Q
+
+    from integrations.services import catalogue_sync
+    from integrations.zoho.sandbox import ZohoSandbox
+    from orders.models import Order
+    from orders.services import order_accept, partner_sync_from_settings
+
+    redis.Redis.from_url(REDIS).flushdb()
+    sandbox = ZohoSandbox(port=port, rate_limit=100, window=window, max_inflight=10).start()
+    worker = None
+    try:
+        partner = partner_sync_from_settings()
+        catalogue_sync()
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "t2mobile_portal", "worker", "-Q", "provisioning,default",
+             "-c", str(args.concurrency), "-l", "WARNING", "--without-gossip", "--without-mingle"],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+        )
+        from t2mobile_portal.celery import app
+
+        deadline = time.monotonic() + 60
+        while not app.control.ping(timeout=1.0):
+            if time.monotonic() > deadline:
+                raise SystemExit("the Celery worker did not start")
+
+        print(f"ZOHO SANDBOX limit 100 calls / {window:g} s (= 100/min scaled x{args.scale:g}), 10 in flight; "
+              f"budget ZOHO_RATE_LIMIT=90/{window:g}s, ZOHO_MAX_CONCURRENCY=5; "
+              f"{args.concurrency} worker processes")
+        budget_per_second = 90 / window
+        for label, prefix in (("new customers", "N"), ("returning customers", "R")):
+            before = dict(sandbox.state.counts)
+            started = time.monotonic()
+            for i in range(args.orders):
+                result = order_accept(partner=partner, idempotency_key=f"bench-{prefix}-{i}", payload={
+                    "orderId": f"BENCH-{prefix}-{i:05d}", "productId": "4815000000044208", "tenure": "12_MONTHS",
+                    "quantity": 1, "customerId": f"CUST-{i:05d}", "customerName": f"Customer {i}",
+                    "customerEmail": f"customer{i}@example.com", "customerPhone": "+2348031234567",
+                    "type": "NEW", "renewalOf": None, "metadata": {},
+                })
+                assert result.status_code == 202, result.body
+            queued = time.monotonic()
+            phase = Order.objects.filter(order_id__startswith=f"BENCH-{prefix}-")
+            while True:
+                counts = phase.aggregate(done=Count("pk", filter=Q(status__in=["FULFILLED", "FAILED"])),
+                                         failed=Count("pk", filter=Q(status="FAILED")))
+                if counts["done"] >= args.orders:
+                    break
+                time.sleep(0.25)
+            finished = time.monotonic()
+            after = dict(sandbox.state.counts)
+            calls = after.get("api", 0) - before.get("api", 0)
+            tokens = after.get("token", 0) - before.get("token", 0)
+            throttled = after.get("throttled", 0) - before.get("throttled", 0)
+            elapsed = finished - started
+            print(f"\n{label}: {args.orders} orders queued in {queued - started:.1f} s, all settled after "
+                  f"{elapsed:.1f} s ({counts['failed']} failed)")
+            print(f"  Zoho API calls per order: {calls / args.orders:.2f} ({calls} calls, {tokens} token requests)")
+            print(f"  drain: {args.orders / elapsed:.1f} orders/s, {calls / elapsed:.1f} calls/s = "
+                  f"{calls / elapsed / budget_per_second:.0%} of the budget's limit ({budget_per_second:g}/s)")
+            print(f"  HTTP 429 answered by the sandbox: {throttled}")
+        print(f"\nsales orders in the sandbox: {len(sandbox.state.salesorders)} for {2 * args.orders} orders; "
+              f"contacts: {len(sandbox.state.contacts)}")
+    finally:
+        if worker is not None:
+            os.killpg(worker.pid, signal.SIGTERM)
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(worker.pid, signal.SIGKILL)
+        sandbox.stop()
+        from django.db import connections
+
+        connections.close_all()
+        admin_sql(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,253 @@
+"""Webhook delivery benchmark: a real Celery worker process (default pool and concurrency, the
+production settings) delivering to local receivers, on PostgreSQL and Redis.
+
+    .venv/bin/python bench/webhooks.py [--events 2000] [--probe 200] [--backlog 10000] [--dead hang]
+
+1. Throughput: ``--events`` events for partner A are committed at once; deliveries per second from
+   the commit to the last arrival at A's receiver.
+2. Baseline latency: ``--probe`` events for A; time from commit to arrival (p50, p95, max).
+3. Dead endpoint, steady state: partner B's endpoint is known to be failing and has ``--backlog``
+   due events; ``webhooks.deliver_due_webhooks`` runs every second (the beat runs it every minute).
+   The same probe for A: the extra delay B's backlog adds.
+4. Dead endpoint, cold: ``--backlog`` events for B are committed at once (one queued delivery each)
+   while B's endpoint starts failing; then the probe for A.
+
+``--dead hang`` makes B's endpoint accept connections and never answer (each attempt waits the 15 s
+timeout); ``--dead 500`` answers 500 at once. Creates (and drops) the database ``bench_webhooks``;
+starts a Redis server of its own on port 6391 (``BENCH_REDIS_PORT``) so that no other run can flush
+or consume its queue.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import select
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
+DB = "bench_webhooks"
+REDIS_PORT = int(os.environ.get("BENCH_REDIS_PORT", "6391"))
+REDIS = f"redis://127.0.0.1:{REDIS_PORT}/0"
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+ENV = {
+    "DJANGO_SETTINGS_MODULE": "t2mobile_portal.settings",
+    "DEBUG": "false",
+    "SECRET_KEY": "bench-only-" + "x" * 40,
+    "SECURE_SSL_REDIRECT": "false",
+    "DATABASE_URL": f"{PG}/{DB}",
+    "REDIS_URL": REDIS,
+    "WEBHOOK_ALLOW_PRIVATE_URLS": "true",  # the receivers are on loopback
+    "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "ERROR"),
+    "PYTHONPATH": str(ROOT),
+}
+
+
+def admin_sql(sql: str) -> None:
+    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+        conn.execute(sql)
+
+
+class Receiver:
+    """A local endpoint: ``ok`` answers 200 and notes the first arrival time of each event id;
+    ``hang`` never answers; ``500`` answers 500 at once. Counts requests and the most in flight."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode, self.arrivals, self.requests = mode, {}, 0
+        self.in_flight = self.max_in_flight = 0
+        self.lock, self.stop = threading.Lock(), threading.Event()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):  # noqa: N802
+                self.rfile.read(int(self.headers.get("content-length") or 0))
+                with outer.lock:
+                    outer.requests += 1
+                    outer.in_flight += 1
+                    outer.max_in_flight = max(outer.max_in_flight, outer.in_flight)
+                    outer.arrivals.setdefault(self.headers.get("webhook-id"), time.time())
+                try:
+                    if outer.mode == "hang":  # answer nothing; in flight until the client gives up
+                        while not outer.stop.is_set():
+                            readable, _, _ = select.select([self.connection], [], [], 0.2)
+                            if readable and not self.connection.recv(1, socket.MSG_PEEK):
+                                break
+                        return
+                    status = 200 if outer.mode == "ok" else 500
+                    self.send_response(status)
+                    self.send_header("content-length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"ok")
+                finally:
+                    with outer.lock:
+                        outer.in_flight -= 1
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/webhooks/t2mobile"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.server.shutdown()
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    values = sorted(values)
+    return {
+        "p50": statistics.median(values),
+        "p95": values[min(len(values) - 1, int(len(values) * 0.95))],
+        "max": values[-1],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=2000)
+    parser.add_argument("--probe", type=int, default=200)
+    parser.add_argument("--backlog", type=int, default=10_000)
+    parser.add_argument("--dead", choices=["hang", "500"], default="hang")
+    parser.add_argument("--worker-args", default="", help='extra celery worker options, e.g. "-P threads -c 16"')
+    args = parser.parse_args()
+
+    os.environ.update(ENV)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # still stop the worker and drop the database
+    admin_sql(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
+    admin_sql(f"CREATE DATABASE {DB}")
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, check=True)
+    redis_server = subprocess.Popen(
+        ["redis-server", "--port", str(REDIS_PORT), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    for _ in range(50):
+        if subprocess.run(["redis-cli", "-p", str(REDIS_PORT), "ping"], capture_output=True).returncode == 0:
+            break
+        time.sleep(0.1)
+
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.db import transaction
+    from django.utils import timezone
+
+    from orders.models import Partner
+    from webhooks.models import WebhookEndpointState, WebhookLog, WebhookSecret
+    from webhooks.services import event_record
+    from webhooks.tasks import deliver_due_webhooks
+
+    good, dead = Receiver("ok"), Receiver(args.dead)
+    partner_a = Partner.objects.create(partner_id="BENCH_A", name="A", webhook_url=good.url)
+    partner_b = Partner.objects.create(partner_id="BENCH_B", name="B", webhook_url=dead.url)
+    for partner in (partner_a, partner_b):
+        WebhookSecret.objects.create(partner=partner, secret=SECRET)
+
+    log = open(ROOT / ".run" / "bench_webhooks_worker.log", "w")  # noqa: SIM115
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "t2mobile_portal", "worker", "-Q", "webhooks,default", "-l", "WARNING",
+         *args.worker_args.split()],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+
+    def record(partner: Partner, count: int) -> tuple[list[str], float]:
+        with transaction.atomic():
+            ids = [
+                event_record(partner=partner, event_type="ORDER_FULFILLED", data={"orderId": f"T2M{i:07d}"}).event_id
+                for i in range(count)
+            ]
+        return ids, time.time()
+
+    def wait_arrivals(ids: list[str], timeout: float = 600) -> float:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            with good.lock:
+                if all(i in good.arrivals for i in ids):
+                    return max(good.arrivals[i] for i in ids)
+            time.sleep(0.01)
+        raise SystemExit(f"timed out: {sum(i in good.arrivals for i in ids)}/{len(ids)} arrived")
+
+    def probe(label: str) -> dict[str, float]:
+        ids, committed = record(partner_a, args.probe)
+        wait_arrivals(ids)
+        stats = percentiles([good.arrivals[i] - committed for i in ids])
+        print(f"{label:<44} p50 {stats['p50']:.3f} s  p95 {stats['p95']:.3f} s  max {stats['max']:.3f} s")
+        return stats
+
+    try:
+        warm, _ = record(partner_a, 20)
+        wait_arrivals(warm, timeout=60)
+
+        ids, committed = record(partner_a, args.events)
+        last = wait_arrivals(ids)
+        print(f"throughput: {args.events} events in {last - committed:.2f} s = "
+              f"{args.events / (last - committed):.0f} deliveries/s (worker: {args.worker_args or 'defaults'}, "
+              f"{os.cpu_count()} CPUs)")
+
+        baseline = probe(f"baseline latency ({args.probe} events)")
+
+        # 3. steady state: B known failing, a backlog of due events, sweeps every second.
+        now = timezone.now()
+        WebhookLog.objects.bulk_create(
+            WebhookLog(event_id=f"evt_backlog{i:08d}", partner=partner_b, event_type="ORDER_FULFILLED",
+                       payload={}, body="{}", next_retry_at=now, retries=3)
+            for i in range(args.backlog)
+        )
+        WebhookEndpointState.objects.update_or_create(partner=partner_b, defaults={"consecutive_failures": 5})
+        stop_sweeps = threading.Event()
+
+        def sweeps() -> None:
+            while not stop_sweeps.is_set():
+                deliver_due_webhooks()
+                stop_sweeps.wait(1.0)
+
+        sweeper = threading.Thread(target=sweeps, daemon=True)
+        sweeper.start()
+        time.sleep(3)
+        steady = probe(f"with {args.backlog} due events of a failing endpoint")
+        stop_sweeps.set()
+        sweeper.join()
+        print(f"  dead endpoint: {dead.requests} requests, at most {dead.max_in_flight} in flight at once")
+
+        # 4. cold: B's backlog committed at once while its endpoint starts failing.
+        WebhookLog.objects.filter(partner=partner_b).delete()
+        WebhookEndpointState.objects.filter(partner=partner_b).update(consecutive_failures=0, busy_until=None)
+        dead.requests = dead.max_in_flight = 0
+        record(partner_b, args.backlog)
+        cold = probe(f"right after {args.backlog} new events to it (cold)")
+        print(f"  dead endpoint: {dead.requests} requests, at most {dead.max_in_flight} in flight at once")
+
+        for label, stats in (("steady", steady), ("cold", cold)):
+            print(f"extra delay ({label}): p50 {stats['p50'] - baseline['p50']:+.3f} s, "
+                  f"p95 {stats['p95'] - baseline['p95']:+.3f} s, max {stats['max'] - baseline['max']:+.3f} s")
+    finally:
+        os.killpg(worker.pid, 15)
+        worker.wait(30)
+        good.close()
+        dead.close()
+        from django.db import connections
+
+        connections.close_all()
+        admin_sql(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
+        redis_server.terminate()
+        redis_server.wait(10)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,184 @@
+"""Writes of the integrations app: the catalogue sync from Zoho, and the Zoho contact of a customer.
+
+``catalogue_sync`` pages through every Zoho item first and then applies the changes in one
+transaction, so a failure halfway through the paging changes nothing. The publishing and pricing
+rules (``shared/spec/zoho.md``): a newly seen active item is published with ``DEFAULT_TENURES``,
+each priced ``rate × months``; items that turn inactive or vanish are unpublished, never deleted;
+whatever staff set (``Product.published_set_by_staff``, ``ProductPlan.set_by_staff``, plans they
+removed) is never overwritten.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from integrations.models import CatalogueSync, ZohoContact
+from integrations.zoho.client import Item, ZohoClient, zoho_client
+from integrations.zoho.errors import ZohoError
+from orders.models import Order, Product, ProductPlan, Tenure
+
+logger = logging.getLogger(__name__)
+
+CATALOGUE_SYNC_LOCK_KEY = "zoho:catalogue_sync_lock"
+CATALOGUE_SYNC_LOCK_SECONDS = 600
+
+
+class CatalogueSyncBusy(Exception):
+    """Another process is syncing the catalogue right now."""
+
+
+def _default_tenures() -> list[str]:
+    return [tenure for tenure in settings.DEFAULT_TENURES if tenure in Tenure.values]
+
+
+def _plan_price(rate: Decimal, tenure: str) -> Decimal:
+    return (rate * Tenure.months_of(tenure)).quantize(Decimal("0.01"))
+
+
+@dataclass
+class _Counts:
+    created: int = 0
+    updated: int = 0
+    unpublished: int = 0
+
+
+def _product_upsert(item: Item, counts: _Counts) -> bool:
+    """Apply one Zoho item; True when anything the catalogue shows changed."""
+    active = item.status == Product.ZohoStatus.ACTIVE
+    product = Product.objects.select_for_update().filter(item_id=item.item_id).first()
+    if product is None:
+        product = Product.objects.create(
+            item_id=item.item_id, name=item.name[:255], sku=item.sku[:100], description=item.description,
+            rate=item.rate, unit=item.unit[:50],
+            zoho_status=Product.ZohoStatus.ACTIVE if active else Product.ZohoStatus.INACTIVE,
+            is_published=active,
+        )
+        if active:
+            ProductPlan.objects.bulk_create(
+                ProductPlan(product=product, tenure=tenure, price=_plan_price(item.rate, tenure))
+                for tenure in _default_tenures()
+            )
+        counts.created += 1
+        return True
+
+    changed_fields = []
+    new_values = {
+        "name": item.name[:255], "sku": item.sku[:100], "description": item.description, "rate": item.rate,
+        "unit": item.unit[:50], "zoho_status": Product.ZohoStatus.ACTIVE if active else Product.ZohoStatus.INACTIVE,
+    }
+    for name, value in new_values.items():
+        if getattr(product, name) != value:
+            setattr(product, name, value)
+            changed_fields.append(name)
+    if not product.published_set_by_staff:
+        if not active and product.is_published:
+            product.is_published = False
+            changed_fields.append("is_published")
+            counts.unpublished += 1
+        elif active and not product.is_published and "zoho_status" in changed_fields:
+            # Re-activated in Zoho after a sync had unpublished it: sell it again.
+            product.is_published = True
+            changed_fields.append("is_published")
+    plans_changed = False
+    if "rate" in changed_fields:
+        for plan in product.plans.filter(set_by_staff=False):
+            price = _plan_price(item.rate, plan.tenure)
+            if plan.price != price:
+                plan.price = price
+                plan.save(update_fields=["price", "updated_at"])
+                plans_changed = True
+    if changed_fields:
+        product.save(update_fields=[*changed_fields, "updated_at"])
+        counts.updated += 1
+    return bool(changed_fields) or plans_changed
+
+
+def catalogue_sync(*, client: ZohoClient | None = None) -> CatalogueSync:
+    """Refresh the local catalogue from Zoho; the returned row says what changed or why it failed."""
+    owner = uuid.uuid4().hex
+    if not cache.add(CATALOGUE_SYNC_LOCK_KEY, owner, timeout=CATALOGUE_SYNC_LOCK_SECONDS):
+        raise CatalogueSyncBusy("a catalogue sync is already running")
+    try:
+        return _catalogue_sync(client=client or zoho_client())
+    finally:
+        if cache.get(CATALOGUE_SYNC_LOCK_KEY) == owner:
+            cache.delete(CATALOGUE_SYNC_LOCK_KEY)
+
+
+def _catalogue_sync(*, client: ZohoClient) -> CatalogueSync:
+    from orders.selectors import catalogue_invalidate
+
+    started = timezone.now()
+    run = CatalogueSync.objects.create(started_at=started)
+    try:
+        items = list(client.items())
+    except ZohoError as exc:
+        run.status, run.error, run.finished_at = CatalogueSync.Status.FAILED, exc.describe(), timezone.now()
+        run.save(update_fields=["status", "error", "finished_at"])
+        logger.warning("catalogue sync failed: %s", exc.describe())
+        raise
+
+    counts = _Counts()
+    changed = False
+    with transaction.atomic():
+        seen = set()
+        for item in items:
+            seen.add(item.item_id)
+            changed |= _product_upsert(item, counts)
+        # ``update()`` leaves ``updated_at`` alone, so a sync that changes nothing keeps the ETag.
+        Product.objects.filter(item_id__in=seen).update(last_synced_at=started)
+        vanished = Product.objects.select_for_update().exclude(item_id__in=seen).exclude(
+            zoho_status=Product.ZohoStatus.INACTIVE, is_published=False
+        )
+        for product in vanished:
+            fields = []
+            if product.zoho_status != Product.ZohoStatus.INACTIVE:
+                product.zoho_status = Product.ZohoStatus.INACTIVE
+                fields.append("zoho_status")
+            if product.is_published and not product.published_set_by_staff:
+                product.is_published = False
+                fields.append("is_published")
+                counts.unpublished += 1
+            if fields:
+                product.save(update_fields=[*fields, "updated_at"])
+                changed = True
+        run.status, run.finished_at, run.items_seen = CatalogueSync.Status.DONE, timezone.now(), len(items)
+        run.created, run.updated, run.unpublished = counts.created, counts.updated, counts.unpublished
+        run.save()
+        if changed:
+            transaction.on_commit(catalogue_invalidate)
+    logger.info("catalogue synced", extra={"items_seen": len(items), "items_created": counts.created,
+                                           "items_updated": counts.updated, "items_unpublished": counts.unpublished})
+    return run
+
+
+def zoho_contact_id(*, order: Order, client: ZohoClient) -> str:
+    """The Zoho contact of the order's customer: remembered, else found by email, else created.
+
+    Two orders of one new customer at once may both miss the table; the email lookup usually finds
+    the first one's contact, and the unique constraint keeps one row whichever wins.
+    """
+    known = ZohoContact.objects.filter(partner_id=order.partner_id, customer_id=order.customer_id).first()
+    if known is not None:
+        return known.contact_id
+    contact = client.contact_find_by_email(email=order.customer_email)
+    if contact is None:
+        contact = client.contact_create(
+            name=order.customer_name, email=order.customer_email, phone=order.customer_phone
+        )
+    try:
+        with transaction.atomic():
+            ZohoContact.objects.create(
+                partner_id=order.partner_id, customer_id=order.customer_id, contact_id=contact.contact_id
+            )
+    except IntegrityError:
+        return ZohoContact.objects.get(partner_id=order.partner_id, customer_id=order.customer_id).contact_id
+    return contact.contact_id

@@ -1,0 +1,407 @@
+"""The one Zoho Inventory client: OAuth refresh-token flow, the shared call budget, typed results.
+
+Every call: take a token and a slot from the shared budget (``budget.py``), send
+``Authorization: Zoho-oauthtoken …`` and ``organization_id``, with a 10 s connect / 30 s read
+timeout, and turn the answer into a small dataclass or a classified error (``errors.py``). The rest
+of the code never sees Zoho's JSON.
+
+The access token lives in the shared cache until a minute before it expires. One process at a time
+refreshes it (a cache lock, ``cache.add``); the others wait for its result. Zoho allows only about
+ten token requests per refresh token in ten minutes and then blocks the rest of the window, so a
+failed refresh is remembered for ``TOKEN_FAILURE_BACKOFF`` seconds and not retried by every worker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import requests
+from django.conf import settings
+from django.core.cache import cache
+
+from integrations.zoho.budget import zoho_budget
+from integrations.zoho.errors import (
+    ZohoAuthError,
+    ZohoError,
+    ZohoInvalidTokenError,
+    ZohoTransientError,
+    error_from_exception,
+    error_from_response,
+    token_error_from_response,
+)
+
+logger = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT = 10
+READ_TIMEOUT = 30
+ITEMS_PER_PAGE = 200
+TOKEN_LOCK_SECONDS = 30
+TOKEN_WAIT_SECONDS = 35
+TOKEN_EARLY_EXPIRY = 60
+TOKEN_FAILURE_BACKOFF = 30
+
+
+@dataclass(frozen=True)
+class Item:
+    item_id: str
+    name: str
+    sku: str
+    description: str
+    rate: Decimal
+    status: str
+    unit: str
+
+
+@dataclass(frozen=True)
+class ItemPage:
+    items: list[Item]
+    has_more: bool
+
+
+@dataclass(frozen=True)
+class Contact:
+    contact_id: str
+    contact_name: str
+    email: str
+
+
+@dataclass(frozen=True)
+class SalesOrder:
+    salesorder_id: str
+    salesorder_number: str
+    reference_number: str
+    status: str
+    customer_id: str = ""
+    notes: str = ""
+    custom_fields: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LineItem:
+    item_id: str
+    quantity: int
+    rate: Decimal
+    description: str = ""
+
+
+def _decimal(value: Any) -> Decimal:
+    try:
+        return Decimal(str(value if value not in (None, "") else 0))
+    except InvalidOperation:
+        return Decimal(0)
+
+
+def _item(raw: dict) -> Item:
+    return Item(
+        item_id=str(raw["item_id"]),
+        name=str(raw.get("name") or raw.get("item_name") or ""),
+        sku=str(raw.get("sku") or ""),
+        description=str(raw.get("description") or ""),
+        rate=_decimal(raw.get("rate")),
+        status=str(raw.get("status") or "active").lower(),
+        unit=str(raw.get("unit") or ""),
+    )
+
+
+def _sales_order(raw: dict) -> SalesOrder:
+    custom: dict[str, str] = {}
+    for entry in raw.get("custom_fields") or []:
+        if isinstance(entry, dict):
+            name = entry.get("api_name") or entry.get("label") or entry.get("customfield_id")
+            if name:
+                custom[str(name)] = str(entry.get("value") or "")
+    return SalesOrder(
+        salesorder_id=str(raw["salesorder_id"]),
+        salesorder_number=str(raw.get("salesorder_number") or ""),
+        reference_number=str(raw.get("reference_number") or ""),
+        status=str(raw.get("status") or "").lower(),
+        customer_id=str(raw.get("customer_id") or ""),
+        notes=str(raw.get("notes") or ""),
+        custom_fields=custom,
+    )
+
+
+def _sales_order_from_body(body: dict) -> SalesOrder:
+    raw = body.get("salesorder") or body.get("sales_order")
+    if not isinstance(raw, dict) or "salesorder_id" not in raw:
+        raise ZohoTransientError("Zoho answered without a sales order")
+    return _sales_order(raw)
+
+
+def custom_field_entry(name: str, value: str) -> dict:
+    """Zoho names custom fields by ``api_name`` (``cf_…``) in current APIs, by label in older ones."""
+    return {"api_name": name, "value": value} if name.startswith("cf_") else {"label": name, "value": value}
+
+
+class ZohoClient:
+    def __init__(
+        self,
+        *,
+        accounts_url: str,
+        api_base: str,
+        client_id: str,
+        client_secret: str,
+        refresh_token: str,
+        organization_id: str,
+        budget=None,
+    ):
+        self.accounts_url = accounts_url.rstrip("/")
+        self.api_base = api_base.rstrip("/")
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.refresh_token = refresh_token
+        self.organization_id = organization_id
+        self.budget = budget
+        self.session = requests.Session()
+        self.session.headers["Accept"] = "application/json"
+        scope = hashlib.sha256(f"{self.accounts_url}|{client_id}|{refresh_token}".encode()).hexdigest()[:16]
+        self._token_key = f"zoho:access_token:{scope}"
+        self._lock_key = f"zoho:access_token_lock:{scope}"
+        self._failure_key = f"zoho:access_token_failed:{scope}"
+
+    @classmethod
+    def from_settings(cls) -> ZohoClient:
+        return cls(
+            accounts_url=settings.ZOHO_ACCOUNTS_URL,
+            api_base=settings.ZOHO_API_BASE,
+            client_id=settings.ZOHO_CLIENT_ID,
+            client_secret=settings.ZOHO_CLIENT_SECRET,
+            refresh_token=settings.ZOHO_REFRESH_TOKEN,
+            organization_id=settings.ZOHO_ORGANIZATION_ID,
+        )
+
+    # --- OAuth ----------------------------------------------------------------------------------
+
+    def access_token(self) -> str:
+        """The cached token, or a fresh one; only one process refreshes at a time."""
+        token = cache.get(self._token_key)
+        if token:
+            return token
+        deadline = time.monotonic() + TOKEN_WAIT_SECONDS
+        owner = uuid.uuid4().hex
+        while True:
+            failure = cache.get(self._failure_key)
+            if failure:
+                raise ZohoAuthError(f"token refresh failed recently: {failure}")
+            if cache.add(self._lock_key, owner, timeout=TOKEN_LOCK_SECONDS):
+                try:
+                    token = cache.get(self._token_key)  # another process may have finished just now
+                    if token:
+                        return token
+                    return self._refresh_token()
+                finally:
+                    if cache.get(self._lock_key) == owner:
+                        cache.delete(self._lock_key)
+            time.sleep(0.05)
+            token = cache.get(self._token_key)
+            if token:
+                return token
+            if time.monotonic() > deadline:
+                raise ZohoAuthError("timed out waiting for another process to refresh the Zoho token")
+
+    def _refresh_token(self) -> str:
+        try:
+            response = self.session.post(
+                f"{self.accounts_url}/oauth/v2/token",
+                data={
+                    "refresh_token": self.refresh_token,
+                    "client_id": self.client_id,
+                    "client_secret": self.client_secret,
+                    "grant_type": "refresh_token",
+                },
+                timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
+            )
+        except requests.RequestException as exc:
+            raise error_from_exception(exc) from exc
+        error = token_error_from_response(response)
+        if error is not None:
+            backoff = max(TOKEN_FAILURE_BACKOFF, error.retry_after or 0)
+            cache.set(self._failure_key, error.message[:200], timeout=backoff)
+            logger.warning("zoho token refresh failed: %s", error.describe())
+            raise error
+        body = response.json()
+        token = str(body["access_token"])
+        try:
+            expires_in = int(body.get("expires_in") or 3600)
+        except (TypeError, ValueError):
+            expires_in = 3600
+        cache.set(self._token_key, token, timeout=max(30, expires_in - TOKEN_EARLY_EXPIRY))
+        logger.info("zoho access token refreshed")
+        return token
+
+    def _drop_token(self, token: str) -> None:
+        # Only drop the token that failed: another process may already have stored a fresh one.
+        if cache.get(self._token_key) == token:
+            cache.delete(self._token_key)
+
+    # --- Transport ------------------------------------------------------------------------------
+
+    def _request(self, method: str, path: str, *, params: dict | None = None, json: dict | None = None) -> dict:
+        budget = self.budget or zoho_budget()
+        query = {**(params or {}), "organization_id": self.organization_id}
+        for attempt in (1, 2):
+            token = self.access_token()
+            with budget.call_slot():
+                try:
+                    response = self.session.request(
+                        method,
+                        f"{self.api_base}{path}",
+                        params=query,
+                        json=json,
+                        headers={"Authorization": f"Zoho-oauthtoken {token}"},
+                        timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
+                    )
+                except requests.RequestException as exc:
+                    raise error_from_exception(exc) from exc
+            error = error_from_response(response)
+            if error is None:
+                try:
+                    body = response.json()
+                except ValueError as exc:
+                    raise ZohoTransientError("Zoho answered with a body that is not JSON") from exc
+                if not isinstance(body, dict):
+                    raise ZohoTransientError("Zoho answered with a body that is not an object")
+                return body
+            if isinstance(error, ZohoInvalidTokenError):
+                self._drop_token(token)
+                if attempt == 1:
+                    continue
+                raise ZohoAuthError(f"still unauthorised after a token refresh: {error.message}",
+                                    http_status=error.http_status, code=error.code)
+            if error.retry_after:
+                budget.pause(error.retry_after)
+            logger.info("zoho %s %s failed: %s", method, path.split("?")[0], error.describe())
+            raise error
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # --- Items ----------------------------------------------------------------------------------
+
+    def items_page(self, *, page: int, per_page: int = ITEMS_PER_PAGE) -> ItemPage:
+        body = self._request("GET", "/items", params={"page": page, "per_page": per_page})
+        items = [_item(raw) for raw in body.get("items") or [] if isinstance(raw, dict) and raw.get("item_id")]
+        has_more = bool((body.get("page_context") or {}).get("has_more_page"))
+        return ItemPage(items=items, has_more=has_more)
+
+    def items(self) -> Iterator[Item]:
+        page = 1
+        while True:
+            result = self.items_page(page=page)
+            yield from result.items
+            if not result.has_more:
+                return
+            page += 1
+
+    def item_get(self, *, item_id: str) -> Item:
+        return _item(self._request("GET", f"/items/{item_id}")["item"])
+
+    # --- Contacts -------------------------------------------------------------------------------
+
+    def contact_find_by_email(self, *, email: str) -> Contact | None:
+        body = self._request("GET", "/contacts", params={"email": email})
+        for raw in body.get("contacts") or []:
+            found_email = str(raw.get("email") or "")
+            # The filter may match loosely; an empty email on the row means Zoho filtered for us.
+            if raw.get("contact_id") and (not found_email or found_email.lower() == email.lower()):
+                return Contact(str(raw["contact_id"]), str(raw.get("contact_name") or ""), found_email)
+        return None
+
+    def contact_create(self, *, name: str, email: str, phone: str) -> Contact:
+        first_name, _, last_name = name.partition(" ")
+        body = self._request("POST", "/contacts", json={
+            "contact_name": name,
+            "contact_type": "customer",
+            "contact_persons": [{
+                "first_name": first_name,
+                "last_name": last_name,
+                "email": email,
+                "phone": phone,
+                "is_primary_contact": True,
+            }],
+        })
+        raw = body.get("contact") or {}
+        if not raw.get("contact_id"):
+            raise ZohoTransientError("Zoho answered without a contact")
+        return Contact(str(raw["contact_id"]), str(raw.get("contact_name") or name), email)
+
+    # --- Sales orders ---------------------------------------------------------------------------
+
+    def sales_order_find_by_reference(self, *, reference: str) -> SalesOrder | None:
+        """The sales order whose ``reference_number`` is exactly ``reference`` (Zoho's filter is
+        not unique and may match loosely, so the match is checked here)."""
+        body = self._request("GET", "/salesorders", params={"reference_number": reference})
+        matches = [
+            _sales_order(raw) for raw in body.get("salesorders") or body.get("sales_orders") or []
+            if isinstance(raw, dict) and raw.get("salesorder_id") and str(raw.get("reference_number")) == reference
+        ]
+        if len(matches) > 1:
+            logger.warning("zoho has %d sales orders with one reference; using the first", len(matches))
+        return matches[0] if matches else None
+
+    def sales_order_get(self, *, salesorder_id: str) -> SalesOrder:
+        return _sales_order_from_body(self._request("GET", f"/salesorders/{salesorder_id}"))
+
+    def sales_order_create(
+        self,
+        *,
+        customer_id: str,
+        reference: str,
+        on: date,
+        line_items: list[LineItem],
+        notes: str = "",
+        custom_fields: list[dict] | None = None,
+    ) -> SalesOrder:
+        payload: dict[str, Any] = {
+            "customer_id": customer_id,
+            "reference_number": reference,
+            "date": on.isoformat(),
+            "line_items": [
+                {"item_id": li.item_id, "quantity": li.quantity, "rate": float(li.rate), "description": li.description}
+                for li in line_items
+            ],
+            "notes": notes,
+        }
+        if custom_fields:
+            payload["custom_fields"] = custom_fields
+        return _sales_order_from_body(self._request("POST", "/salesorders", json=payload))
+
+    def sales_order_confirm(self, *, salesorder_id: str) -> None:
+        self._request("POST", f"/salesorders/{salesorder_id}/status/confirmed")
+
+    def sales_order_update(
+        self, *, salesorder_id: str, notes: str | None = None, custom_fields: list[dict] | None = None
+    ) -> SalesOrder:
+        payload: dict[str, Any] = {}
+        if notes is not None:
+            payload["notes"] = notes
+        if custom_fields:
+            payload["custom_fields"] = custom_fields
+        return _sales_order_from_body(self._request("PUT", f"/salesorders/{salesorder_id}", json=payload))
+
+
+_clients: dict[tuple, ZohoClient] = {}
+_clients_lock = threading.Lock()
+
+
+def zoho_client() -> ZohoClient:
+    """The process's client (one ``requests.Session``) for the current Zoho settings."""
+    config = (
+        settings.ZOHO_ACCOUNTS_URL, settings.ZOHO_API_BASE, settings.ZOHO_CLIENT_ID,
+        settings.ZOHO_CLIENT_SECRET, settings.ZOHO_REFRESH_TOKEN, settings.ZOHO_ORGANIZATION_ID,
+    )
+    with _clients_lock:
+        client = _clients.get(config)
+        if client is None:
+            client = _clients[config] = ZohoClient.from_settings()
+        return client
+
+
+__all__ = ["Contact", "Item", "ItemPage", "LineItem", "SalesOrder", "ZohoClient", "ZohoError", "zoho_client"]

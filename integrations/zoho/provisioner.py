@@ -1,0 +1,83 @@
+"""The ``zoho_sales_order`` provisioner: the licence is the confirmed Zoho sales order itself.
+
+The activation reference is derived, not random: ``ICT-`` + base32 of an HMAC (keyed by
+``SECRET_KEY``) of the partner and the order id, grouped in fours. The same order always gets the
+same reference, so a retry or a crash can never hand out two. A renewal keeps the reference of the
+subscription it extends. The reference is written on the sales order when it is created (custom
+field ``ZOHO_ACTIVATION_FIELD``, else the notes) and only PUT again if the order found in Zoho lacks
+it; then the sales order is confirmed unless it already is.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+
+from dateutil.relativedelta import relativedelta
+from django.conf import settings
+from django.utils import timezone
+
+from integrations.zoho.client import SalesOrder, ZohoClient, custom_field_entry
+from orders.models import Order, Tenure
+from orders.provisioners import Licence, SalesOrderAnnotations
+
+REFERENCE_PREFIX = "ICT-"
+
+
+def activation_reference_derive(*, partner_id: str, order_id: str) -> str:
+    digest = hmac.new(settings.SECRET_KEY.encode(), f"{partner_id}:{order_id}".encode(), hashlib.sha256).digest()
+    code = base64.b32encode(digest[:10]).decode()  # 80 bits → 16 characters, no padding
+    return REFERENCE_PREFIX + "-".join(code[i:i + 4] for i in range(0, len(code), 4))
+
+
+def activation_reference_for(order: Order) -> str:
+    """The subscription's reference for a renewal, else the order's own derived reference."""
+    seen = set()
+    current = order
+    while current.renewal_of_id and current.pk not in seen:
+        seen.add(current.pk)
+        current = current.renewal_of
+        if current.activation_reference:
+            return current.activation_reference
+    return activation_reference_derive(partner_id=order.partner.partner_id, order_id=current.order_id)
+
+
+def _notes(reference: str) -> str:
+    return f"Activation reference: {reference}"
+
+
+class ZohoSalesOrderProvisioner:
+    def __init__(self, *, client: ZohoClient):
+        self.client = client
+
+    def sales_order_annotations(self, *, order: Order) -> SalesOrderAnnotations:
+        reference = activation_reference_for(order)
+        field = settings.ZOHO_ACTIVATION_FIELD
+        if field:
+            return SalesOrderAnnotations(notes=_notes(reference), custom_fields=[custom_field_entry(field, reference)])
+        return SalesOrderAnnotations(notes=_notes(reference))
+
+    def _carries(self, sales_order: SalesOrder, reference: str) -> bool:
+        field = settings.ZOHO_ACTIVATION_FIELD
+        if field:
+            return sales_order.custom_fields.get(field) == reference
+        return reference in sales_order.notes
+
+    def provision(self, *, order: Order, sales_order: SalesOrder) -> Licence:
+        reference = activation_reference_for(order)
+        if not self._carries(sales_order, reference):
+            annotations = self.sales_order_annotations(order=order)
+            self.client.sales_order_update(
+                salesorder_id=sales_order.salesorder_id,
+                notes=None if settings.ZOHO_ACTIVATION_FIELD else annotations.notes,
+                custom_fields=annotations.custom_fields or None,
+            )
+        if sales_order.status in ("", "draft"):
+            self.client.sales_order_confirm(salesorder_id=sales_order.salesorder_id)
+        starts_at = timezone.now()
+        return Licence(
+            activation_reference=reference,
+            starts_at=starts_at,
+            expires_at=timezone.localtime(starts_at) + relativedelta(months=Tenure.months_of(order.tenure)),
+        )

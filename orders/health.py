@@ -1,0 +1,85 @@
+"""Readiness figures for GET /t2mobile/health: database, broker, cache, queue depth per queue,
+stuck orders and webhooks waiting. Names no hostnames or versions.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+
+logger = logging.getLogger(__name__)
+
+QUEUES = ("provisioning", "webhooks", "default")
+
+
+def _database_ok() -> bool:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return True
+    except Exception:
+        logger.warning("health: database unreachable")
+        return False
+
+
+def _cache_ok() -> bool:
+    try:
+        cache.set("health:ping", "1", 10)
+        return cache.get("health:ping") == "1"
+    except Exception:
+        logger.warning("health: cache unreachable")
+        return False
+
+
+def _broker_queue_depths() -> dict[str, int] | None:
+    """Messages waiting per queue, or None when the broker cannot be reached."""
+    from t2mobile_portal.celery import app
+
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+            if settings.CELERY_BROKER_URL.startswith("redis"):
+                client = conn.default_channel.client
+                return {queue: int(client.llen(queue)) for queue in QUEUES}
+            return {}
+    except Exception:
+        logger.warning("health: broker unreachable")
+        return None
+
+
+def health_report() -> dict:
+    database = _database_ok()
+    cache_ok = _cache_ok()
+    depths = _broker_queue_depths()
+    checks: dict = {
+        "database": "ok" if database else "down",
+        "cache": "ok" if cache_ok else "down",
+        "broker": "ok" if depths is not None else "down",
+    }
+    if depths is not None:
+        checks["queueDepth"] = depths
+    if database:
+        from orders.selectors import stuck_orders
+        from webhooks.models import WebhookLog
+
+        checks["stuckOrders"] = stuck_orders().count()
+        checks["webhooksWaiting"] = WebhookLog.objects.filter(
+            status=WebhookLog.Status.PENDING, retries__gt=0
+        ).count()
+        from integrations.selectors import zoho_daily_usage
+
+        try:
+            checks["zohoBudget"] = zoho_daily_usage()
+        except Exception:
+            logger.warning("health: Zoho budget unreadable")
+    zoho_warning = checks.get("zohoBudget", {}).get("warning", False)
+    if not database:
+        status = "down"
+    elif not cache_ok or depths is None or zoho_warning:
+        status = "degraded"
+    else:
+        status = "ok"
+    return {"status": status, "checks": checks}

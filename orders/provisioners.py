@@ -1,0 +1,61 @@
+"""The licence provisioner interface, chosen per product (``Product.provisioner``).
+
+The order flow creates and finds the Zoho sales order; a provisioner turns that sales order into a
+licence. The default, ``zoho_sales_order``, derives a stable activation reference and records it on
+the Zoho sales order; a vendor's own licensing API can be added here later without touching the
+order flow in ``orders/provisioning.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
+
+from django.utils.module_loading import import_string
+
+if TYPE_CHECKING:
+    from integrations.zoho.client import SalesOrder as SalesOrderRef
+    from orders.models import Order
+
+DEFAULT_PROVISIONER = "zoho_sales_order"
+PROVISIONERS = {
+    "zoho_sales_order": "integrations.zoho.provisioner.ZohoSalesOrderProvisioner",
+}
+
+
+@dataclass(frozen=True)
+class Licence:
+    activation_reference: str
+    starts_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class SalesOrderAnnotations:
+    """What the provisioner wants written on the sales order when it is created (saves a PUT)."""
+
+    notes: str = ""
+    custom_fields: list[dict] = field(default_factory=list)
+
+
+class Provisioner(Protocol):
+    def sales_order_annotations(self, *, order: Order) -> SalesOrderAnnotations: ...
+
+    def provision(self, *, order: Order, sales_order: SalesOrderRef) -> Licence:
+        """Must be idempotent: called again for the same order it returns the same licence."""
+        ...
+
+
+class UnknownProvisioner(Exception):
+    pass
+
+
+def provisioner_for(*, order: Order, client) -> Provisioner:
+    from orders.models import Product
+
+    name = Product.objects.filter(item_id=order.product_id).values_list("provisioner", flat=True).first()
+    path = PROVISIONERS.get(name or DEFAULT_PROVISIONER)
+    if path is None:
+        raise UnknownProvisioner(f"no provisioner named {name!r}")
+    return import_string(path)(client=client)

@@ -1,0 +1,116 @@
+"""Reads of the order flow: the published catalogue, a partner's orders, health figures."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import Max, Prefetch, QuerySet
+from django.utils import timezone
+
+from orders.models import Fulfilment, Order, Partner, Product, ProductPlan
+
+CATALOGUE_CACHE_KEY = "catalogue:published:v1"
+CATALOGUE_CACHE_SECONDS = 300
+STUCK_AFTER = timedelta(minutes=15)
+
+
+def published_products() -> QuerySet[Product]:
+    active_plans = ProductPlan.objects.filter(is_active=True).order_by("price", "tenure")
+    return (
+        Product.objects.filter(is_published=True, zoho_status=Product.ZohoStatus.ACTIVE, plans__is_active=True)
+        .distinct()
+        .order_by("name", "item_id")
+        .prefetch_related(Prefetch("plans", queryset=active_plans, to_attr="active_plans"))
+    )
+
+
+def published_product(item_id: str) -> Product | None:
+    return Product.objects.filter(
+        item_id=item_id, is_published=True, zoho_status=Product.ZohoStatus.ACTIVE
+    ).first()
+
+
+def published_plan(item_id: str, tenure: str) -> ProductPlan | None:
+    """The active plan of a published, active product for a tenure, with its product, in one query."""
+    return (
+        ProductPlan.objects.select_related("product")
+        .filter(
+            product__item_id=item_id,
+            product__is_published=True,
+            product__zoho_status=Product.ZohoStatus.ACTIVE,
+            tenure=tenure,
+            is_active=True,
+        )
+        .first()
+    )
+
+
+def catalogue_invalidate() -> None:
+    cache.delete(CATALOGUE_CACHE_KEY)
+
+
+def catalogue_document() -> tuple[dict, str]:
+    """The products body (without partnerId) and its ETag, cached until the catalogue changes."""
+    cached = cache.get(CATALOGUE_CACHE_KEY)
+    if cached is not None:
+        return cached["body"], cached["etag"]
+    from orders.serializers import iso_utc
+
+    products = list(published_products())
+    stamps = [p.updated_at for p in products] + [
+        plan.updated_at for p in products for plan in p.active_plans
+    ]
+    body = {
+        "currency": settings.CURRENCY,
+        "updatedAt": iso_utc(max(stamps)) if stamps else None,
+        "products": [
+            {
+                "productId": p.item_id,
+                "sku": p.sku,
+                "name": p.name,
+                "description": p.description,
+                "plans": [{"tenure": plan.tenure, "price": f"{plan.price:.2f}"} for plan in p.active_plans],
+            }
+            for p in products
+        ],
+    }
+    etag = '"' + hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:32] + '"'
+    cache.set(CATALOGUE_CACHE_KEY, {"body": body, "etag": etag}, CATALOGUE_CACHE_SECONDS)
+    return body, etag
+
+
+def catalogue_updated_at():
+    return Product.objects.aggregate(at=Max("updated_at"))["at"]
+
+
+def partner_orders(partner: Partner) -> QuerySet[Order]:
+    return Order.objects.filter(partner=partner).select_related("fulfilment", "renewal_of")
+
+
+def partner_order(partner: Partner, order_id: str) -> Order | None:
+    return partner_orders(partner).filter(order_id=order_id).first()
+
+
+def stuck_orders(now=None) -> QuerySet[Order]:
+    now = now or timezone.now()
+    return Order.objects.filter(status=Order.Status.PROCESSING, updated_at__lt=now - STUCK_AFTER)
+
+
+def active_fulfilments() -> QuerySet[Fulfilment]:
+    return Fulfilment.objects.filter(status=Fulfilment.Status.ACTIVE)
+
+
+def orders_needing_attention(now=None) -> QuerySet[Order]:
+    """The admin's "stuck" selection: PROCESSING for over 15 minutes, or with a FAILED webhook event.
+
+    A union of two index-backed id sets (orders by status and updated_at, webhook events by status),
+    so that it stays fast at millions of orders.
+    """
+    from webhooks.models import WebhookLog
+
+    undelivered = WebhookLog.objects.filter(status=WebhookLog.Status.FAILED, order__isnull=False).values("order_id")
+    return Order.objects.filter(pk__in=stuck_orders(now).values("pk").union(undelivered))

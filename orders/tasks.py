@@ -1,0 +1,86 @@
+"""Celery tasks of the order flow. Tasks take primitive ids and call a service.
+
+``orders.provision_order`` provisions one order (``orders/provisioning.py``);
+``orders.redrive_stalled_orders`` is the every-minute sweeper that queues orders whose job was lost.
+When a provisioning job is published, a marker is set in Redis (``after_task_publish``) and cleared
+when the job starts, so the sweeper does not queue a second job for an order that is simply waiting
+in a long queue; a flushed or restarted Redis loses the markers with the jobs, and the sweeper then
+queues them again.
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+from celery.signals import after_task_publish
+
+
+@shared_task(name="orders.provision_order", acks_late=True)
+def provision_order(order_pk: int) -> None:
+    """Provision one order in Zoho.
+
+    Safe to run twice: a per-order PostgreSQL lock makes a concurrent duplicate exit, and every
+    status change checks the current state. Safe to kill at any line: each Zoho id is committed as
+    soon as it is known, the sales order is looked up by reference before one is created, and the
+    sweeper queues the order again once its attempt lease has run out.
+    """
+    from orders.provisioning import order_provision
+
+    order_provision(order_pk=order_pk)
+
+
+@shared_task(name="orders.redrive_stalled_orders", ignore_result=True)
+def redrive_stalled_orders() -> int:
+    """Queue PROCESSING orders whose attempt is due and that no job is queued for (every minute).
+
+    Safe to run twice at once: batches are taken with ``SELECT … FOR UPDATE SKIP LOCKED``, and a
+    job queued twice is harmless (see ``provision_order``).
+    """
+    from orders.provisioning import orders_redrive_stalled
+
+    return orders_redrive_stalled()
+
+
+# --- Scheduled work (orders/schedule.py installs the beat entries) --------------------------------
+
+
+@shared_task(name="orders.send_expiry_reminders")
+def send_expiry_reminders(as_of: str | None = None) -> dict:
+    """EXPIRY_REMINDER per due subscription and threshold. Safe to run twice at once and to kill at
+    any line: SKIP LOCKED batches commit one by one and every event has a unique dedup key."""
+    from orders.schedule import as_of_parse
+    from orders.subscriptions import expiry_reminders_send
+
+    run = expiry_reminders_send(as_of=as_of_parse(as_of))
+    return {"sent": run.sent, "alreadySent": run.already_sent, "scanned": run.scanned}
+
+
+@shared_task(name="orders.expire_subscriptions")
+def expire_subscriptions(as_of: str | None = None) -> dict:
+    """ACTIVE past expires_at → EXPIRED with SUBSCRIPTION_EXPIRED. Safe to run twice and to kill at
+    any line: the transition is guarded under a row lock and the event has a unique dedup key."""
+    from orders.schedule import as_of_parse
+    from orders.subscriptions import subscriptions_expire
+
+    run = subscriptions_expire(as_of=as_of_parse(as_of))
+    return {"expired": run.expired, "events": run.events}
+
+
+@shared_task(name="orders.purge_idempotency_records")
+def purge_idempotency_records() -> dict:
+    """Delete idempotency records past their expiry. Safe to run twice: it deletes expired rows only."""
+    from orders.services import idempotency_records_purge
+
+    return {"deleted": idempotency_records_purge()}
+
+
+# --- Queued markers for the sweeper ----------------------------------------------------------------
+
+@after_task_publish.connect(sender="orders.provision_order")
+def _mark_provisioning_queued(sender=None, body=None, headers=None, **_kwargs):
+    try:
+        order_pk = int(body[0][0])
+    except (TypeError, ValueError, IndexError, KeyError):
+        return
+    from orders.provisioning import queued_marker_set
+
+    queued_marker_set(order_pk)

@@ -1,0 +1,155 @@
+"""The admin site of the back-office: an overview on the index page, and a rate-limited login.
+
+The overview answers "is anything on fire" at a glance: today's orders by status, stuck orders,
+webhook events waiting or failed, the Zoho API budget used today and the last catalogue sync. Each
+figure links to the change list filtered to exactly those rows (``templates/admin/index.html``).
+
+Login attempts are limited per client IP (``ADMIN_LOGIN_RATE_LIMIT``, default 10 a minute): the
+next attempt gets a 429 page saying to wait, whatever the password. If Redis (which holds the
+counts) is down, the login works without the limit.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib import admin
+from django.db.models import Count
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django_ratelimit.core import is_ratelimited
+from redis.exceptions import RedisError
+
+logger = logging.getLogger(__name__)
+
+LOGIN_RATE_LIMIT_GROUP = "admin-login"
+
+
+@dataclass(frozen=True)
+class Figure:
+    label: str
+    value: str
+    url: str = ""
+    alert: bool = False
+
+
+def _changelist(model_label: str, **params) -> str:
+    url = reverse(f"admin:{model_label.replace('.', '_')}_changelist")
+    return f"{url}?{urlencode(params)}" if params else url
+
+
+def overview_figures(now=None) -> dict[str, list[Figure]]:
+    """The overview's figures, grouped by section; every count links to its filtered change list."""
+    from integrations.models import CatalogueSync
+    from integrations.selectors import last_catalogue_sync
+    from orders.models import Order
+    from orders.selectors import orders_needing_attention
+    from webhooks.models import WebhookLog
+
+    now = timezone.localtime(now or timezone.now())
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    tomorrow = today + timedelta(days=1)
+    # The same parameters as the "Created: Today" link of the change list's date filter.
+    today_params = {"created_at__gte": str(today), "created_at__lt": str(tomorrow)}
+
+    # An order created today was updated today too; saying so lets each count use the
+    # (status, updated_at) index instead of reading the whole table.
+    created_today = Order.objects.filter(updated_at__gte=today, created_at__gte=today, created_at__lt=tomorrow)
+    by_status = {value: created_today.filter(status=value).count() for value in Order.Status.values}
+    orders = [
+        Figure(
+            label=value + (" (on hold)" if value == Order.Status.PENDING else ""),
+            value=str(by_status.get(value, 0)),
+            url=_changelist("orders.order", status__exact=value, **today_params),
+            alert=value == Order.Status.FAILED and by_status.get(value, 0) > 0,
+        )
+        for value in Order.Status.values
+    ]
+    stuck = orders_needing_attention(now).count()
+    attention = [
+        Figure(
+            "Stuck orders (PROCESSING over 15 min, or a FAILED webhook)",
+            str(stuck),
+            _changelist("orders.order", attention="stuck"),
+            alert=stuck > 0,
+        ),
+    ]
+    webhook_counts = dict(
+        WebhookLog.objects.filter(status__in=[WebhookLog.Status.PENDING, WebhookLog.Status.FAILED])
+        .values_list("status")
+        .annotate(n=Count("pk"))
+        .values_list("status", "n")
+    )
+    webhooks = [
+        Figure(
+            "Webhook events waiting",
+            str(webhook_counts.get(WebhookLog.Status.PENDING, 0)),
+            _changelist("webhooks.webhooklog", status__exact=WebhookLog.Status.PENDING),
+        ),
+        Figure(
+            "Webhook events failed",
+            str(webhook_counts.get(WebhookLog.Status.FAILED, 0)),
+            _changelist("webhooks.webhooklog", status__exact=WebhookLog.Status.FAILED),
+            alert=webhook_counts.get(WebhookLog.Status.FAILED, 0) > 0,
+        ),
+    ]
+
+    zoho = [_zoho_budget_figure()]
+    last_sync = last_catalogue_sync()
+    if last_sync is None:
+        zoho.append(Figure("Last catalogue sync", "never", _changelist("integrations.cataloguesync"), alert=True))
+    else:
+        when = timezone.localtime(last_sync.started_at).strftime("%Y-%m-%d %H:%M")
+        zoho.append(
+            Figure(
+                "Last catalogue sync",
+                f"{when} {last_sync.status}",
+                _changelist("integrations.cataloguesync"),
+                alert=last_sync.status == CatalogueSync.Status.FAILED,
+            )
+        )
+    return {"Orders created today": orders, "Needs attention": attention, "Webhooks": webhooks, "Zoho": zoho}
+
+
+def _zoho_budget_figure() -> Figure:
+    from integrations.selectors import zoho_daily_usage
+
+    usage = zoho_daily_usage()
+    share = int(usage["share"] * 100)
+    return Figure("Zoho API calls today", f"{usage['calls']} of {usage['limit']} ({share} %)", alert=usage["warning"])
+
+
+class BackOfficeSite(admin.AdminSite):
+    site_header = "IconTech ↔ T2Mobile back-office"
+    site_title = "IconTech back-office"
+    index_title = "Overview"
+    site_url = None  # no public site to "view": / is the partner API's 404
+
+    def index(self, request, extra_context=None):
+        context = {"overview": overview_figures(), **(extra_context or {})}
+        return super().index(request, extra_context=context)
+
+    def login(self, request, extra_context=None):
+        try:
+            limited = is_ratelimited(
+                request=request,
+                group=LOGIN_RATE_LIMIT_GROUP,
+                key="ip",
+                rate=getattr(settings, "ADMIN_LOGIN_RATE_LIMIT", "10/m"),
+                method="POST",
+                increment=True,
+            )
+        except (RedisError, OSError):
+            # The counts live in Redis. When it is down, staff must still be able to log in (that is
+            # when ops need the admin most); passwords are still checked.
+            logger.warning("admin login rate limit not applied: the cache is unreachable")
+            limited = False
+        if limited:
+            context = {**self.each_context(request), "title": "Too many login attempts"}
+            return TemplateResponse(request, "admin/login_rate_limited.html", context, status=429)
+        return super().login(request, extra_context=extra_context)

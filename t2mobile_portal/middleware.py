@@ -1,0 +1,80 @@
+"""Request-level guards that run before any view.
+
+``RequestIdMiddleware`` gives every answer an ``X-Request-ID`` (the caller's when it is sane) and
+binds it to the log context; it also writes one JSON access-log line per request.
+``PartnerApiGuardMiddleware`` refuses oversized bodies under ``/t2mobile/`` with 413 before Django
+reads them, and turns anything that escapes a view there into the error envelope.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from django.conf import settings
+
+from t2mobile_portal.errors import PayloadTooLarge, as_partner_error, error_response
+from t2mobile_portal.logging import order_id_var, request_id_var
+
+logger = logging.getLogger("t2mobile.access")
+
+_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+API_PREFIX = "/t2mobile/"
+
+
+def _request_id_from(header: str | None) -> str:
+    if header and _SANE_REQUEST_ID.match(header):
+        return header
+    return uuid.uuid4().hex
+
+
+class RequestIdMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request_id = _request_id_from(request.META.get("HTTP_X_REQUEST_ID"))
+        request.request_id = request_id
+        token = request_id_var.set(request_id)
+        order_token = order_id_var.set(None)
+        started = time.perf_counter()
+        try:
+            response = self.get_response(request)
+            response["X-Request-ID"] = request_id
+            if request.path.startswith(API_PREFIX):
+                logger.info(
+                    "request",
+                    extra={
+                        "method": request.method,
+                        "path": request.path,
+                        "status": response.status_code,
+                        "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                    },
+                )
+            return response
+        finally:
+            request_id_var.reset(token)
+            order_id_var.reset(order_token)
+
+
+class PartnerApiGuardMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path.startswith(API_PREFIX):
+            try:
+                length = int(request.META.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                length = 0
+            if length > settings.PARTNER_API_MAX_BODY_BYTES:
+                return error_response(PayloadTooLarge())
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if not request.path.startswith(API_PREFIX):
+            return None
+        error, headers = as_partner_error(exception)
+        return error_response(error, headers)

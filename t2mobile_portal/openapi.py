@@ -1,0 +1,44 @@
+"""drf-spectacular post-processing: contract paths without trailing slashes, and the response
+headers of the contract (X-Request-ID everywhere, WWW-Authenticate on 401, Retry-After on 429,
+Idempotent-Replayed on the intake's 202, ETag on the catalogue) that DRF views cannot declare.
+"""
+
+from __future__ import annotations
+
+HEADER_DOCS = {
+    "X-Request-ID": "The caller's request id when it was sane (≤ 128 chars of [A-Za-z0-9._-]), else a new one.",
+    "WWW-Authenticate": "Always `Bearer`.",
+    "Retry-After": "Whole seconds to wait before retrying.",
+    "Idempotent-Replayed": "`true` when this answer is the stored answer of an earlier request with the same key.",
+    "ETag": "Catalogue version; send it back in If-None-Match to get 304 while unchanged.",
+    "Location": "The order's status URL.",
+}
+
+
+def _header(name: str) -> dict:
+    return {"schema": {"type": "string"}, "description": HEADER_DOCS[name]}
+
+
+def contract_paths_and_headers(result, generator, request, public):
+    paths = {}
+    for path, item in result.get("paths", {}).items():
+        if path.startswith("/t2mobile/") and not path.startswith(("/t2mobile/schema", "/t2mobile/docs")):
+            path = path.rstrip("/")
+        paths[path] = item
+        for operation in item.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            for status, response in operation["responses"].items():
+                headers = response.setdefault("headers", {})
+                headers["X-Request-ID"] = _header("X-Request-ID")
+                if status == "401":
+                    headers["WWW-Authenticate"] = _header("WWW-Authenticate")
+                if status == "429":
+                    headers["Retry-After"] = _header("Retry-After")
+                if status == "202":
+                    headers["Idempotent-Replayed"] = _header("Idempotent-Replayed")
+                    headers["Location"] = _header("Location")
+                if path == "/t2mobile/products" and status in ("200", "304"):
+                    headers["ETag"] = _header("ETag")
+    result["paths"] = paths
+    return result

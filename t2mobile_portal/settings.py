@@ -1,0 +1,289 @@
+"""Django settings for the IconTech ↔ T2Mobile partner gateway.
+
+Every value is read through one ``environ.Env`` (django-environ); ``.env`` is read when present and
+``.env.example`` lists every name. Production secrets have no defaults: with ``DEBUG=false`` a
+missing ``SECRET_KEY`` stops the process at start-up.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("DEBUG", default=False)
+if DEBUG:
+    SECRET_KEY = env("SECRET_KEY", default="insecure-development-key-only-for-debug")
+else:
+    SECRET_KEY = env("SECRET_KEY")
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
+TIME_ZONE = env("TIME_ZONE", default="Africa/Lagos")
+USE_TZ = True
+LANGUAGE_CODE = "en-gb"
+USE_I18N = False
+
+INSTALLED_APPS = [
+    # django.contrib.admin with the back-office site (overview, rate-limited login, staff groups).
+    "t2mobile_portal.apps.BackOfficeAdminConfig",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "django_celery_beat",
+    "orders.apps.OrdersConfig",
+    "webhooks.apps.WebhooksConfig",
+    "integrations.apps.IntegrationsConfig",
+]
+
+MIDDLEWARE = [
+    "t2mobile_portal.middleware.RequestIdMiddleware",
+    "t2mobile_portal.middleware.PartnerApiGuardMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "t2mobile_portal.urls"
+WSGI_APPLICATION = "t2mobile_portal.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # make run's embedded database: web, worker and beat share one file.
+    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    # Fail fast when PostgreSQL is unreachable, so the API answers 503 instead of hanging.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 3)
+# Parallel test runs on one machine (several developers, CI) each get their own test database.
+if env("TEST_DATABASE_NAME", default=""):
+    DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="t2m"),
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+# --- Security -------------------------------------------------------------------------------------
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+_proxy_header = env.list("SECURE_PROXY_SSL_HEADER", default=[])
+SECURE_PROXY_SSL_HEADER = tuple(_proxy_header) if len(_proxy_header) == 2 else None
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
+SECURE_HSTS_PRELOAD = not DEBUG
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+X_FRAME_OPTIONS = "DENY"
+# The partner API refuses bodies over 64 KiB with 413 PAYLOAD_TOO_LARGE.
+PARTNER_API_MAX_BODY_BYTES = 64 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+
+# --- The partner ----------------------------------------------------------------------------------
+PARTNER_ID = env("PARTNER_ID", default="ICONTECH001")
+PARTNER_NAME = env("PARTNER_NAME", default="T2Mobile")
+T2MOBILE_API_KEYS = env.list("T2MOBILE_API_KEYS", default=[])
+T2MOBILE_WEBHOOK_URL = env("T2MOBILE_WEBHOOK_URL", default="")
+T2MOBILE_WEBHOOK_SECRET = env("T2MOBILE_WEBHOOK_SECRET", default="")
+T2MOBILE_RATE_LIMIT = env("T2MOBILE_RATE_LIMIT", default="100/m")
+AUTH_FAILURE_RATE_LIMIT = env("AUTH_FAILURE_RATE_LIMIT", default="20/m")
+IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=72)
+# Admin login attempts (POSTs) per client IP; the next one gets a 429 page.
+ADMIN_LOGIN_RATE_LIMIT = env("ADMIN_LOGIN_RATE_LIMIT", default="10/m")
+CURRENCY = "NGN"
+
+# --- Zoho -----------------------------------------------------------------------------------------
+ZOHO_ACCOUNTS_URL = env("ZOHO_ACCOUNTS_URL", default="https://accounts.zoho.com")
+ZOHO_API_BASE = env("ZOHO_API_BASE", default="https://www.zohoapis.com/inventory/v1")
+ZOHO_CLIENT_ID = env("ZOHO_CLIENT_ID", default="")
+ZOHO_CLIENT_SECRET = env("ZOHO_CLIENT_SECRET", default="")
+ZOHO_REFRESH_TOKEN = env("ZOHO_REFRESH_TOKEN", default="")
+ZOHO_ORGANIZATION_ID = env("ZOHO_ORGANIZATION_ID", default="")
+ZOHO_RATE_LIMIT = env("ZOHO_RATE_LIMIT", default="90/m")
+ZOHO_MAX_CONCURRENCY = env.int("ZOHO_MAX_CONCURRENCY", default=5)
+ZOHO_DAILY_LIMIT = env.int("ZOHO_DAILY_LIMIT", default=10000)
+ZOHO_ACTIVATION_FIELD = env("ZOHO_ACTIVATION_FIELD", default="")
+DEFAULT_TENURES = env.list("DEFAULT_TENURES", default=["1_MONTH", "12_MONTHS"])
+
+# --- Scheduled work and webhooks ------------------------------------------------------------------
+REMINDER_DAYS = [int(day) for day in env.list("REMINDER_DAYS", default=["7"])]
+WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=DEBUG)
+# Seconds to wait before each retry after a failed delivery (webhooks.md); tests compress it.
+WEBHOOK_RETRY_SCHEDULE = tuple(
+    env.list("WEBHOOK_RETRY_SCHEDULE", cast=float, default=[5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400])
+)
+WEBHOOK_RETRY_JITTER = env.float("WEBHOOK_RETRY_JITTER", default=0.1)  # up to +10 % of each wait
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=15.0)
+# A claimed event is leased to one worker for this long; must exceed the timeout by a margin.
+WEBHOOK_CLAIM_LEASE_SECONDS = env.float("WEBHOOK_CLAIM_LEASE_SECONDS", default=120.0)
+# Retries due within this many seconds get a Celery countdown; later ones wait in the database.
+WEBHOOK_COUNTDOWN_MAX_SECONDS = env.float("WEBHOOK_COUNTDOWN_MAX_SECONDS", default=60.0)
+WEBHOOK_RETRY_AFTER_MAX_SECONDS = env.float("WEBHOOK_RETRY_AFTER_MAX_SECONDS", default=86400.0)
+WEBHOOK_DISPATCH_BATCH_SIZE = env.int("WEBHOOK_DISPATCH_BATCH_SIZE", default=500)  # per partner per run
+WEBHOOK_SENT_RETENTION_DAYS = env.int("WEBHOOK_SENT_RETENTION_DAYS", default=30)
+WEBHOOK_FAILED_RETENTION_DAYS = env.int("WEBHOOK_FAILED_RETENTION_DAYS", default=90)
+SENTRY_DSN = env("SENTRY_DSN", default="")
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+
+# --- Celery ---------------------------------------------------------------------------------------
+# Without a broker server (``make run`` on a bare machine) Celery falls back to kombu's filesystem
+# transport in ``.run/broker``.
+_BROKER_DIR = BASE_DIR / ".run" / "broker"
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
+CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
+if CELERY_BROKER_URL.startswith("redis"):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # Longer than any countdown we hand to Celery; long waits live in the database instead.
+        "visibility_timeout": 3600,
+        "socket_connect_timeout": 2,
+        "socket_timeout": 5,
+    }
+elif CELERY_BROKER_URL.startswith("filesystem"):
+    for _sub in ("in", "processed"):
+        os.makedirs(_BROKER_DIR / _sub, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_BROKER_DIR / "in"),
+        "data_folder_out": str(_BROKER_DIR / "in"),
+        "processed_folder": str(_BROKER_DIR / "processed"),
+        "store_processed": False,
+    }
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_ROUTES = {
+    "orders.provision_order": {"queue": "provisioning"},
+    "webhooks.deliver_webhook": {"queue": "webhooks"},
+}
+# An intake must not hang when the broker is down: the order is stored and the sweeper queues it.
+CELERY_TASK_PUBLISH_RETRY = True
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- DRF and OpenAPI ------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["orders.authentication.PartnerApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["orders.authentication.IsPartner"],
+    "DEFAULT_THROTTLE_CLASSES": ["orders.throttling.PartnerRateThrottle"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "EXCEPTION_HANDLER": "t2mobile_portal.errors.partner_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "IconTech partner API for T2Mobile",
+    "DESCRIPTION": (
+        "Catalogue, order intake with idempotency keys, order status and health. Every non-2xx "
+        "answer uses the error envelope `{success, errorCode, message, details, requestId}`."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SERVE_PERMISSIONS": ["orders.authentication.IsPartnerOrStaff"],
+    "SERVE_AUTHENTICATION": [
+        "orders.authentication.PartnerApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
+    },
+    "SECURITY": [{"bearerAuth": []}],
+    "AUTHENTICATION_WHITELIST": [],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "t2mobile_portal.openapi.contract_paths_and_headers",
+    ],
+}
+
+# --- Logging: one JSON object per line on stdout ---------------------------------------------------
+LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"context": {"()": "t2mobile_portal.logging.ContextFilter"}},
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        }
+    },
+    "handlers": {
+        "stdout": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "filters": ["context"],
+            "stream": "ext://sys.stdout",
+        }
+    },
+    "root": {"handlers": ["stdout"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.request": {"level": "ERROR"},
+        "django.server": {"level": "WARNING"},
+    },
+}
+
+if SENTRY_DSN:  # pragma: no cover - optional
+    try:
+        import sentry_sdk
+
+        sentry_sdk.init(dsn=SENTRY_DSN, send_default_pii=False)
+    except ImportError:
+        pass

@@ -1,0 +1,126 @@
+# ruff: noqa: F811  (pytest fixtures imported from tests.zoho_fixtures are used as arguments)
+"""End to end in a real browser: a Support user logs in, opens the stuck filter, re-drives a FAILED
+order, and sees it FULFILLED once the worker has provisioned it.
+
+The browser is Debian's Chromium (``/usr/bin/chromium``) driven by Playwright for Python against
+pytest-django's ``live_server``. The worker is real: a Celery worker (solo pool, in a thread)
+consuming the ``provisioning`` queue from Redis runs ``orders.provision_order`` against the local
+Zoho sandbox (``integrations/zoho/sandbox.py``, the same HTTP protocol as Zoho), so the re-drive
+goes through the broker exactly as in production. The test also saves a screenshot of the overview
+page to ``docs/admin-overview.png`` for the README.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import Group
+from django.utils import timezone
+
+from integrations.models import CatalogueSync
+from orders.models import Order
+from t2mobile_portal.staff_groups import SUPPORT_GROUP
+from tests.admin.conftest import make_event, make_order
+from tests.zoho_fixtures import provisioning_worker, wait_for, zoho_sandbox  # noqa: F401
+from webhooks.models import WebhookLog
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "admin-overview.png"
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(
+        not os.path.exists(CHROMIUM),
+        reason=f"Chromium is not installed at {CHROMIUM} (apt-get install chromium; .ci/run does it)",
+    ),
+]
+
+
+@pytest.fixture
+def browser_page(monkeypatch):
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the test's own ORM reads are
+    # synchronous and safe here.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(15_000)
+        yield page
+        browser.close()
+
+
+def test_support_redrives_a_failed_order_from_the_stuck_filter_and_sees_it_fulfilled(
+    live_server, browser_page, partner, product, zoho_sandbox, provisioning_worker, django_user_model
+):
+    # Given a FAILED order whose ORDER_FAILED webhook also failed, beside a quiet day's other orders
+    failed = make_order(
+        partner,
+        status=Order.Status.FAILED,
+        product_id=product.item_id,
+        customer_email="ada.obi@example.com",
+        failure_reason="The order could not be provisioned within 24 hours.",
+    )
+    make_event(failed, status=WebhookLog.Status.FAILED, attempts=(503, 503, 500))
+    make_order(
+        partner,
+        status=Order.Status.PROCESSING,
+        product_id=product.item_id,
+        age=timedelta(minutes=40),
+        customer_email="bola@example.com",
+    )
+    for _ in range(3):
+        make_order(partner, status=Order.Status.FULFILLED, product_id=product.item_id)
+    CatalogueSync.objects.create(
+        started_at=timezone.now() - timedelta(minutes=7),
+        finished_at=timezone.now(),
+        status=CatalogueSync.Status.DONE,
+        items_seen=1,
+    )
+    user = django_user_model.objects.create_user(username="sandra", password="Sandra-support-2026", is_staff=True)
+    user.groups.add(Group.objects.get(name=SUPPORT_GROUP))
+    page = browser_page
+
+    # When she logs in, looks at the overview, opens the stuck filter and re-drives the order
+    page.goto(f"{live_server.url}/admin/")
+    page.fill("#id_username", "sandra")
+    page.fill("#id_password", "Sandra-support-2026")
+    page.click("input[type=submit]")
+    page.wait_for_selector("#overview")
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    stuck_row = page.locator("#overview tr", has_text="Stuck orders")
+    assert stuck_row.locator("td.figure").inner_text() == "2"
+
+    page.goto(f"{live_server.url}/admin/orders/order/")
+    page.click("#changelist-filter >> text=Stuck: PROCESSING over 15 min, or a FAILED webhook")
+    listed = page.locator("#result_list tbody tr")
+    assert listed.count() == 2
+    row = page.locator("#result_list tbody tr", has_text=failed.order_id)
+    assert "a***@example.com" in row.inner_text() and "ada.obi@example.com" not in page.content()
+    row.locator("input[name=_selected_action]").check()
+    page.select_option("select[name=action]", "redrive_orders")
+    page.click("button[name=index]")
+    page.wait_for_selector("text=Queue provisioning again now for these orders?")
+    page.click("input[value='Yes, re-drive']")
+    page.wait_for_selector("text=Re-driven: 1 of 1.")
+
+    # Then the worker provisions it, and her page of the order says FULFILLED with its licence
+    wait_for(lambda: Order.objects.get(pk=failed.pk).status == Order.Status.FULFILLED, timeout=30)
+    page.goto(f"{live_server.url}/admin/orders/order/{failed.pk}/change/")
+    why = page.locator(".field-where_and_why").inner_text()
+    assert "Order is FULFILLED." in why and "Fulfilment ACTIVE" in why
+    failed.refresh_from_db()
+    assert failed.activation_reference and failed.activation_reference in page.content()
+    assert len(zoho_sandbox.sales_orders_for(failed.order_id)) == 1
+    assert (
+        "Re-drove provisioning (was FAILED)"
+        in page.goto(f"{live_server.url}/admin/orders/order/{failed.pk}/history/").text()
+    )

@@ -1,0 +1,83 @@
+"""Shared fixtures: a clean Redis per test, the partner with an API key, a published product."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+import redis
+from django.conf import settings
+from django.core.servers.basehttp import ThreadedWSGIServer
+from rest_framework.test import APIClient
+
+from orders.models import Partner, Product, ProductPlan
+from orders.services import api_key_create
+
+# The live server must take 50 connections at once (Django's default listen backlog is 10).
+ThreadedWSGIServer.request_queue_size = 128
+
+
+@pytest.fixture(autouse=True)
+def clean_redis():
+    """Each test starts with an empty Redis database: no rate-limit counts, cache or queued jobs."""
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    client.flushdb()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def partner(db) -> Partner:
+    partner, _ = Partner.objects.get_or_create(partner_id=settings.PARTNER_ID, defaults={"name": "T2Mobile"})
+    return partner
+
+
+@pytest.fixture
+def api_key(partner) -> str:
+    _, plain = api_key_create(partner=partner, name="test")
+    return plain
+
+
+@pytest.fixture
+def api(api_key) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key}")
+    return client
+
+
+@pytest.fixture
+def product(db) -> Product:
+    product = Product.objects.create(
+        item_id="4815000000044208",
+        name="Zoho Mail Lite",
+        sku="ZM-LITE",
+        description="Business email, 5 GB per user",
+        rate=Decimal("1500.00"),
+        is_published=True,
+    )
+    ProductPlan.objects.create(product=product, tenure="1_MONTH", price=Decimal("1500.00"))
+    ProductPlan.objects.create(product=product, tenure="12_MONTHS", price=Decimal("15000.00"))
+    return product
+
+
+def order_payload(**overrides) -> dict:
+    payload = {
+        "orderId": "T2M123456",
+        "productId": "4815000000044208",
+        "tenure": "12_MONTHS",
+        "quantity": 1,
+        "customerId": "CUST-0091",
+        "customerName": "Ada Obi",
+        "customerEmail": "ada@example.com",
+        "customerPhone": "+2348031234567",
+        "type": "NEW",
+        "renewalOf": None,
+        "metadata": {"campaign": "DEC-PROMO"},
+    }
+    payload.update(overrides)
+    return payload
+
+
+@pytest.fixture
+def payload():
+    return order_payload()

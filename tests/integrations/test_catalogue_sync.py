@@ -1,0 +1,146 @@
+"""The catalogue sync: Zoho items become products and plans under zoho.md's publishing rules."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from io import StringIO
+
+import pytest
+import responses
+from django.core.cache import cache
+from django.core.management import CommandError, call_command
+
+from integrations.models import CatalogueSync
+from integrations.selectors import last_catalogue_sync
+from integrations.services import catalogue_sync
+from integrations.zoho.errors import ZohoTransientError
+from orders.models import Product, ProductPlan
+from tests.zoho_fixtures import ACCOUNTS_URL, API_BASE
+
+pytestmark = pytest.mark.django_db
+
+MAIL = {"item_id": "4815000000044208", "name": "Zoho Mail Lite", "sku": "ZM-LITE",
+        "description": "Business email, 5 GB per user", "rate": 1500.0, "status": "active", "unit": "user"}
+NORTON = {"item_id": "4815000000044232", "name": "Norton 360 Standard", "sku": "N360-STD",
+          "description": "Antivirus and VPN", "rate": 2500.0, "status": "active", "unit": "device"}
+OLD = {"item_id": "4815000000044244", "name": "Legacy Backup", "sku": "LBP", "description": "",
+       "rate": 900.0, "status": "inactive", "unit": "device"}
+
+
+def stub():
+    # The access token is cached between syncs, so the token stub may go unused.
+    return responses.RequestsMock(assert_all_requests_are_fired=False)
+
+
+def zoho_items(rsps, *pages):
+    rsps.post(f"{ACCOUNTS_URL}/oauth/v2/token", json={"access_token": "1000.t", "expires_in": 3600})
+    for number, items in enumerate(pages, start=1):
+        rsps.get(f"{API_BASE}/items", json={"code": 0, "message": "success", "items": items, "page_context": {
+            "page": number, "per_page": 200, "has_more_page": number < len(pages)}})
+
+
+def plans_of(item_id):
+    return {p.tenure: p.price for p in ProductPlan.objects.filter(product__item_id=item_id, is_active=True)}
+
+
+def test_new_active_item_is_published_with_default_tenures_priced_rate_times_months(zoho_settings):
+    with stub() as rsps:
+        zoho_items(rsps, [MAIL], [OLD])
+
+        run = catalogue_sync()
+
+    mail = Product.objects.get(item_id=MAIL["item_id"])
+    assert mail.is_published and mail.name == "Zoho Mail Lite" and mail.last_synced_at is not None
+    assert plans_of(MAIL["item_id"]) == {"1_MONTH": Decimal("1500.00"), "12_MONTHS": Decimal("18000.00")}
+    old = Product.objects.get(item_id=OLD["item_id"])
+    assert not old.is_published and plans_of(OLD["item_id"]) == {}
+    assert (run.status, run.items_seen, run.created) == (CatalogueSync.Status.DONE, 2, 2)
+    assert last_catalogue_sync() == run
+
+
+def test_the_partner_catalogue_shows_a_synced_product_at_once(zoho_settings, api, django_capture_on_commit_callbacks):
+    assert api.get("/t2mobile/products").json()["products"] == []  # cached while empty
+    with stub() as rsps, django_capture_on_commit_callbacks(execute=True):
+        zoho_items(rsps, [NORTON])
+        catalogue_sync()
+
+    products = api.get("/t2mobile/products").json()["products"]
+
+    assert [p["productId"] for p in products] == [NORTON["item_id"]]
+    assert {p["tenure"]: p["price"] for p in products[0]["plans"]} == {"1_MONTH": "2500.00", "12_MONTHS": "30000.00"}
+
+
+def test_a_sync_never_overwrites_what_staff_set(zoho_settings):
+    with stub() as rsps:
+        zoho_items(rsps, [MAIL, NORTON])
+        catalogue_sync()
+    ProductPlan.objects.filter(product__item_id=MAIL["item_id"], tenure="12_MONTHS").update(
+        price=Decimal("16000.00"), set_by_staff=True)
+    ProductPlan.objects.filter(product__item_id=MAIL["item_id"], tenure="1_MONTH").delete()  # staff removed it
+    Product.objects.filter(item_id=NORTON["item_id"]).update(is_published=False, published_set_by_staff=True)
+
+    with stub() as rsps:
+        zoho_items(rsps, [{**MAIL, "rate": 2000.0, "name": "Zoho Mail Lite 2"}, NORTON])
+        catalogue_sync()
+
+    mail = Product.objects.get(item_id=MAIL["item_id"])
+    assert (mail.name, mail.rate) == ("Zoho Mail Lite 2", Decimal("2000.00"))
+    assert plans_of(MAIL["item_id"]) == {"12_MONTHS": Decimal("16000.00")}
+    assert not Product.objects.get(item_id=NORTON["item_id"]).is_published
+
+
+def test_a_rate_change_reprices_plans_staff_did_not_set(zoho_settings):
+    with stub() as rsps:
+        zoho_items(rsps, [MAIL])
+        catalogue_sync()
+
+    with stub() as rsps:
+        zoho_items(rsps, [{**MAIL, "rate": 1600.0}])
+        catalogue_sync()
+
+    assert plans_of(MAIL["item_id"]) == {"1_MONTH": Decimal("1600.00"), "12_MONTHS": Decimal("19200.00")}
+
+
+def test_vanished_or_inactive_items_are_unpublished_never_deleted(zoho_settings):
+    with stub() as rsps:
+        zoho_items(rsps, [MAIL, NORTON])
+        catalogue_sync()
+
+    with stub() as rsps:
+        zoho_items(rsps, [{**NORTON, "status": "inactive"}])
+        run = catalogue_sync()
+
+    mail, norton = Product.objects.get(item_id=MAIL["item_id"]), Product.objects.get(item_id=NORTON["item_id"])
+    assert not mail.is_published and mail.zoho_status == "inactive"
+    assert not norton.is_published and norton.zoho_status == "inactive"
+    assert ProductPlan.objects.filter(product=mail).count() == 2  # kept for old orders
+    assert run.unpublished == 2
+
+
+def test_a_failure_while_paging_changes_nothing_and_is_recorded(zoho_settings):
+    with stub() as rsps:
+        rsps.post(f"{ACCOUNTS_URL}/oauth/v2/token", json={"access_token": "1000.t", "expires_in": 3600})
+        rsps.get(f"{API_BASE}/items", json={"code": 0, "message": "success", "items": [MAIL],
+                                            "page_context": {"page": 1, "has_more_page": True}})
+        rsps.get(f"{API_BASE}/items", status=500, json={"code": 1000, "message": "Internal error"})
+
+        with pytest.raises(ZohoTransientError):
+            catalogue_sync()
+
+    assert not Product.objects.exists()
+    failed = last_catalogue_sync()
+    assert failed.status == CatalogueSync.Status.FAILED and "Internal error" in failed.error
+
+
+def test_the_command_reports_what_changed_and_fails_loudly(zoho_settings):
+    out = StringIO()
+    with stub() as rsps:
+        zoho_items(rsps, [MAIL, OLD])
+        call_command("sync_zoho_catalogue", stdout=out)
+    assert "2 items, 2 new" in out.getvalue()
+    cache.clear()  # no token cached: the refresh is refused
+
+    with stub() as rsps:
+        rsps.post(f"{ACCOUNTS_URL}/oauth/v2/token", json={"error": "invalid_client"})
+        with pytest.raises(CommandError, match="invalid_client"):
+            call_command("sync_zoho_catalogue", stdout=StringIO())

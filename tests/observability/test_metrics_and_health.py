@@ -1,0 +1,56 @@
+"""Prometheus metrics from the tables, and the health figures ops read."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.test import Client
+
+from orders.models import Order
+from tests.conftest import order_payload
+
+pytestmark = pytest.mark.django_db
+
+
+def place(api, order_id):
+    response = api.post("/t2mobile/fulfilment", data=json.dumps(order_payload(orderId=order_id)),
+                        content_type="application/json", HTTP_IDEMPOTENCY_KEY=order_id)
+    assert response.status_code == 202
+
+
+def test_metrics_are_404_without_the_token(settings, db):
+    settings.METRICS_TOKEN = "scrape-secret"
+
+    assert Client().get("/metrics").status_code == 404
+    assert Client().get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 404
+
+
+def test_metrics_report_orders_by_status(settings, api, product):
+    settings.METRICS_TOKEN = "scrape-secret"
+    place(api, "M1")
+    place(api, "M2")
+    Order.objects.filter(order_id="M2").update(status="FAILED")
+
+    body = Client().get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-secret").content.decode()
+
+    assert 't2m_orders{status="PROCESSING"} 1.0' in body
+    assert 't2m_orders{status="FAILED"} 1.0' in body
+    assert "t2m_provisioning_latency_seconds_24h_bucket" in body
+    assert "t2m_webhook_attempts_24h" in body and "t2m_zoho_calls_today" in body
+
+
+def test_health_reports_zoho_budget_and_degrades_at_80_percent(api, settings, monkeypatch):
+    settings.ZOHO_DAILY_LIMIT = 10
+    monkeypatch.setattr("integrations.selectors.zoho_calls_today", lambda: 8)
+
+    body = api.get("/t2mobile/health").json()
+
+    assert body["checks"]["zohoBudget"] == {"calls": 8, "limit": 10, "share": 0.8, "warning": True}
+    assert body["status"] == "degraded"
+
+
+def test_health_is_ok_under_budget(api, settings):
+    body = api.get("/t2mobile/health").json()
+
+    assert body["status"] == "ok" and body["checks"]["zohoBudget"]["warning"] is False

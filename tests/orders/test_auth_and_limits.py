@@ -1,0 +1,133 @@
+"""Bearer API keys (hashed, revocable, rotated), the per-partner rate limit and the auth-failure limit."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.management import call_command
+from rest_framework.test import APIClient
+
+from orders.models import ApiKey, Partner
+from orders.services import api_key_hash, api_key_revoke, partner_sync_from_settings
+
+pytestmark = pytest.mark.django_db
+
+
+def client_with(header: str | None) -> APIClient:
+    client = APIClient()
+    if header is not None:
+        client.credentials(HTTP_AUTHORIZATION=header)
+    return client
+
+
+@pytest.mark.parametrize("header", [None, "", "Bearer", "Bearer ", "Basic dXNlcjpwYXNz", "Token abc",
+                                    "Bearer wrong-key", "Bearer " + "x" * 300])
+def test_missing_malformed_or_unknown_key_is_401_with_www_authenticate(api_key, header):
+    response = client_with(header).get("/t2mobile/products")
+
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == "Bearer"
+    assert response.json()["errorCode"] == "UNAUTHORIZED"
+
+
+def test_valid_key_is_accepted_and_last_use_recorded(api, api_key):
+    response = api.get("/t2mobile/products")
+
+    assert response.status_code == 200
+    assert ApiKey.objects.get(hash=api_key_hash(api_key)).last_used_at is not None
+
+
+def test_revoked_key_is_refused_on_the_next_request(api, api_key):
+    assert api.get("/t2mobile/products").status_code == 200
+
+    api_key_revoke(api_key=ApiKey.objects.get(hash=api_key_hash(api_key)))
+
+    assert api.get("/t2mobile/products").status_code == 401
+
+
+def test_a_partner_may_hold_two_active_keys(partner, api_key):
+    from orders.services import api_key_create
+
+    _, second = api_key_create(partner=partner)
+
+    assert client_with(f"Bearer {api_key}").get("/t2mobile/products").status_code == 200
+    assert client_with(f"Bearer {second}").get("/t2mobile/products").status_code == 200
+
+
+def test_keys_are_stored_only_as_hashes(api_key):
+    stored = ApiKey.objects.get()
+
+    assert api_key not in (stored.hash, stored.prefix, stored.name)
+    assert stored.hash == api_key_hash(api_key)
+    assert len(stored.prefix) < len(api_key) // 2
+
+
+def test_create_api_key_command_prints_a_working_key_once(partner):
+    out, err = io.StringIO(), io.StringIO()
+
+    call_command("create_api_key", "--partner", partner.partner_id, stdout=out, stderr=err)
+
+    plain = out.getvalue().strip()
+    assert plain.startswith("t2m_live_") and len(plain) > 40
+    assert plain not in err.getvalue()
+    assert client_with(f"Bearer {plain}").get("/t2mobile/products").status_code == 200
+
+
+def test_create_api_key_for_unknown_partner_is_a_clear_error(db):
+    from django.core.management import CommandError
+
+    with pytest.raises(CommandError, match="No partner"):
+        call_command("create_api_key", "--partner", "NOPE")
+
+
+def test_partner_and_keys_from_settings_are_synced_idempotently(db, settings):
+    settings.PARTNER_ID = "ICONTECH001"
+    settings.T2MOBILE_API_KEYS = ["env-key-one-0123456789", "env-key-two-0123456789"]
+
+    partner_sync_from_settings()
+    partner_sync_from_settings()
+
+    partner = Partner.objects.get(partner_id="ICONTECH001")
+    assert partner.api_keys.count() == 2
+    assert client_with("Bearer env-key-two-0123456789").get("/t2mobile/products").status_code == 200
+
+
+def test_over_the_partner_rate_limit_is_429_with_retry_after(api, partner):
+    partner.rate_limit = "3/m"
+    partner.save()
+
+    statuses = [api.get("/t2mobile/products").status_code for _ in range(4)]
+
+    assert statuses == [200, 200, 200, 429]
+    response = api.get("/t2mobile/products")
+    assert response.json()["errorCode"] == "RATE_LIMITED"
+    assert 1 <= int(response["Retry-After"]) <= 60
+
+
+def test_rate_limit_is_counted_per_partner(api, partner):
+    from orders.services import api_key_create
+
+    partner.rate_limit = "2/m"
+    partner.save()
+    other = Partner.objects.create(partner_id="OTHER001", name="Other", rate_limit="2/m")
+    _, other_key = api_key_create(partner=other)
+    api.get("/t2mobile/products")
+    api.get("/t2mobile/products")
+
+    assert api.get("/t2mobile/products").status_code == 429
+    assert client_with(f"Bearer {other_key}").get("/t2mobile/products").status_code == 200
+
+
+def test_repeated_failed_auth_from_one_address_is_slowed(api, api_key, settings):
+    settings.AUTH_FAILURE_RATE_LIMIT = "5/m"
+    guesser = client_with("Bearer guess")
+
+    statuses = [guesser.get("/t2mobile/products").status_code for _ in range(7)]
+
+    assert statuses == [401] * 5 + [429] * 2
+    # even the right key is refused from that address until the window passes
+    blocked = client_with(f"Bearer {api_key}").get("/t2mobile/products")
+    assert blocked.status_code == 429 and int(blocked["Retry-After"]) >= 1
+    # another address is not affected
+    assert client_with(f"Bearer {api_key}").get("/t2mobile/products", REMOTE_ADDR="10.9.9.9").status_code == 200

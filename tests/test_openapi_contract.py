@@ -1,0 +1,127 @@
+"""The OpenAPI schema stays in step with the contract (../shared/spec/partner-api.md).
+
+Expected paths, fields, headers and error codes are read from the contract itself when it is
+beside the repo (as in CI), and from the list below otherwise, so renaming a field or dropping an
+error code in the code fails here.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from drf_spectacular.generators import SchemaGenerator
+
+from t2mobile_portal.errors import ERROR_CODES
+
+CONTRACT = Path(__file__).resolve().parents[2] / "shared" / "spec" / "partner-api.md"
+
+EXPECTED_ERRORS = {
+    "VALIDATION_ERROR": 400, "MALFORMED_JSON": 400, "IDEMPOTENCY_KEY_MISSING": 400, "UNKNOWN_PRODUCT": 400,
+    "TENURE_NOT_OFFERED": 400, "RENEWAL_TARGET_NOT_FOUND": 400, "UNAUTHORIZED": 401, "ORDER_NOT_FOUND": 404,
+    "NOT_FOUND": 404, "METHOD_NOT_ALLOWED": 405, "DUPLICATE_ORDER": 409, "REQUEST_IN_PROGRESS": 409,
+    "PAYLOAD_TOO_LARGE": 413, "UNSUPPORTED_MEDIA_TYPE": 415, "IDEMPOTENCY_KEY_REUSED": 422, "RATE_LIMITED": 429,
+    "INTERNAL_ERROR": 500, "SERVICE_UNAVAILABLE": 503,
+}
+EXPECTED_REQUEST_FIELDS = {"orderId", "productId", "tenure", "quantity", "customerId", "customerName",
+                           "customerEmail", "customerPhone", "type", "renewalOf", "metadata"}
+EXPECTED_ORDER_FIELDS = {"success", "orderId", "status", "type", "productId", "tenure", "quantity", "customerId",
+                         "activationReference", "salesOrderId", "startsAt", "expiresAt", "failureReason",
+                         "createdAt", "updatedAt"}
+EXPECTED_ACCEPTED_FIELDS = {"success", "orderId", "status", "activationReference", "statusUrl"}
+ENDPOINTS = [("get", "/t2mobile/products"), ("post", "/t2mobile/fulfilment"), ("get", "/t2mobile/orders/{orderId}"),
+             ("get", "/t2mobile/orders"), ("get", "/t2mobile/health/live"), ("get", "/t2mobile/health")]
+
+
+def contract_errors() -> dict[str, int]:
+    if not CONTRACT.exists():
+        return EXPECTED_ERRORS
+    rows = re.findall(r"^\| (\d{3}) \| ([A-Z_]+) \|", CONTRACT.read_text(), flags=re.MULTILINE)
+    return {code: int(status) for status, code in rows}
+
+
+def contract_request_fields() -> set[str]:
+    if not CONTRACT.exists():
+        return EXPECTED_REQUEST_FIELDS
+    section = CONTRACT.read_text().split("## POST /t2mobile/fulfilment", 1)[1].split("###", 1)[0]
+    return set(re.findall(r"^\| (\w+) \| (?!rule)", section, flags=re.MULTILINE))
+
+
+@pytest.fixture(scope="module")
+def schema():
+    return SchemaGenerator().get_schema(request=None, public=True)
+
+
+def component(schema, ref_holder) -> dict:
+    ref = ref_holder["content"]["application/json"]["schema"]["$ref"]
+    return schema["components"]["schemas"][ref.rsplit("/", 1)[1]]
+
+
+def test_contract_tables_are_what_this_test_expects():
+    assert contract_errors() == EXPECTED_ERRORS
+    assert contract_request_fields() == EXPECTED_REQUEST_FIELDS
+
+
+def test_every_error_code_of_the_contract_exists_with_its_status():
+    assert ERROR_CODES == contract_errors()
+
+
+@pytest.mark.parametrize("method, path", ENDPOINTS)
+def test_every_endpoint_is_documented(schema, method, path):
+    assert method in schema["paths"][path]
+
+
+def test_every_error_code_is_documented_in_the_schema(schema):
+    documented: dict[str, set[str]] = {}
+    for item in schema["paths"].values():
+        for operation in item.values():
+            for status, response in operation.get("responses", {}).items():
+                examples = response.get("content", {}).get("application/json", {}).get("examples", {})
+                for example in examples.values():
+                    documented.setdefault(example["value"]["errorCode"], set()).add(status)
+    for code, status in contract_errors().items():
+        if code == "NOT_FOUND":
+            continue  # unknown paths have no operation to document them on
+        assert str(status) in documented.get(code, set()), code
+
+
+def test_request_body_fields_match_the_contract(schema):
+    body = schema["paths"]["/t2mobile/fulfilment"]["post"]["requestBody"]
+    properties = component(schema, body)["properties"]
+    assert set(properties) == contract_request_fields()
+    assert properties["tenure"]["$ref"] if "$ref" in properties["tenure"] else properties["tenure"]["enum"]
+
+
+def test_accepted_and_order_bodies_match_the_contract(schema):
+    accepted = component(schema, schema["paths"]["/t2mobile/fulfilment"]["post"]["responses"]["202"])
+    order = component(schema, schema["paths"]["/t2mobile/orders/{orderId}"]["get"]["responses"]["200"])
+    assert set(accepted["properties"]) == EXPECTED_ACCEPTED_FIELDS
+    assert EXPECTED_ORDER_FIELDS <= set(order["properties"])
+
+
+def test_contract_headers_are_documented(schema):
+    post = schema["paths"]["/t2mobile/fulfilment"]["post"]
+    assert {p["name"] for p in post["parameters"] if p["in"] == "header"} >= {"Idempotency-Key", "X-Request-ID"}
+    assert "Idempotent-Replayed" in post["responses"]["202"]["headers"]
+    assert "Retry-After" in post["responses"]["429"]["headers"]
+    assert "WWW-Authenticate" in post["responses"]["401"]["headers"]
+    assert "ETag" in schema["paths"]["/t2mobile/products"]["get"]["responses"]["200"]["headers"]
+    for item in schema["paths"].values():
+        for operation in item.values():
+            for response in operation.get("responses", {}).values():
+                assert "X-Request-ID" in response["headers"]
+
+
+def test_schema_and_docs_are_served_to_a_partner(api):
+    schema_response = api.get("/t2mobile/schema/")
+    docs_response = api.get("/t2mobile/docs/")
+
+    assert schema_response.status_code == 200
+    assert yaml.safe_load(schema_response.content)["info"]["title"]
+    assert docs_response.status_code == 200
+
+
+def test_schema_needs_a_key(client, db):
+    assert client.get("/t2mobile/schema/").status_code == 401

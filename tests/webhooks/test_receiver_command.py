@@ -1,0 +1,65 @@
+"""``manage.py webhook_receiver``: verifies with the standardwebhooks library, prints, rejects with 400."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.webhooks.conftest import record
+from webhooks.models import WebhookSecret
+from webhooks.services import DeliveryOutcome, event_deliver
+from webhooks.signing import secret_generate
+
+pytestmark = pytest.mark.django_db
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def receiver_process():
+    secret, port = secret_generate(), _free_port()
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "t2mobile_portal.settings_test", "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "webhook_receiver", "--port", str(port), "--secret", secret],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    yield process, port, secret
+    process.terminate()
+    process.wait(10)
+
+
+def test_the_receiver_prints_a_verified_event_and_rejects_a_bad_signature(partner, receiver_process):
+    process, port, secret = receiver_process
+    partner.webhook_url = f"http://127.0.0.1:{port}/webhooks/t2mobile"
+    partner.save()
+    good_secret = WebhookSecret.objects.create(partner=partner, secret=secret)
+    good = record(partner)
+    good_outcome = event_deliver(log_pk=good.pk)
+    good_secret.delete()
+    WebhookSecret.objects.create(partner=partner, secret=secret_generate())
+    bad = record(partner)
+
+    bad_outcome = event_deliver(log_pk=bad.pk)
+
+    process.terminate()
+    output = process.communicate(timeout=10)[0]
+    assert good_outcome == DeliveryOutcome.SENT
+    assert f"verified ORDER_FULFILLED {good.event_id} orderId={good.order.order_id}" in output
+    assert bad_outcome == DeliveryOutcome.RETRY and bad.attempts.get().status_code == 400
+    assert f"REJECTED {bad.event_id}" in output

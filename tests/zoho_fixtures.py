@@ -1,0 +1,145 @@
+"""Fixtures for Zoho work: the local sandbox, Zoho settings, a real Celery worker in a thread, and a
+private redis-server for tests that stop Redis. Imported by the conftest files of tests/integrations
+and tests/orders' provisioning tests."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+
+import pytest
+import redis
+from django.db import connection
+
+from integrations.zoho.sandbox import SANDBOX_REFRESH_TOKEN, ZohoSandbox
+
+ACCOUNTS_URL = "https://accounts.zoho.test"
+API_BASE = "https://www.zohoapis.test/inventory/v1"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def zoho_settings(settings):
+    """Zoho settings pointing at ``responses`` stubs, with a budget that never slows a test down."""
+    settings.ZOHO_ACCOUNTS_URL = ACCOUNTS_URL
+    settings.ZOHO_API_BASE = API_BASE
+    settings.ZOHO_CLIENT_ID = "1000.TESTCLIENT"
+    settings.ZOHO_CLIENT_SECRET = "test-client-secret"
+    settings.ZOHO_REFRESH_TOKEN = "1000.test-refresh-token"
+    settings.ZOHO_ORGANIZATION_ID = "60012345678"
+    settings.ZOHO_RATE_LIMIT = "100000/m"
+    settings.ZOHO_MAX_CONCURRENCY = 50
+    settings.ZOHO_ACTIVATION_FIELD = ""
+    return settings
+
+
+@pytest.fixture
+def zoho_sandbox(settings):
+    """The ZOHO SANDBOX on a free port, with the settings pointing at it."""
+    sandbox = ZohoSandbox(port=0, rate_limit=100000, max_inflight=100).start()
+    settings.ZOHO_ACCOUNTS_URL = sandbox.accounts_url
+    settings.ZOHO_API_BASE = sandbox.api_base
+    settings.ZOHO_CLIENT_ID = "sandbox-client"
+    settings.ZOHO_CLIENT_SECRET = "sandbox-secret"
+    settings.ZOHO_REFRESH_TOKEN = SANDBOX_REFRESH_TOKEN
+    settings.ZOHO_ORGANIZATION_ID = "60012345678"
+    settings.ZOHO_RATE_LIMIT = "100000/m"
+    settings.ZOHO_MAX_CONCURRENCY = 50
+    settings.ZOHO_ACTIVATION_FIELD = ""
+    yield sandbox
+    sandbox.stop()
+
+
+def start_celery_worker(queues=("provisioning", "default")):
+    """A real Celery worker (solo pool) in a thread, consuming the given queues."""
+    from celery.contrib.testing.worker import start_worker
+
+    from t2mobile_portal.celery import app
+
+    return start_worker(app, pool="solo", perform_ping_check=False, queues=list(queues), shutdown_timeout=30)
+
+
+@pytest.fixture
+def provisioning_worker(zoho_sandbox, monkeypatch):
+    monkeypatch.setenv("CELERY_SKIP_CHECKS", "1")
+    with start_celery_worker() as worker:
+        yield worker
+
+
+def wait_for(predicate: Callable[[], object], *, timeout: float = 20.0, interval: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(interval)
+
+
+class PrivateRedis:
+    """A redis-server of our own on a free port, which a test may stop and start again."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.skip("redis-server is not installed")
+        self.process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
+        wait_for(lambda: _pings(client), timeout=10, interval=0.05)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+
+def _pings(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+
+
+@pytest.fixture
+def private_redis():
+    server = PrivateRedis()
+    server.start()
+    yield server
+    server.stop()
+
+
+def point_celery_at(url: str) -> str:
+    """Point the Celery app's broker at ``url``; returns the previous URL."""
+    from t2mobile_portal.celery import app
+
+    previous = app.conf.broker_url
+    if app._pool is not None:
+        app._pool.force_close_all()
+    app._pool = None
+    app.amqp._producer_pool = None
+    app.conf.broker_url = url
+    return previous
+
+
+def database_url_of_tests() -> str:
+    name = connection.settings_dict["NAME"]
+    return f"postgres://postgres@127.0.0.1:5432/{name}"
+

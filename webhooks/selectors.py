@@ -1,0 +1,78 @@
+"""Reads of the webhook outbox: which events are due for a partner, and which secrets sign."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Exists, OuterRef, QuerySet
+from django.utils import timezone
+
+from orders.models import Partner
+from webhooks.models import WebhookLog, WebhookSecret
+
+
+def earlier_pending_of_same_order() -> Exists:
+    """True for an event while an earlier event of its order is still PENDING (it must wait)."""
+    return Exists(
+        WebhookLog.objects.filter(
+            order_id=OuterRef("order_id"), status=WebhookLog.Status.PENDING, pk__lt=OuterRef("pk")
+        )
+    )
+
+
+def events_due(*, partner: Partner, now: datetime) -> QuerySet[WebhookLog]:
+    """PENDING events of ``partner`` whose time has come and that no earlier event of the order blocks,
+    oldest due first."""
+    return (
+        WebhookLog.objects.filter(partner=partner, status=WebhookLog.Status.PENDING, next_retry_at__lte=now)
+        .exclude(earlier_pending_of_same_order())
+        .order_by("next_retry_at", "pk")
+    )
+
+
+@dataclass(frozen=True)
+class DeliveryGate:
+    """What decides, in one cheap read, whether an event could be attempted now."""
+
+    status: str
+    partner_id: int
+    partner_paused: bool
+    endpoint_failures: int
+    endpoint_busy_until: datetime | None
+
+    def endpoint_busy(self, *, now: datetime, held: datetime | None = None) -> bool:
+        busy_until = self.endpoint_busy_until
+        return self.endpoint_failures > 0 and busy_until is not None and busy_until > now and busy_until != held
+
+
+def delivery_gate(*, log_pk: int) -> DeliveryGate | None:
+    row = (
+        WebhookLog.objects.filter(pk=log_pk)
+        .values_list(
+            "status",
+            "partner_id",
+            "partner__deliveries_paused",
+            "partner__webhook_endpoint_state__consecutive_failures",
+            "partner__webhook_endpoint_state__busy_until",
+        )
+        .first()
+    )
+    if row is None:
+        return None
+    status, partner_id, paused, failures, busy_until = row
+    return DeliveryGate(status, partner_id, paused, failures or 0, busy_until)
+
+
+def partners_with_due_events(*, now: datetime) -> QuerySet[Partner]:
+    return Partner.objects.filter(
+        deliveries_paused=False,
+        pk__in=WebhookLog.objects.filter(status=WebhookLog.Status.PENDING, next_retry_at__lte=now).values("partner_id"),
+    ).order_by("pk")
+
+
+def secrets_active(*, partner: Partner, now: datetime | None = None) -> list[str]:
+    """The secrets that sign now, newest first: those without an end, or whose grace has not ended."""
+    now = now or timezone.now()
+    rows = WebhookSecret.objects.filter(partner=partner).order_by("-created_at", "-pk")
+    return [row.secret for row in rows if row.expires_at is None or row.expires_at > now]
