@@ -10,6 +10,7 @@ import subprocess
 import time
 from collections.abc import Callable
 
+import kombu.pools
 import pytest
 import redis
 from django.db import connection
@@ -131,8 +132,9 @@ def point_celery_at(url: str) -> str:
     from t2mobile_portal.celery import app
 
     previous = app.conf.broker_url
-    if app._pool is not None:
-        app._pool.force_close_all()
+    # Close every pooled connection and forget the pools: kombu keys its pools by URL, so a pool
+    # closed but left registered would refuse every later publish with "Acquire on closed pool".
+    kombu.pools.reset()
     app._pool = None
     app.amqp._producer_pool = None
     app.conf.broker_url = url

@@ -344,17 +344,16 @@ def test_replay_queues_nothing_more(api, product, payload, clean_redis):
 @pytest.mark.django_db(transaction=True)
 def test_order_is_accepted_when_the_broker_is_down(api, product, payload, settings):
     from t2mobile_portal.celery import app
+    from tests.zoho_fixtures import point_celery_at
 
     # Given a broker address where nothing listens
-    app.conf.broker_url = "redis://127.0.0.1:1/0"
-    app.pool.force_close_all()
+    previous = point_celery_at("redis://127.0.0.1:1/0")
     try:
         with app.connection_for_write() as conn:
             assert conn.as_uri().endswith(":1/0")
         response = post(api, payload)
     finally:
-        app.conf.broker_url = settings.CELERY_BROKER_URL
-        app.pool.force_close_all()
+        point_celery_at(previous)
 
     assert response.status_code == 202
     order = Order.objects.get()
