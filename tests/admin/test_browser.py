@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group
+from playwright.sync_api import expect
 from django.utils import timezone
 
 from integrations.models import CatalogueSync
@@ -97,12 +98,12 @@ def test_support_redrives_a_failed_order_from_the_stuck_filter_and_sees_it_fulfi
     SCREENSHOT.parent.mkdir(exist_ok=True)
     page.screenshot(path=str(SCREENSHOT), full_page=True)
     stuck_row = page.locator("#overview tr", has_text="Stuck orders")
-    assert stuck_row.locator("td.figure").inner_text() == "2"
+    expect(stuck_row.locator("td.figure")).to_have_text("2")
 
     page.goto(f"{live_server.url}/admin/orders/order/")
     page.click("#changelist-filter >> text=Stuck: PROCESSING over 15 min, or a FAILED webhook")
-    listed = page.locator("#result_list tbody tr")
-    assert listed.count() == 2
+    page.wait_for_url("**attention=stuck**")
+    expect(page.locator("#result_list tbody tr")).to_have_count(2)  # waits for the filtered page
     row = page.locator("#result_list tbody tr", has_text=failed.order_id)
     assert "a***@example.com" in row.inner_text() and "ada.obi@example.com" not in page.content()
     row.locator("input[name=_selected_action]").check()
