@@ -1,5 +1,5 @@
 """Readiness figures for GET /t2mobile/health: database, broker, cache, queue depth per queue,
-stuck orders and webhooks waiting. Names no hostnames or versions.
+stuck orders, webhooks waiting, the Zoho budget and whether Zoho refuses our credentials. Names no hostnames or versions.
 """
 
 from __future__ import annotations
@@ -50,6 +50,16 @@ def _broker_queue_depths() -> dict[str, int] | None:
         return None
 
 
+def _zoho_auth_failing() -> bool:
+    """Zoho refused our credentials even after a token refresh, within the last 15 minutes."""
+    from integrations.zoho.client import AUTH_FAILING_KEY
+
+    try:
+        return cache.get(AUTH_FAILING_KEY) is not None
+    except Exception:
+        return False
+
+
 def health_report() -> dict:
     database = _database_ok()
     cache_ok = _cache_ok()
@@ -75,7 +85,9 @@ def health_report() -> dict:
             checks["zohoBudget"] = zoho_daily_usage()
         except Exception:
             logger.warning("health: Zoho budget unreadable")
-    zoho_warning = checks.get("zohoBudget", {}).get("warning", False)
+    zoho_failing = _zoho_auth_failing() if cache_ok else False
+    checks["zoho"] = "failing" if zoho_failing else "ok"
+    zoho_warning = zoho_failing or checks.get("zohoBudget", {}).get("warning", False)
     if not database:
         status = "down"
     elif not cache_ok or depths is None or zoho_warning:

@@ -277,13 +277,13 @@ LOGGING = {
     "loggers": {
         "django.request": {"level": "ERROR"},
         "django.server": {"level": "WARNING"},
+        # Its DEBUG lines print whole request URLs, and Zoho's contact search puts the customer's
+        # email in the query string: never below INFO, whatever LOG_LEVEL says.
+        "urllib3": {"level": "INFO"},
     },
 }
 
-if SENTRY_DSN:  # pragma: no cover - optional
-    try:
-        import sentry_sdk
+if SENTRY_DSN:  # pragma: no cover - optional; the Django and Celery integrations switch on by themselves
+    import sentry_sdk
 
-        sentry_sdk.init(dsn=SENTRY_DSN, send_default_pii=False)
-    except ImportError:
-        pass
+    sentry_sdk.init(dsn=SENTRY_DSN, send_default_pii=False, environment=env("SENTRY_ENVIRONMENT", default="production"))

@@ -7,7 +7,8 @@ created here rather than in ``Meta.permissions`` so that no app needs a migratio
 - **Support**: views everything except partner secrets, re-drives orders and resends webhook
   events; sees customer email and phone masked (no ``orders.view_customer_pii``).
 - **Ops**: everything on the order, webhook, integration and schedule tables, except partner
-  secrets: no access to webhook secrets and no creating API keys (both show a secret).
+  secrets (no access to webhook secrets and no creating API keys: both show a secret) and unmasked
+  customer contact details, which the contract keeps for superusers.
 
 The groups' permissions are set from this module on every run (the code is the source of truth), so
 the handler is idempotent and a fresh database needs no clicks.
@@ -33,7 +34,9 @@ OPS_GROUP = "Ops"
 BACK_OFFICE_APPS = ("orders", "webhooks", "integrations", "django_celery_beat")
 SECRET_MODELS = {("webhooks", "webhooksecret")}
 SUPPORT_EXTRA = {("orders", "redrive_order"), ("webhooks", "resend_webhook")}
-OPS_DENIED = {("orders", "add_apikey")}
+# Contract (orders-and-jobs.md): customer email and phone are masked for everyone but superusers, so
+# neither group holds view_customer_pii; it can still be granted to one person when needed.
+OPS_DENIED = {("orders", "add_apikey"), ("orders", "view_customer_pii")}
 
 
 def custom_permissions_ensure(*, apps=global_apps) -> None:

@@ -48,6 +48,9 @@ TOKEN_LOCK_SECONDS = 30
 TOKEN_WAIT_SECONDS = 35
 TOKEN_EARLY_EXPIRY = 60
 TOKEN_FAILURE_BACKOFF = 30
+# Set while Zoho refuses our credentials (after one refresh); read by GET /t2mobile/health.
+AUTH_FAILING_KEY = "zoho:auth_failing"
+AUTH_FAILING_SECONDS = 15 * 60
 
 
 @dataclass(frozen=True)
@@ -226,6 +229,8 @@ class ZohoClient:
         if error is not None:
             backoff = max(TOKEN_FAILURE_BACKOFF, error.retry_after or 0)
             cache.set(self._failure_key, error.message[:200], timeout=backoff)
+            if isinstance(error, ZohoAuthError):
+                cache.set(AUTH_FAILING_KEY, error.message[:200], timeout=AUTH_FAILING_SECONDS)
             logger.warning("zoho token refresh failed: %s", error.describe())
             raise error
         body = response.json()
@@ -235,6 +240,7 @@ class ZohoClient:
         except (TypeError, ValueError):
             expires_in = 3600
         cache.set(self._token_key, token, timeout=max(30, expires_in - TOKEN_EARLY_EXPIRY))
+        cache.delete(AUTH_FAILING_KEY)
         logger.info("zoho access token refreshed")
         return token
 
@@ -270,13 +276,18 @@ class ZohoClient:
                     raise ZohoTransientError("Zoho answered with a body that is not JSON") from exc
                 if not isinstance(body, dict):
                     raise ZohoTransientError("Zoho answered with a body that is not an object")
+                if attempt == 2:  # a refresh was needed and worked: Zoho accepts us again
+                    cache.delete(AUTH_FAILING_KEY)
                 return body
             if isinstance(error, ZohoInvalidTokenError):
                 self._drop_token(token)
                 if attempt == 1:
                     continue
+                cache.set(AUTH_FAILING_KEY, error.message[:200], timeout=AUTH_FAILING_SECONDS)
                 raise ZohoAuthError(f"still unauthorised after a token refresh: {error.message}",
                                     http_status=error.http_status, code=error.code)
+            if isinstance(error, ZohoAuthError):  # 403: the organisation or scope is refused
+                cache.set(AUTH_FAILING_KEY, error.message[:200], timeout=AUTH_FAILING_SECONDS)
             if error.retry_after:
                 budget.pause(error.retry_after)
             logger.info("zoho %s %s failed: %s", method, path.split("?")[0], error.describe())

@@ -103,9 +103,12 @@ def error_from_response(response: requests.Response) -> ZohoError | None:
     if status == 403:
         # The organisation or the scope is wrong: an outage to fix in configuration, not the order.
         return ZohoAuthError(message, http_status=status, code=code)
-    if 400 <= status < 500 or code:
+    if status in (400, 404) and code:
+        # Only Zoho saying the item or customer data is invalid fails the order. Anything else (a
+        # 4xx without a code, an odd 2xx with a code) may be our configuration or Zoho's hiccup: the
+        # order keeps retrying on the schedule and fails only when its retry window ends.
         return ZohoPermanentError(message, http_status=status, code=code)
-    return ZohoTransientError(message, http_status=status, code=code)
+    return ZohoTransientError(message, http_status=status, code=code, retry_after=retry_after)
 
 
 def error_from_exception(exc: requests.RequestException) -> ZohoTransientError:

@@ -160,6 +160,42 @@ def test_401_again_after_a_fresh_token_is_an_auth_outage_not_an_order_failure(zo
         assert api.call_count == 2
 
 
+def test_health_reports_zoho_failing_while_it_refuses_us_and_ok_once_a_refresh_works(zoho_settings):
+    from orders.health import health_report
+
+    with responses.RequestsMock() as rsps:
+        rsps.post(TOKEN_URL, json=TOKEN_BODY)
+        rsps.get(f"{API_BASE}/items", status=401, json={"code": 57, "message": "You are not authorized"})
+        with pytest.raises(ZohoAuthError):
+            client().items_page(page=1)
+
+    failing = health_report()
+    assert failing["checks"]["zoho"] == "failing" and failing["status"] == "degraded"
+
+    with responses.RequestsMock() as rsps:
+        rsps.get(f"{API_BASE}/items", status=401, json={"code": 57, "message": "You are not authorized"})
+        rsps.post(TOKEN_URL, json=TOKEN_BODY)
+        rsps.get(f"{API_BASE}/items", json=items_body([ITEM]))
+        client().items_page(page=1)
+
+    assert health_report()["checks"]["zoho"] == "ok"
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [(400, {"message": "Bad request"}), (405, {"code": 5, "message": "Invalid URL Passed"}),
+     (200, {"code": 9, "message": "odd"})],
+    ids=["400-without-code", "405-code-5", "200-with-code"],
+)
+def test_errors_that_do_not_say_the_data_is_invalid_are_transient(zoho_settings, status, body):
+    with responses.RequestsMock() as rsps:
+        token_ok(rsps)
+        rsps.get(f"{API_BASE}/items/1", status=status, json=body)
+
+        with pytest.raises(ZohoTransientError):
+            client().item_get(item_id="1")
+
+
 def test_429_is_transient_and_its_retry_after_pauses_every_worker(zoho_settings):
     with responses.RequestsMock() as rsps:
         token_ok(rsps)
