@@ -13,6 +13,7 @@ from dateutil.relativedelta import relativedelta
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from orders.management.commands import redrive_order as redrive_command
 from orders.models import Fulfilment, Order
 from orders.provisioning import (
     OrderStateError,
@@ -171,4 +172,26 @@ def test_redrive_command_takes_an_order_id_or_stuck(api, product, clean_redis):
     Order.objects.filter(pk=order.pk).update(updated_at=timezone.now() - timedelta(hours=1))
     out = StringIO()
     call_command("redrive_order", "--stuck", stdout=out)
-    assert "1 stuck order(s) re-driven." in out.getvalue()
+    assert "1 of 1 stuck order(s) re-driven." in out.getvalue()
+
+
+def test_redrive_stuck_goes_on_past_an_order_it_cannot_redrive(api, product, clean_redis, monkeypatch):
+    first, second = place(api, orderId="T2M-CMD-2"), place(api, orderId="T2M-CMD-3")
+    Order.objects.filter(pk__in=[first.pk, second.pk]).update(updated_at=timezone.now() - timedelta(hours=1))
+    # The first order is fulfilled by a worker between the command's listing and its re-drive.
+    real_redrive = redrive_command.order_redrive
+
+    def fulfilled_meanwhile(*, order):
+        if order.pk == first.pk:
+            Order.objects.filter(pk=first.pk).update(status=Order.Status.FULFILLED)
+        return real_redrive(order=order)
+
+    monkeypatch.setattr(redrive_command, "order_redrive", fulfilled_meanwhile)
+    out, err = StringIO(), StringIO()
+
+    with pytest.raises(CommandError, match="1 order"):
+        call_command("redrive_order", "--stuck", stdout=out, stderr=err)
+
+    assert "T2M-CMD-3: re-driven" in out.getvalue() and "1 of 2 stuck order(s) re-driven." in out.getvalue()
+    assert "T2M-CMD-2: a fulfilled order cannot be re-driven" in err.getvalue()
+    assert Order.objects.get(pk=second.pk).fulfilment.last_error.startswith("re-driven")
