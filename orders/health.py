@@ -1,5 +1,6 @@
 """Readiness figures for GET /t2mobile/health: database, broker, cache, queue depth per queue,
-stuck orders, webhooks waiting, the Zoho budget and whether Zoho refuses our credentials. Names no hostnames or versions.
+stuck orders, webhooks waiting, the Zoho budget and whether Zoho refuses our credentials. Names no
+hostnames or versions.
 """
 
 from __future__ import annotations
