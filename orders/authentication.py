@@ -17,14 +17,11 @@ from rest_framework import authentication, exceptions, permissions
 from orders.models import ApiKey, Partner
 from orders.services import api_key_hash, api_key_prefix
 from orders.throttling import FixedWindowCounter, parse_rate
+from t2mobile_portal.net import client_address
 
 logger = logging.getLogger(__name__)
 
 LAST_USED_WRITE_EVERY_SECONDS = 60
-
-
-def client_address(request) -> str:
-    return request.META.get("REMOTE_ADDR", "unknown")
 
 
 class PartnerApiKeyAuthentication(authentication.BaseAuthentication):

@@ -168,6 +168,21 @@ def test_another_address_can_still_log_in(client, django_user_model):
     assert response.status_code == 302
 
 
+def test_behind_our_proxy_each_staff_member_has_their_own_login_budget(client, django_user_model, settings):
+    settings.TRUSTED_PROXY_COUNT = 1
+    django_user_model.objects.create_user(username="staff", password="right-password-123", is_staff=True)
+    url = reverse("admin:login")
+    via_proxy = {"REMOTE_ADDR": "10.0.0.2"}
+    for i in range(11):
+        client.post(url, {"username": "staff", "password": f"wrong-{i}"}, HTTP_X_FORWARDED_FOR="203.0.113.7",
+                    **via_proxy)
+
+    response = client.post(url, {"username": "staff", "password": "right-password-123"},
+                           HTTP_X_FORWARDED_FOR="203.0.113.8", **via_proxy)
+
+    assert response.status_code == 302
+
+
 def test_staff_can_still_log_in_while_redis_is_down(client, django_user_model, settings):
     django_user_model.objects.create_user(username="staff", password="right-password-123", is_staff=True)
     settings.CACHES = {

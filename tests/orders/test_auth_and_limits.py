@@ -131,3 +131,23 @@ def test_repeated_failed_auth_from_one_address_is_slowed(api, api_key, settings)
     assert blocked.status_code == 429 and int(blocked["Retry-After"]) >= 1
     # another address is not affected
     assert client_with(f"Bearer {api_key}").get("/t2mobile/products", REMOTE_ADDR="10.9.9.9").status_code == 200
+
+
+def test_behind_our_proxy_failures_count_per_caller_and_a_forged_forwarded_for_does_not_help(
+    api_key, settings
+):
+    settings.AUTH_FAILURE_RATE_LIMIT = "3/m"
+    settings.TRUSTED_PROXY_COUNT = 1
+    proxy = {"REMOTE_ADDR": "10.0.0.2"}  # every request reaches gunicorn from nginx
+    guesser = client_with("Bearer guess")
+
+    # The guesser rotates a forged left-most entry; nginx appends the real address last.
+    statuses = [
+        guesser.get("/t2mobile/products", HTTP_X_FORWARDED_FOR=f"198.51.100.{i}, 203.0.113.7", **proxy).status_code
+        for i in range(5)
+    ]
+
+    assert statuses == [401] * 3 + [429] * 2
+    honest = client_with(f"Bearer {api_key}")
+    assert honest.get("/t2mobile/products", HTTP_X_FORWARDED_FOR="203.0.113.50", **proxy).status_code == 200
+    assert honest.get("/t2mobile/products", HTTP_X_FORWARDED_FOR="203.0.113.7", **proxy).status_code == 429
