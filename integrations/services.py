@@ -114,17 +114,22 @@ def catalogue_sync(*, client: ZohoClient | None = None) -> CatalogueSync:
 
 
 def _catalogue_sync(*, client: ZohoClient) -> CatalogueSync:
-    from orders.selectors import catalogue_invalidate
-
     started = timezone.now()
     run = CatalogueSync.objects.create(started_at=started)
     try:
-        items = list(client.items())
-    except ZohoError as exc:
-        run.status, run.error, run.finished_at = CatalogueSync.Status.FAILED, exc.describe(), timezone.now()
-        run.save(update_fields=["status", "error", "finished_at"])
-        logger.warning("catalogue sync failed: %s", exc.describe())
+        return _catalogue_apply(run=run, items=list(client.items()), started=started)
+    except Exception as exc:
+        # Whatever broke (Zoho, a bad item, the database), the run never stays RUNNING.
+        error = exc.describe() if isinstance(exc, ZohoError) else f"{type(exc).__name__}: {str(exc)[:300]}"
+        CatalogueSync.objects.filter(pk=run.pk).update(
+            status=CatalogueSync.Status.FAILED, error=error, finished_at=timezone.now()
+        )
+        logger.warning("catalogue sync failed: %s", error)
         raise
+
+
+def _catalogue_apply(*, run: CatalogueSync, items: list, started) -> CatalogueSync:
+    from orders.selectors import catalogue_invalidate
 
     counts = _Counts()
     changed = False

@@ -132,6 +132,25 @@ def test_a_failure_while_paging_changes_nothing_and_is_recorded(zoho_settings):
     assert failed.status == CatalogueSync.Status.FAILED and "Internal error" in failed.error
 
 
+def test_a_failure_while_applying_the_items_rolls_back_and_is_recorded(zoho_settings, monkeypatch):
+    import integrations.services as services
+
+    def broken_upsert(item, counts):
+        raise ValueError("item 4815000000044208 has no rate")
+
+    monkeypatch.setattr(services, "_product_upsert", broken_upsert)
+    with stub() as rsps:
+        zoho_items(rsps, [MAIL])
+
+        with pytest.raises(ValueError):
+            catalogue_sync()
+
+    assert not Product.objects.exists()
+    failed = last_catalogue_sync()
+    assert failed.status == CatalogueSync.Status.FAILED and failed.finished_at is not None
+    assert "ValueError: item 4815000000044208 has no rate" == failed.error
+
+
 def test_the_command_reports_what_changed_and_fails_loudly(zoho_settings):
     out = StringIO()
     with stub() as rsps:
