@@ -11,3 +11,6 @@ graceful_timeout = 20
 keepalive = 5
 accesslog = None  # the app logs each request as JSON with its request id
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# gunicorn 27's control socket lives at one path per user (~/.gunicorn/gunicorn.ctl): two servers on
+# one machine (a web dyno and a benchmark, say) would share it. Nothing here uses it.
+control_socket_disable = True
