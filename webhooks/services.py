@@ -437,9 +437,11 @@ def _attempt_record(*, claim: Claim, started_at: datetime, result: DeliveryResul
         recovered = _endpoint_state_record(claim=claim, result=result, now=now)
         if outcome != DeliveryOutcome.SKIPPED:
             _attempt_follow_up(log=log, outcome=outcome, delay=delay, recovered=recovered)
+    data = log.payload.get("data") if isinstance(log.payload, dict) else None
     extra = {
         "event_id": log.event_id,
         "event_type": log.event_type,
+        "order_id": data.get("orderId") if isinstance(data, dict) else None,
         "partner_id": log.partner_id,
         "status_code": result.status_code,
         "error": result.error,
