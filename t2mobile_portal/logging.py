@@ -19,7 +19,9 @@ class ContextFilter(logging.Filter):
     """Adds request_id, order_id and task_id to every record (None where unknown)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = getattr(record, "request_id", None) or request_id_var.get()
+        # django.request logs 4xx/5xx after the middleware has returned: take the id off the request.
+        from_request = getattr(getattr(record, "request", None), "request_id", None)
+        record.request_id = getattr(record, "request_id", None) or request_id_var.get() or from_request
         record.order_id = getattr(record, "order_id", None) or order_id_var.get()
         record.task_id = getattr(record, "task_id", None) or task_id_var.get()
         return True

@@ -302,6 +302,11 @@ def test_database_unreachable_is_503_and_nothing_is_half_written(web_through_pro
     assert not [leak for leak in LEAKS if leak in health.text]
     server_log = web.output.read_text()
     assert "database unavailable: OperationalError" in server_log and "Traceback" not in server_log
+    # Every line about the refused request, Django's own "Service Unavailable" too, names its id.
+    about_it = [json.loads(line) for line in server_log.splitlines()
+                if line.startswith("{") and '"status": 503' in line or "Service Unavailable" in line]
+    assert about_it and refused.headers["X-Request-ID"] in {entry.get("request_id") for entry in about_it}
+    assert all(entry.get("request_id") for entry in about_it)
     web.proxy.start()
     assert _nothing_stored_for("T2M-PGDOWN-1", "key-pgdown-1")
     accepted = web.post_order(api_key, payload, "key-pgdown-1")
