@@ -56,8 +56,12 @@ def _product_upsert(item: Item, counts: _Counts) -> bool:
     product = Product.objects.select_for_update().filter(item_id=item.item_id).first()
     if product is None:
         product = Product.objects.create(
-            item_id=item.item_id, name=item.name[:255], sku=item.sku[:100], description=item.description,
-            rate=item.rate, unit=item.unit[:50],
+            item_id=item.item_id,
+            name=item.name[:255],
+            sku=item.sku[:100],
+            description=item.description,
+            rate=item.rate,
+            unit=item.unit[:50],
             zoho_status=Product.ZohoStatus.ACTIVE if active else Product.ZohoStatus.INACTIVE,
             is_published=active,
         )
@@ -71,8 +75,12 @@ def _product_upsert(item: Item, counts: _Counts) -> bool:
 
     changed_fields = []
     new_values = {
-        "name": item.name[:255], "sku": item.sku[:100], "description": item.description, "rate": item.rate,
-        "unit": item.unit[:50], "zoho_status": Product.ZohoStatus.ACTIVE if active else Product.ZohoStatus.INACTIVE,
+        "name": item.name[:255],
+        "sku": item.sku[:100],
+        "description": item.description,
+        "rate": item.rate,
+        "unit": item.unit[:50],
+        "zoho_status": Product.ZohoStatus.ACTIVE if active else Product.ZohoStatus.INACTIVE,
     }
     for name, value in new_values.items():
         if getattr(product, name) != value:
@@ -140,8 +148,10 @@ def _catalogue_apply(*, run: CatalogueSync, items: list, started) -> CatalogueSy
             changed |= _product_upsert(item, counts)
         # ``update()`` leaves ``updated_at`` alone, so a sync that changes nothing keeps the ETag.
         Product.objects.filter(item_id__in=seen).update(last_synced_at=started)
-        vanished = Product.objects.select_for_update().exclude(item_id__in=seen).exclude(
-            zoho_status=Product.ZohoStatus.INACTIVE, is_published=False
+        vanished = (
+            Product.objects.select_for_update()
+            .exclude(item_id__in=seen)
+            .exclude(zoho_status=Product.ZohoStatus.INACTIVE, is_published=False)
         )
         for product in vanished:
             fields = []
@@ -160,8 +170,15 @@ def _catalogue_apply(*, run: CatalogueSync, items: list, started) -> CatalogueSy
         run.save()
         if changed:
             transaction.on_commit(catalogue_invalidate)
-    logger.info("catalogue synced", extra={"items_seen": len(items), "items_created": counts.created,
-                                           "items_updated": counts.updated, "items_unpublished": counts.unpublished})
+    logger.info(
+        "catalogue synced",
+        extra={
+            "items_seen": len(items),
+            "items_created": counts.created,
+            "items_updated": counts.updated,
+            "items_unpublished": counts.unpublished,
+        },
+    )
     return run
 
 

@@ -36,11 +36,17 @@ logger = logging.getLogger(__name__)
 # --- OpenAPI documentation of the shared headers and errors ---------------------------------------
 
 REQUEST_ID_HEADER = OpenApiParameter(
-    "X-Request-ID", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
+    "X-Request-ID",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=False,
     description="Your id for this request (≤ 128 chars of [A-Za-z0-9._-]); echoed back, else generated.",
 )
 IDEMPOTENCY_KEY_HEADER = OpenApiParameter(
-    "Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=True,
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=True,
     description="1–255 printable ASCII characters (a UUID is recommended), bare or as an RFC 8941 "
     "quoted string. Scoped to the partner, kept IDEMPOTENCY_KEY_TTL_HOURS (default 72) hours.",
 )
@@ -56,8 +62,11 @@ def _error_responses(*codes: str) -> dict[int, OpenApiResponse]:
             response=ErrorSerializer,
             description="Error envelope; errorCode is one of: " + ", ".join(sorted(set(found))),
             examples=[
-                OpenApiExample(code, value={"success": False, "errorCode": code, "message": "…", "requestId": "…"},
-                               status_codes=[str(status)])
+                OpenApiExample(
+                    code,
+                    value={"success": False, "errorCode": code, "message": "…", "requestId": "…"},
+                    status_codes=[str(status)],
+                )
                 for code in sorted(set(found))
             ],
         )
@@ -67,17 +76,22 @@ def _error_responses(*codes: str) -> dict[int, OpenApiResponse]:
 
 # --- Catalogue ------------------------------------------------------------------------------------
 
+
 class ProductsView(APIView):
     @extend_schema(
         operation_id="listProducts",
         summary="The published catalogue",
         parameters=[
             REQUEST_ID_HEADER,
-            OpenApiParameter("If-None-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
-                             description="An ETag from an earlier answer; 304 when unchanged."),
+            OpenApiParameter(
+                "If-None-Match",
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                required=False,
+                description="An ETag from an earlier answer; 304 when unchanged.",
+            ),
         ],
-        responses={200: CatalogueSerializer, 304: OpenApiResponse(description="Not modified"),
-                   **_error_responses()},
+        responses={200: CatalogueSerializer, 304: OpenApiResponse(description="Not modified"), **_error_responses()},
     )
     def get(self, request):
         body, etag = catalogue_document()
@@ -87,6 +101,7 @@ class ProductsView(APIView):
 
 
 # --- Order intake ---------------------------------------------------------------------------------
+
 
 class FulfilmentView(APIView):
     @extend_schema(
@@ -100,10 +115,18 @@ class FulfilmentView(APIView):
                 description="Accepted. A replay carries the header `Idempotent-Replayed: true`.",
             ),
             **_error_responses(
-                "VALIDATION_ERROR", "MALFORMED_JSON", "IDEMPOTENCY_KEY_MISSING", "UNKNOWN_PRODUCT",
-                "TENURE_NOT_OFFERED", "RENEWAL_TARGET_NOT_FOUND", "DUPLICATE_ORDER",
-                "REQUEST_IN_PROGRESS", "PAYLOAD_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE",
-                "IDEMPOTENCY_KEY_REUSED", "METHOD_NOT_ALLOWED",
+                "VALIDATION_ERROR",
+                "MALFORMED_JSON",
+                "IDEMPOTENCY_KEY_MISSING",
+                "UNKNOWN_PRODUCT",
+                "TENURE_NOT_OFFERED",
+                "RENEWAL_TARGET_NOT_FOUND",
+                "DUPLICATE_ORDER",
+                "REQUEST_IN_PROGRESS",
+                "PAYLOAD_TOO_LARGE",
+                "UNSUPPORTED_MEDIA_TYPE",
+                "IDEMPOTENCY_KEY_REUSED",
+                "METHOD_NOT_ALLOWED",
             ),
         },
     )
@@ -120,6 +143,7 @@ class FulfilmentView(APIView):
 
 
 # --- Orders ---------------------------------------------------------------------------------------
+
 
 class OrderDetailView(APIView):
     @extend_schema(
@@ -176,14 +200,17 @@ class OrderListView(APIView):
         items = OrderSerializer(page, many=True).data
         for item in items:
             item.pop("success", None)
-        return Response({
-            "success": True,
-            "orders": items,
-            "nextCursor": _encode_cursor(page[-1].pk) if has_more else None,
-        })
+        return Response(
+            {
+                "success": True,
+                "orders": items,
+                "nextCursor": _encode_cursor(page[-1].pk) if has_more else None,
+            }
+        )
 
 
 # --- Health ---------------------------------------------------------------------------------------
+
 
 class HealthSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=["ok", "degraded", "down"])
@@ -195,8 +222,7 @@ class HealthLiveView(APIView):
     permission_classes: list = []
     throttle_classes: list = []
 
-    @extend_schema(operation_id="healthLive", summary="Liveness (no auth)", auth=[],
-                   responses={200: HealthSerializer})
+    @extend_schema(operation_id="healthLive", summary="Liveness (no auth)", auth=[], responses={200: HealthSerializer})
     def get(self, request):
         return Response({"status": "ok"})
 
@@ -240,4 +266,3 @@ def json_server_error(request):
     from django.views.defaults import server_error
 
     return server_error(request)
-

@@ -77,9 +77,7 @@ def health_report() -> dict:
         from webhooks.models import WebhookLog
 
         checks["stuckOrders"] = stuck_orders().count()
-        checks["webhooksWaiting"] = WebhookLog.objects.filter(
-            status=WebhookLog.Status.PENDING, retries__gt=0
-        ).count()
+        checks["webhooksWaiting"] = WebhookLog.objects.filter(status=WebhookLog.Status.PENDING, retries__gt=0).count()
         from integrations.selectors import zoho_daily_usage
 
         try:

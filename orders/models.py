@@ -165,9 +165,7 @@ class Order(models.Model):
     partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="orders")
     order_id = models.CharField(max_length=64)
     type = models.CharField(max_length=10, choices=Type.choices, default=Type.NEW)
-    renewal_of = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="renewals"
-    )
+    renewal_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="renewals")
     customer_id = models.CharField(max_length=64)
     customer_name = models.CharField(max_length=200)
     customer_email = models.EmailField(max_length=254)
@@ -190,9 +188,7 @@ class Order(models.Model):
         db_table = "t2mobile_orders"
         constraints = [
             models.UniqueConstraint(fields=["partner", "order_id"], name="order_unique_partner_order_id"),
-            models.UniqueConstraint(
-                fields=["partner", "idempotency_key"], name="order_unique_partner_idempotency_key"
-            ),
+            models.UniqueConstraint(fields=["partner", "idempotency_key"], name="order_unique_partner_idempotency_key"),
             models.CheckConstraint(
                 condition=Q(quantity__gte=1) & Q(quantity__lte=1000), name="order_quantity_1_to_1000"
             ),

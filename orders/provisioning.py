@@ -89,6 +89,7 @@ def _jittered(seconds: float) -> float:
 
 # --- Queueing -------------------------------------------------------------------------------------
 
+
 def _enqueue(order_pk: int, *, countdown: float | None = None) -> bool:
     """Publish ``orders.provision_order``; a broker outage is logged and left to the sweeper."""
     from orders.tasks import provision_order
@@ -121,6 +122,7 @@ def queued_marker_clear(order_pk: int) -> None:
 
 # --- The run lock ---------------------------------------------------------------------------------
 
+
 @contextmanager
 def _provisioning_lock(order_pk: int) -> Iterator[bool]:
     """True when this run may work on the order; False when another run holds it."""
@@ -147,6 +149,7 @@ def _provisioning_lock(order_pk: int) -> Iterator[bool]:
 
 
 # --- Transitions (one function each; guard, change, event, one transaction) -----------------------
+
 
 def _locked(order_pk: int) -> tuple[Order, Fulfilment]:
     order = Order.objects.select_for_update().get(pk=order_pk)
@@ -212,9 +215,14 @@ def order_fulfil(*, order_pk: int, sales_order: SalesOrder, licence: Licence) ->
             root_pk = subscription_root_order(order.renewal_of).pk
             subscription = list(
                 Fulfilment.objects.select_for_update()
-                .filter(Q(order_id=root_pk) | Q(order__partner_id=order.partner_id,
-                                                activation_reference=licence.activation_reference,
-                                                status__in=[Fulfilment.Status.ACTIVE, Fulfilment.Status.EXPIRED]))
+                .filter(
+                    Q(order_id=root_pk)
+                    | Q(
+                        order__partner_id=order.partner_id,
+                        activation_reference=licence.activation_reference,
+                        status__in=[Fulfilment.Status.ACTIVE, Fulfilment.Status.EXPIRED],
+                    )
+                )
                 .exclude(pk=fulfilment.pk)
                 .order_by("pk")
             )
@@ -235,15 +243,18 @@ def order_fulfil(*, order_pk: int, sales_order: SalesOrder, licence: Licence) ->
         order.activation_reference = licence.activation_reference
         order.zoho_sales_order_id = sales_order.salesorder_id
         order.failure_reason = ""
-        order.save(update_fields=["status", "activation_reference", "zoho_sales_order_id", "failure_reason",
-                                  "updated_at"])
+        order.save(
+            update_fields=["status", "activation_reference", "zoho_sales_order_id", "failure_reason", "updated_at"]
+        )
         data = order_event_data(order)
         if renewed:
-            data.update({
-                "renewalOf": order.renewal_of.order_id,
-                "previousExpiresAt": iso_utc(previous) if previous else None,
-                "expiresAt": iso_utc(fulfilment.expires_at),
-            })
+            data.update(
+                {
+                    "renewalOf": order.renewal_of.order_id,
+                    "previousExpiresAt": iso_utc(previous) if previous else None,
+                    "expiresAt": iso_utc(fulfilment.expires_at),
+                }
+            )
             event_record(partner=order.partner, event_type="SUBSCRIPTION_RENEWED", data=data, order=order)
         else:
             event_record(partner=order.partner, event_type="ORDER_FULFILLED", data=data, order=order)
@@ -300,14 +311,21 @@ def _attempt_failed(*, order_pk: int, error: ZohoError | Exception) -> None:
             fulfilment.save(update_fields=["last_error", "next_attempt_at", "updated_at"])
             if wait <= CELERY_COUNTDOWN_MAX:
                 _enqueue_on_commit(order_pk, countdown=wait)
-            logger.info("provisioning retry scheduled", extra={
-                "order_id": order.order_id, "attempt": fulfilment.attempts, "wait_seconds": round(wait),
-                "error": describe})
+            logger.info(
+                "provisioning retry scheduled",
+                extra={
+                    "order_id": order.order_id,
+                    "attempt": fulfilment.attempts,
+                    "wait_seconds": round(wait),
+                    "error": describe,
+                },
+            )
             return
     order_mark_failed(order=order, reason=REASON_EXHAUSTED, error=f"retries exhausted; last: {describe}")
 
 
 # --- The flow -------------------------------------------------------------------------------------
+
 
 def _sales_order_obtain(*, attempt: _Attempt, client: ZohoClient, provisioner) -> SalesOrder:
     """The order's Zoho sales order: by stored id, else by reference, else created (once)."""
@@ -329,10 +347,14 @@ def _sales_order_obtain(*, attempt: _Attempt, client: ZohoClient, provisioner) -
         customer_id=contact_id,
         reference=order.order_id,
         on=timezone.localdate(),
-        line_items=[LineItem(
-            item_id=order.product_id, quantity=order.quantity, rate=order.unit_price,
-            description=f"{Tenure(order.tenure).label} ({order.type.lower()} order {order.order_id})",
-        )],
+        line_items=[
+            LineItem(
+                item_id=order.product_id,
+                quantity=order.quantity,
+                rate=order.unit_price,
+                description=f"{Tenure(order.tenure).label} ({order.type.lower()} order {order.order_id})",
+            )
+        ],
         notes=annotations.notes,
         custom_fields=annotations.custom_fields or None,
     )
@@ -371,6 +393,7 @@ def order_provision(*, order_pk: int) -> None:
 
 
 # --- Staff actions (the admin and ``manage.py redrive_order`` call these) -------------------------
+
 
 def order_redrive(*, order: Order) -> Order:
     """FAILED, stuck or on-hold → PROCESSING with a fresh retry budget, queued on commit."""
@@ -421,6 +444,7 @@ def order_release(*, order: Order) -> Order:
 
 
 # --- The sweeper ----------------------------------------------------------------------------------
+
 
 def orders_redrive_stalled(*, now=None, batch_size: int = SWEEP_BATCH_SIZE) -> int:
     """Queue PROCESSING orders whose attempt is due and that no job is queued for: lost jobs, a

@@ -29,9 +29,7 @@ def published_products() -> QuerySet[Product]:
 
 
 def published_product(item_id: str) -> Product | None:
-    return Product.objects.filter(
-        item_id=item_id, is_published=True, zoho_status=Product.ZohoStatus.ACTIVE
-    ).first()
+    return Product.objects.filter(item_id=item_id, is_published=True, zoho_status=Product.ZohoStatus.ACTIVE).first()
 
 
 def published_plan(item_id: str, tenure: str) -> ProductPlan | None:
@@ -61,9 +59,7 @@ def catalogue_document() -> tuple[dict, str]:
     from orders.serializers import iso_utc
 
     products = list(published_products())
-    stamps = [p.updated_at for p in products] + [
-        plan.updated_at for p in products for plan in p.active_plans
-    ]
+    stamps = [p.updated_at for p in products] + [plan.updated_at for p in products for plan in p.active_plans]
     body = {
         "currency": settings.CURRENCY,
         "updatedAt": iso_utc(max(stamps)) if stamps else None,

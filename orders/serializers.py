@@ -57,17 +57,29 @@ class FulfilmentRequestSerializer(serializers.Serializer):
     customerPhone = serializers.CharField(max_length=32)
     type = serializers.ChoiceField(choices=Order.Type.values, required=False, default=Order.Type.NEW)
     renewalOf = serializers.CharField(max_length=64, required=False, allow_null=True, default=None)
-    metadata = serializers.DictField(child=serializers.CharField(
-        max_length=METADATA_MAX_CHARS, allow_blank=True, trim_whitespace=False
-    ), required=False, allow_null=True, default=dict)
+    metadata = serializers.DictField(
+        child=serializers.CharField(max_length=METADATA_MAX_CHARS, allow_blank=True, trim_whitespace=False),
+        required=False,
+        allow_null=True,
+        default=dict,
+    )
 
     def to_internal_value(self, data):
         # Strict integers: "5", 1.5 and true are not a quantity.
         quantity = data.get("quantity") if isinstance(data, dict) else None
         if quantity is not None and (isinstance(quantity, bool) or not isinstance(quantity, int)):
             raise serializers.ValidationError({"quantity": ["A whole number from 1 to 1000 is required."]})
-        for name in ("orderId", "productId", "customerId", "customerName", "customerEmail", "customerPhone",
-                     "renewalOf", "tenure", "type"):
+        for name in (
+            "orderId",
+            "productId",
+            "customerId",
+            "customerName",
+            "customerEmail",
+            "customerPhone",
+            "renewalOf",
+            "tenure",
+            "type",
+        ):
             value = data.get(name) if isinstance(data, dict) else None
             if value is not None and not isinstance(value, str):
                 raise serializers.ValidationError({name: ["A string is required."]})
@@ -188,6 +200,7 @@ class OrderListQuerySerializer(serializers.Serializer):
 
 
 # --- Schema-only shapes (drf-spectacular) ---------------------------------------------------------
+
 
 class AcceptedSerializer(serializers.Serializer):
     success = serializers.BooleanField()

@@ -35,6 +35,7 @@ GENERATED_KEY_PREFIX = "t2m_live_"
 
 # --- Partners and API keys ------------------------------------------------------------------------
 
+
 def api_key_hash(key: str) -> str:
     # Keys are 256-bit random strings (or long operator-chosen secrets), so a fast hash is enough.
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
@@ -68,9 +69,7 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
 @transaction.atomic
 def partner_sync_from_settings() -> Partner:
     """Create or update the partner of ``PARTNER_ID`` and hash in the keys of ``T2MOBILE_API_KEYS``."""
-    partner, _ = Partner.objects.get_or_create(
-        partner_id=settings.PARTNER_ID, defaults={"name": settings.PARTNER_NAME}
-    )
+    partner, _ = Partner.objects.get_or_create(partner_id=settings.PARTNER_ID, defaults={"name": settings.PARTNER_NAME})
     if settings.T2MOBILE_WEBHOOK_URL and partner.webhook_url != settings.T2MOBILE_WEBHOOK_URL:
         partner.webhook_url = settings.T2MOBILE_WEBHOOK_URL
         partner.save(update_fields=["webhook_url", "updated_at"])
@@ -84,6 +83,7 @@ def partner_sync_from_settings() -> Partner:
 
 
 # --- Idempotency ----------------------------------------------------------------------------------
+
 
 def idempotency_key_parse(header: str | None) -> str:
     """The key from the header, bare or as an RFC 8941 quoted string; 1–255 printable ASCII."""
@@ -280,6 +280,7 @@ def idempotency_records_purge(*, now=None, batch_size: int = IDEMPOTENCY_PURGE_B
 
 
 # --- Catalogue edits by staff (the admin) ---------------------------------------------------------
+
 
 def product_save_by_staff(*, product, changed_fields) -> None:
     """Save a staff edit of a product; a published flag staff chose is never overridden by a sync."""

@@ -75,6 +75,7 @@ def purge_idempotency_records() -> dict:
 
 # --- Queued markers for the sweeper ----------------------------------------------------------------
 
+
 @after_task_publish.connect(sender="orders.provision_order")
 def _mark_provisioning_queued(sender=None, body=None, headers=None, **_kwargs):
     try:

@@ -126,23 +126,67 @@ def main() -> int:
             procs.start("zoho-sandbox", PY, "manage.py", "zoho_sandbox", "--port", str(SANDBOX_PORT))
             wait_for_port(SANDBOX_PORT)
         if has_command(env, "webhook_receiver"):
-            procs.start("receiver", PY, "manage.py", "webhook_receiver", "--port", str(RECEIVER_PORT),
-                        "--secret", env["T2MOBILE_WEBHOOK_SECRET"])
+            procs.start(
+                "receiver",
+                PY,
+                "manage.py",
+                "webhook_receiver",
+                "--port",
+                str(RECEIVER_PORT),
+                "--secret",
+                env["T2MOBILE_WEBHOOK_SECRET"],
+            )
             wait_for_port(RECEIVER_PORT)
         if has_command(env, "sync_zoho_catalogue"):
             manage(env, "sync_zoho_catalogue")
-        procs.start("worker", PY, "-m", "celery", "-A", "t2mobile_portal", "worker", "-l", "info",
-                    "-Q", "provisioning,webhooks,default", "-P", "threads", "-c", "4")
-        procs.start("beat", PY, "-m", "celery", "-A", "t2mobile_portal", "beat", "-l", "info",
-                    "--scheduler", "django_celery_beat.schedulers:DatabaseScheduler",
-                    "--schedule", str(RUN_DIR / "celerybeat-schedule"))
+        procs.start(
+            "worker",
+            PY,
+            "-m",
+            "celery",
+            "-A",
+            "t2mobile_portal",
+            "worker",
+            "-l",
+            "info",
+            "-Q",
+            "provisioning,webhooks,default",
+            "-P",
+            "threads",
+            "-c",
+            "4",
+        )
+        procs.start(
+            "beat",
+            PY,
+            "-m",
+            "celery",
+            "-A",
+            "t2mobile_portal",
+            "beat",
+            "-l",
+            "info",
+            "--scheduler",
+            "django_celery_beat.schedulers:DatabaseScheduler",
+            "--schedule",
+            str(RUN_DIR / "celerybeat-schedule"),
+        )
         procs.start("web", PY, "manage.py", "runserver", f"127.0.0.1:{WEB_PORT}", "--noreload")
         wait_for_port(WEB_PORT)
         key = env["T2MOBILE_API_KEYS"].split(",")[0]
         product_id = subprocess.run(
-            [PY, "manage.py", "shell", "--no-imports", "-c",
-             "from orders.selectors import published_products as p; f = p().first(); print(f.item_id if f else '')"],
-            cwd=ROOT, env=env, capture_output=True, text=True,
+            [
+                PY,
+                "manage.py",
+                "shell",
+                "--no-imports",
+                "-c",
+                "from orders.selectors import published_products as p; f = p().first(); print(f.item_id if f else '')",
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
         ).stdout.strip().splitlines()[-1:] or ["<a productId from the catalogue>"]
         product_id = product_id[0]
         base = f"http://127.0.0.1:{WEB_PORT}"
@@ -156,9 +200,9 @@ def main() -> int:
             " Place an order (the receiver prints the signed ORDER_FULFILLED within seconds):\n"
             f"   curl -s -X POST {base}/t2mobile/fulfilment -H 'Authorization: Bearer {key}' \\\n"
             "     -H 'Content-Type: application/json' -H \"Idempotency-Key: $(uuidgen || date +%s%N)\" \\\n"
-            "     -d '{\"orderId\":\"T2M'$(date +%s)'\",\"productId\":\"" + product_id + "\","
-            "\"tenure\":\"12_MONTHS\",\"customerId\":\"CUST-1\",\"customerName\":\"Ada Obi\","
-            "\"customerEmail\":\"ada@example.com\",\"customerPhone\":\"08031234567\"}'\n"
+            '     -d \'{"orderId":"T2M\'$(date +%s)\'","productId":"' + product_id + '",'
+            '"tenure":"12_MONTHS","customerId":"CUST-1","customerName":"Ada Obi",'
+            '"customerEmail":"ada@example.com","customerPhone":"08031234567"}\'\n'
             f" Docs: {base}/t2mobile/docs/ (log in at {base}/admin/ first; create a user with\n"
             "   `.venv/bin/python manage.py createsuperuser`)   Ctrl-C stops everything.\n"
             "==================================================================================\n",

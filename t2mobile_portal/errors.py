@@ -39,21 +39,29 @@ class PartnerApiError(Exception):
 
 
 def _error(status_code: int, code: str, message: str) -> type[PartnerApiError]:
-    return type(code.title().replace("_", ""), (PartnerApiError,), {
-        "status_code": status_code, "error_code": code, "message": message,
-    })
+    return type(
+        code.title().replace("_", ""),
+        (PartnerApiError,),
+        {
+            "status_code": status_code,
+            "error_code": code,
+            "message": message,
+        },
+    )
 
 
 ValidationFailed = _error(400, "VALIDATION_ERROR", "The request has invalid fields.")
 MalformedJson = _error(400, "MALFORMED_JSON", "The request body is not a JSON object.")
 IdempotencyKeyMissing = _error(
-    400, "IDEMPOTENCY_KEY_MISSING",
+    400,
+    "IDEMPOTENCY_KEY_MISSING",
     "The Idempotency-Key header is required: 1 to 255 printable ASCII characters.",
 )
 UnknownProduct = _error(400, "UNKNOWN_PRODUCT", "The product is not in the published catalogue.")
 TenureNotOffered = _error(400, "TENURE_NOT_OFFERED", "The product is not sold for that tenure.")
 RenewalTargetNotFound = _error(
-    400, "RENEWAL_TARGET_NOT_FOUND",
+    400,
+    "RENEWAL_TARGET_NOT_FOUND",
     "renewalOf does not name a fulfilled order of this customer and product.",
 )
 Unauthorized = _error(401, "UNAUTHORIZED", "A valid API key is required.")
@@ -61,31 +69,40 @@ OrderNotFound = _error(404, "ORDER_NOT_FOUND", "No order with that id.")
 NotFound = _error(404, "NOT_FOUND", "There is nothing at this path.")
 MethodNotAllowed = _error(405, "METHOD_NOT_ALLOWED", "This method is not allowed here.")
 DuplicateOrder = _error(409, "DUPLICATE_ORDER", "An order with this orderId already exists.")
-RequestInProgress = _error(
-    409, "REQUEST_IN_PROGRESS", "A request with this Idempotency-Key is still being handled."
-)
+RequestInProgress = _error(409, "REQUEST_IN_PROGRESS", "A request with this Idempotency-Key is still being handled.")
 PayloadTooLarge = _error(413, "PAYLOAD_TOO_LARGE", "The request body is larger than 64 KiB.")
-UnsupportedMediaType = _error(
-    415, "UNSUPPORTED_MEDIA_TYPE", "The request body must be application/json."
-)
+UnsupportedMediaType = _error(415, "UNSUPPORTED_MEDIA_TYPE", "The request body must be application/json.")
 IdempotencyKeyReused = _error(
-    422, "IDEMPOTENCY_KEY_REUSED",
+    422,
+    "IDEMPOTENCY_KEY_REUSED",
     "This Idempotency-Key was used before with a different request body.",
 )
 RateLimited = _error(429, "RATE_LIMITED", "Too many requests; retry after the given delay.")
 InternalError = _error(500, "INTERNAL_ERROR", "Something went wrong on our side; it has been logged.")
-ServiceUnavailable = _error(
-    503, "SERVICE_UNAVAILABLE", "The service is temporarily unavailable; nothing was stored."
-)
+ServiceUnavailable = _error(503, "SERVICE_UNAVAILABLE", "The service is temporarily unavailable; nothing was stored.")
 
 #: Every error code of the contract, for the OpenAPI schema and its drift test.
 ERROR_CODES: dict[str, int] = {
     cls.error_code: cls.status_code
     for cls in (
-        ValidationFailed, MalformedJson, IdempotencyKeyMissing, UnknownProduct, TenureNotOffered,
-        RenewalTargetNotFound, Unauthorized, OrderNotFound, NotFound, MethodNotAllowed,
-        DuplicateOrder, RequestInProgress, PayloadTooLarge, UnsupportedMediaType,
-        IdempotencyKeyReused, RateLimited, InternalError, ServiceUnavailable,
+        ValidationFailed,
+        MalformedJson,
+        IdempotencyKeyMissing,
+        UnknownProduct,
+        TenureNotOffered,
+        RenewalTargetNotFound,
+        Unauthorized,
+        OrderNotFound,
+        NotFound,
+        MethodNotAllowed,
+        DuplicateOrder,
+        RequestInProgress,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        IdempotencyKeyReused,
+        RateLimited,
+        InternalError,
+        ServiceUnavailable,
     )
 }
 
@@ -171,9 +188,7 @@ def partner_exception_handler(exc: BaseException, context: dict) -> Response:
 
 def error_response(error: PartnerApiError, headers: dict[str, str] | None = None) -> JsonResponse:
     """The envelope as a plain Django response, for middleware and Django's own handlers."""
-    response = JsonResponse(
-        error_body(error.error_code, error.message, error.details), status=error.status_code
-    )
+    response = JsonResponse(error_body(error.error_code, error.message, error.details), status=error.status_code)
     for name, value in (headers or {}).items():
         response[name] = value
     return response

@@ -19,20 +19,64 @@ from t2mobile_portal.errors import ERROR_CODES
 CONTRACT = Path(__file__).resolve().parents[2] / "shared" / "spec" / "partner-api.md"
 
 EXPECTED_ERRORS = {
-    "VALIDATION_ERROR": 400, "MALFORMED_JSON": 400, "IDEMPOTENCY_KEY_MISSING": 400, "UNKNOWN_PRODUCT": 400,
-    "TENURE_NOT_OFFERED": 400, "RENEWAL_TARGET_NOT_FOUND": 400, "UNAUTHORIZED": 401, "ORDER_NOT_FOUND": 404,
-    "NOT_FOUND": 404, "METHOD_NOT_ALLOWED": 405, "DUPLICATE_ORDER": 409, "REQUEST_IN_PROGRESS": 409,
-    "PAYLOAD_TOO_LARGE": 413, "UNSUPPORTED_MEDIA_TYPE": 415, "IDEMPOTENCY_KEY_REUSED": 422, "RATE_LIMITED": 429,
-    "INTERNAL_ERROR": 500, "SERVICE_UNAVAILABLE": 503,
+    "VALIDATION_ERROR": 400,
+    "MALFORMED_JSON": 400,
+    "IDEMPOTENCY_KEY_MISSING": 400,
+    "UNKNOWN_PRODUCT": 400,
+    "TENURE_NOT_OFFERED": 400,
+    "RENEWAL_TARGET_NOT_FOUND": 400,
+    "UNAUTHORIZED": 401,
+    "ORDER_NOT_FOUND": 404,
+    "NOT_FOUND": 404,
+    "METHOD_NOT_ALLOWED": 405,
+    "DUPLICATE_ORDER": 409,
+    "REQUEST_IN_PROGRESS": 409,
+    "PAYLOAD_TOO_LARGE": 413,
+    "UNSUPPORTED_MEDIA_TYPE": 415,
+    "IDEMPOTENCY_KEY_REUSED": 422,
+    "RATE_LIMITED": 429,
+    "INTERNAL_ERROR": 500,
+    "SERVICE_UNAVAILABLE": 503,
 }
-EXPECTED_REQUEST_FIELDS = {"orderId", "productId", "tenure", "quantity", "customerId", "customerName",
-                           "customerEmail", "customerPhone", "type", "renewalOf", "metadata"}
-EXPECTED_ORDER_FIELDS = {"success", "orderId", "status", "type", "productId", "tenure", "quantity", "customerId",
-                         "activationReference", "salesOrderId", "startsAt", "expiresAt", "failureReason",
-                         "createdAt", "updatedAt"}
+EXPECTED_REQUEST_FIELDS = {
+    "orderId",
+    "productId",
+    "tenure",
+    "quantity",
+    "customerId",
+    "customerName",
+    "customerEmail",
+    "customerPhone",
+    "type",
+    "renewalOf",
+    "metadata",
+}
+EXPECTED_ORDER_FIELDS = {
+    "success",
+    "orderId",
+    "status",
+    "type",
+    "productId",
+    "tenure",
+    "quantity",
+    "customerId",
+    "activationReference",
+    "salesOrderId",
+    "startsAt",
+    "expiresAt",
+    "failureReason",
+    "createdAt",
+    "updatedAt",
+}
 EXPECTED_ACCEPTED_FIELDS = {"success", "orderId", "status", "activationReference", "statusUrl"}
-ENDPOINTS = [("get", "/t2mobile/products"), ("post", "/t2mobile/fulfilment"), ("get", "/t2mobile/orders/{orderId}"),
-             ("get", "/t2mobile/orders"), ("get", "/t2mobile/health/live"), ("get", "/t2mobile/health")]
+ENDPOINTS = [
+    ("get", "/t2mobile/products"),
+    ("post", "/t2mobile/fulfilment"),
+    ("get", "/t2mobile/orders/{orderId}"),
+    ("get", "/t2mobile/orders"),
+    ("get", "/t2mobile/health/live"),
+    ("get", "/t2mobile/health"),
+]
 
 
 def contract_errors() -> dict[str, int]:

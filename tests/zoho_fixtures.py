@@ -100,7 +100,8 @@ class PrivateRedis:
             pytest.skip("redis-server is not installed")
         self.process = subprocess.Popen(
             [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
         wait_for(lambda: _pings(client), timeout=10, interval=0.05)
@@ -144,4 +145,3 @@ def point_celery_at(url: str) -> str:
 def database_url_of_tests() -> str:
     name = connection.settings_dict["NAME"]
     return f"postgres://postgres@127.0.0.1:5432/{name}"
-

@@ -284,8 +284,11 @@ class ZohoClient:
                 if attempt == 1:
                     continue
                 cache.set(AUTH_FAILING_KEY, error.message[:200], timeout=AUTH_FAILING_SECONDS)
-                raise ZohoAuthError(f"still unauthorised after a token refresh: {error.message}",
-                                    http_status=error.http_status, code=error.code)
+                raise ZohoAuthError(
+                    f"still unauthorised after a token refresh: {error.message}",
+                    http_status=error.http_status,
+                    code=error.code,
+                )
             if isinstance(error, ZohoAuthError):  # 403: the organisation or scope is refused
                 cache.set(AUTH_FAILING_KEY, error.message[:200], timeout=AUTH_FAILING_SECONDS)
             if error.retry_after:
@@ -327,17 +330,23 @@ class ZohoClient:
 
     def contact_create(self, *, name: str, email: str, phone: str) -> Contact:
         first_name, _, last_name = name.partition(" ")
-        body = self._request("POST", "/contacts", json={
-            "contact_name": name,
-            "contact_type": "customer",
-            "contact_persons": [{
-                "first_name": first_name,
-                "last_name": last_name,
-                "email": email,
-                "phone": phone,
-                "is_primary_contact": True,
-            }],
-        })
+        body = self._request(
+            "POST",
+            "/contacts",
+            json={
+                "contact_name": name,
+                "contact_type": "customer",
+                "contact_persons": [
+                    {
+                        "first_name": first_name,
+                        "last_name": last_name,
+                        "email": email,
+                        "phone": phone,
+                        "is_primary_contact": True,
+                    }
+                ],
+            },
+        )
         raw = body.get("contact") or {}
         if not raw.get("contact_id"):
             raise ZohoTransientError("Zoho answered without a contact")
@@ -350,7 +359,8 @@ class ZohoClient:
         not unique and may match loosely, so the match is checked here)."""
         body = self._request("GET", "/salesorders", params={"reference_number": reference})
         matches = [
-            _sales_order(raw) for raw in body.get("salesorders") or body.get("sales_orders") or []
+            _sales_order(raw)
+            for raw in body.get("salesorders") or body.get("sales_orders") or []
             if isinstance(raw, dict) and raw.get("salesorder_id") and str(raw.get("reference_number")) == reference
         ]
         if len(matches) > 1:
@@ -405,8 +415,12 @@ _clients_lock = threading.Lock()
 def zoho_client() -> ZohoClient:
     """The process's client (one ``requests.Session``) for the current Zoho settings."""
     config = (
-        settings.ZOHO_ACCOUNTS_URL, settings.ZOHO_API_BASE, settings.ZOHO_CLIENT_ID,
-        settings.ZOHO_CLIENT_SECRET, settings.ZOHO_REFRESH_TOKEN, settings.ZOHO_ORGANIZATION_ID,
+        settings.ZOHO_ACCOUNTS_URL,
+        settings.ZOHO_API_BASE,
+        settings.ZOHO_CLIENT_ID,
+        settings.ZOHO_CLIENT_SECRET,
+        settings.ZOHO_REFRESH_TOKEN,
+        settings.ZOHO_ORGANIZATION_ID,
     )
     with _clients_lock:
         client = _clients.get(config)

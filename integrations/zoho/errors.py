@@ -23,8 +23,9 @@ INVALID_TOKEN_CODES = frozenset({14, 57, 4834})
 class ZohoError(Exception):
     """A failed Zoho call: HTTP status (None without an answer), Zoho's code and message."""
 
-    def __init__(self, message: str, *, http_status: int | None = None, code: int | None = None,
-                 retry_after: float | None = None):
+    def __init__(
+        self, message: str, *, http_status: int | None = None, code: int | None = None, retry_after: float | None = None
+    ):
         super().__init__(message)
         self.message = message
         self.http_status = http_status
@@ -124,6 +125,7 @@ def token_error_from_response(response: requests.Response) -> ZohoError | None:
         return None
     reason = str(body.get("error") or body.get("message") or f"HTTP {response.status_code}")[:200]
     if response.status_code >= 500 or response.status_code == 429:
-        return ZohoTransientError(f"token refresh failed: {reason}", http_status=response.status_code,
-                                  retry_after=_retry_after(response))
+        return ZohoTransientError(
+            f"token refresh failed: {reason}", http_status=response.status_code, retry_after=_retry_after(response)
+        )
     return ZohoAuthError(f"token refresh failed: {reason}", http_status=response.status_code)

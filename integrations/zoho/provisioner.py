@@ -28,7 +28,7 @@ REFERENCE_PREFIX = "ICT-"
 def activation_reference_derive(*, partner_id: str, order_id: str) -> str:
     digest = hmac.new(settings.SECRET_KEY.encode(), f"{partner_id}:{order_id}".encode(), hashlib.sha256).digest()
     code = base64.b32encode(digest[:10]).decode()  # 80 bits → 16 characters, no padding
-    return REFERENCE_PREFIX + "-".join(code[i:i + 4] for i in range(0, len(code), 4))
+    return REFERENCE_PREFIX + "-".join(code[i : i + 4] for i in range(0, len(code), 4))
 
 
 def activation_reference_for(order: Order) -> str:

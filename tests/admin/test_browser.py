@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group
-from playwright.sync_api import expect
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from integrations.models import CatalogueSync
 from orders.models import Order

@@ -174,11 +174,13 @@ def test_behind_our_proxy_each_staff_member_has_their_own_login_budget(client, d
     url = reverse("admin:login")
     via_proxy = {"REMOTE_ADDR": "10.0.0.2"}
     for i in range(11):
-        client.post(url, {"username": "staff", "password": f"wrong-{i}"}, HTTP_X_FORWARDED_FOR="203.0.113.7",
-                    **via_proxy)
+        client.post(
+            url, {"username": "staff", "password": f"wrong-{i}"}, HTTP_X_FORWARDED_FOR="203.0.113.7", **via_proxy
+        )
 
-    response = client.post(url, {"username": "staff", "password": "right-password-123"},
-                           HTTP_X_FORWARDED_FOR="203.0.113.8", **via_proxy)
+    response = client.post(
+        url, {"username": "staff", "password": "right-password-123"}, HTTP_X_FORWARDED_FOR="203.0.113.8", **via_proxy
+    )
 
     assert response.status_code == 302
 

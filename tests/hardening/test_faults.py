@@ -303,8 +303,11 @@ def test_database_unreachable_is_503_and_nothing_is_half_written(web_through_pro
     server_log = web.output.read_text()
     assert "database unavailable: OperationalError" in server_log and "Traceback" not in server_log
     # Every line about the refused request, Django's own "Service Unavailable" too, names its id.
-    about_it = [json.loads(line) for line in server_log.splitlines()
-                if line.startswith("{") and '"status": 503' in line or "Service Unavailable" in line]
+    about_it = [
+        json.loads(line)
+        for line in server_log.splitlines()
+        if line.startswith("{") and '"status": 503' in line or "Service Unavailable" in line
+    ]
     assert about_it and refused.headers["X-Request-ID"] in {entry.get("request_id") for entry in about_it}
     assert all(entry.get("request_id") for entry in about_it)
     web.proxy.start()

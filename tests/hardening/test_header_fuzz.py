@@ -28,8 +28,9 @@ def test_idempotency_key_fuzz_is_accepted_or_refused_cleanly(api, product):
     def run(key):
         payload = order_payload(orderId=f"FZ{len(seen_orders)}")
         seen_orders.append(payload["orderId"])
-        response = api.post("/t2mobile/fulfilment", data=json.dumps(payload), content_type="application/json",
-                            HTTP_IDEMPOTENCY_KEY=key)
+        response = api.post(
+            "/t2mobile/fulfilment", data=json.dumps(payload), content_type="application/json", HTTP_IDEMPOTENCY_KEY=key
+        )
         assert response.status_code in (202, 400, 422), response.content
         if response.status_code == 400:
             assert response.json()["errorCode"] == "IDEMPOTENCY_KEY_MISSING"
@@ -66,8 +67,12 @@ def test_request_id_fuzz_is_echoed_only_when_sane(api):
 
 
 def test_no_fuzzed_request_left_a_half_written_order(api, product):
-    response = api.post("/t2mobile/fulfilment", data=json.dumps(order_payload()), content_type="application/json",
-                        HTTP_IDEMPOTENCY_KEY="k" * 256)
+    response = api.post(
+        "/t2mobile/fulfilment",
+        data=json.dumps(order_payload()),
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY="k" * 256,
+    )
 
     assert response.status_code == 400
     assert not Order.objects.exists()

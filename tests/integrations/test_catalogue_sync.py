@@ -19,12 +19,33 @@ from tests.zoho_fixtures import ACCOUNTS_URL, API_BASE
 
 pytestmark = pytest.mark.django_db
 
-MAIL = {"item_id": "4815000000044208", "name": "Zoho Mail Lite", "sku": "ZM-LITE",
-        "description": "Business email, 5 GB per user", "rate": 1500.0, "status": "active", "unit": "user"}
-NORTON = {"item_id": "4815000000044232", "name": "Norton 360 Standard", "sku": "N360-STD",
-          "description": "Antivirus and VPN", "rate": 2500.0, "status": "active", "unit": "device"}
-OLD = {"item_id": "4815000000044244", "name": "Legacy Backup", "sku": "LBP", "description": "",
-       "rate": 900.0, "status": "inactive", "unit": "device"}
+MAIL = {
+    "item_id": "4815000000044208",
+    "name": "Zoho Mail Lite",
+    "sku": "ZM-LITE",
+    "description": "Business email, 5 GB per user",
+    "rate": 1500.0,
+    "status": "active",
+    "unit": "user",
+}
+NORTON = {
+    "item_id": "4815000000044232",
+    "name": "Norton 360 Standard",
+    "sku": "N360-STD",
+    "description": "Antivirus and VPN",
+    "rate": 2500.0,
+    "status": "active",
+    "unit": "device",
+}
+OLD = {
+    "item_id": "4815000000044244",
+    "name": "Legacy Backup",
+    "sku": "LBP",
+    "description": "",
+    "rate": 900.0,
+    "status": "inactive",
+    "unit": "device",
+}
 
 
 def stub():
@@ -35,8 +56,15 @@ def stub():
 def zoho_items(rsps, *pages):
     rsps.post(f"{ACCOUNTS_URL}/oauth/v2/token", json={"access_token": "1000.t", "expires_in": 3600})
     for number, items in enumerate(pages, start=1):
-        rsps.get(f"{API_BASE}/items", json={"code": 0, "message": "success", "items": items, "page_context": {
-            "page": number, "per_page": 200, "has_more_page": number < len(pages)}})
+        rsps.get(
+            f"{API_BASE}/items",
+            json={
+                "code": 0,
+                "message": "success",
+                "items": items,
+                "page_context": {"page": number, "per_page": 200, "has_more_page": number < len(pages)},
+            },
+        )
 
 
 def plans_of(item_id):
@@ -75,7 +103,8 @@ def test_a_sync_never_overwrites_what_staff_set(zoho_settings):
         zoho_items(rsps, [MAIL, NORTON])
         catalogue_sync()
     ProductPlan.objects.filter(product__item_id=MAIL["item_id"], tenure="12_MONTHS").update(
-        price=Decimal("16000.00"), set_by_staff=True)
+        price=Decimal("16000.00"), set_by_staff=True
+    )
     ProductPlan.objects.filter(product__item_id=MAIL["item_id"], tenure="1_MONTH").delete()  # staff removed it
     Product.objects.filter(item_id=NORTON["item_id"]).update(is_published=False, published_set_by_staff=True)
 
@@ -120,8 +149,10 @@ def test_vanished_or_inactive_items_are_unpublished_never_deleted(zoho_settings)
 def test_a_failure_while_paging_changes_nothing_and_is_recorded(zoho_settings):
     with stub() as rsps:
         rsps.post(f"{ACCOUNTS_URL}/oauth/v2/token", json={"access_token": "1000.t", "expires_in": 3600})
-        rsps.get(f"{API_BASE}/items", json={"code": 0, "message": "success", "items": [MAIL],
-                                            "page_context": {"page": 1, "has_more_page": True}})
+        rsps.get(
+            f"{API_BASE}/items",
+            json={"code": 0, "message": "success", "items": [MAIL], "page_context": {"page": 1, "has_more_page": True}},
+        )
         rsps.get(f"{API_BASE}/items", status=500, json={"code": 1000, "message": "Internal error"})
 
         with pytest.raises(ZohoTransientError):

@@ -43,8 +43,12 @@ def token_ok(rsps, body=TOKEN_BODY):
 
 
 def items_body(items, *, page=1, has_more=False):
-    return {"code": 0, "message": "success", "items": items,
-            "page_context": {"page": page, "per_page": 200, "has_more_page": has_more}}
+    return {
+        "code": 0,
+        "message": "success",
+        "items": items,
+        "page_context": {"page": page, "per_page": 200, "has_more_page": has_more},
+    }
 
 
 def client() -> ZohoClient:
@@ -121,12 +125,16 @@ def test_items_are_read_page_by_page_until_has_more_page_is_false(zoho_settings)
     second_item = {**ITEM, "item_id": "4815000000044220", "name": "Zoho Workplace", "rate": "3000.50"}
     with responses.RequestsMock() as rsps:
         token_ok(rsps)
-        rsps.get(f"{API_BASE}/items", match=[matchers.query_param_matcher(
-            {"page": "1", "per_page": "200", "organization_id": "60012345678"})],
-            json=items_body([ITEM], page=1, has_more=True))
-        rsps.get(f"{API_BASE}/items", match=[matchers.query_param_matcher(
-            {"page": "2", "per_page": "200", "organization_id": "60012345678"})],
-            json=items_body([second_item], page=2, has_more=False))
+        rsps.get(
+            f"{API_BASE}/items",
+            match=[matchers.query_param_matcher({"page": "1", "per_page": "200", "organization_id": "60012345678"})],
+            json=items_body([ITEM], page=1, has_more=True),
+        )
+        rsps.get(
+            f"{API_BASE}/items",
+            match=[matchers.query_param_matcher({"page": "2", "per_page": "200", "organization_id": "60012345678"})],
+            json=items_body([second_item], page=2, has_more=False),
+        )
 
         items = list(client().items())
 
@@ -138,8 +146,11 @@ def test_items_are_read_page_by_page_until_has_more_page_is_false(zoho_settings)
 def test_401_code_57_drops_the_token_refreshes_and_retries_once(zoho_settings):
     with responses.RequestsMock() as rsps:
         token = rsps.post(TOKEN_URL, json=TOKEN_BODY)
-        rsps.get(f"{API_BASE}/items", status=401,
-                 json={"code": 57, "message": "You are not authorized to perform this operation"})
+        rsps.get(
+            f"{API_BASE}/items",
+            status=401,
+            json={"code": 57, "message": "You are not authorized to perform this operation"},
+        )
         rsps.get(f"{API_BASE}/items", json=items_body([ITEM]))
 
         page = client().items_page(page=1)
@@ -183,8 +194,11 @@ def test_health_reports_zoho_failing_while_it_refuses_us_and_ok_once_a_refresh_w
 
 @pytest.mark.parametrize(
     ("status", "body"),
-    [(400, {"message": "Bad request"}), (405, {"code": 5, "message": "Invalid URL Passed"}),
-     (200, {"code": 9, "message": "odd"})],
+    [
+        (400, {"message": "Bad request"}),
+        (405, {"code": 5, "message": "Invalid URL Passed"}),
+        (200, {"code": 9, "message": "odd"}),
+    ],
     ids=["400-without-code", "405-code-5", "200-with-code"],
 )
 def test_errors_that_do_not_say_the_data_is_invalid_are_transient(zoho_settings, status, body):
@@ -199,8 +213,12 @@ def test_errors_that_do_not_say_the_data_is_invalid_are_transient(zoho_settings,
 def test_429_is_transient_and_its_retry_after_pauses_every_worker(zoho_settings):
     with responses.RequestsMock() as rsps:
         token_ok(rsps)
-        rsps.get(f"{API_BASE}/contacts", status=429, headers={"Retry-After": "7"},
-                 json={"code": 44, "message": "You have made too many requests continuously."})
+        rsps.get(
+            f"{API_BASE}/contacts",
+            status=429,
+            headers={"Retry-After": "7"},
+            json={"code": 44, "message": "You have made too many requests continuously."},
+        )
 
         with pytest.raises(ZohoTransientError) as caught:
             client().contact_find_by_email(email="ada@example.com")
@@ -226,8 +244,12 @@ def test_timeout_is_transient_and_calls_use_10s_connect_30s_read(zoho_settings):
         rsps.post(f"{API_BASE}/salesorders", body=requests.exceptions.ReadTimeout("read timed out"))
 
         with pytest.raises(ZohoTransientError, match="ReadTimeout"):
-            client().sales_order_create(customer_id="1", reference="T2M1", on=date(2026, 11, 23),
-                                        line_items=[LineItem("4815000000044208", 1, Decimal("1500"))])
+            client().sales_order_create(
+                customer_id="1",
+                reference="T2M1",
+                on=date(2026, 11, 23),
+                line_items=[LineItem("4815000000044208", 1, Decimal("1500"))],
+            )
 
         assert rsps.calls[-1].request.req_kwargs["timeout"] == (10, 30)
 
@@ -245,10 +267,19 @@ def test_code_1002_is_permanent_with_zohos_code_and_message(zoho_settings):
 
 
 def test_sales_order_lookup_matches_the_reference_exactly(zoho_settings):
-    loose = {"code": 0, "message": "success", "salesorders": [
-        {"salesorder_id": "1", "salesorder_number": "SO-00001", "reference_number": "T2M1234", "status": "draft"},
-        {"salesorder_id": "2", "salesorder_number": "SO-00002", "reference_number": "T2M123", "status": "confirmed"},
-    ]}
+    loose = {
+        "code": 0,
+        "message": "success",
+        "salesorders": [
+            {"salesorder_id": "1", "salesorder_number": "SO-00001", "reference_number": "T2M1234", "status": "draft"},
+            {
+                "salesorder_id": "2",
+                "salesorder_number": "SO-00002",
+                "reference_number": "T2M123",
+                "status": "confirmed",
+            },
+        ],
+    }
     with responses.RequestsMock() as rsps:
         token_ok(rsps)
         rsps.get(f"{API_BASE}/salesorders", json=loose)
@@ -263,19 +294,32 @@ def test_sales_order_lookup_matches_the_reference_exactly(zoho_settings):
 
 
 def test_sales_order_create_accepts_both_names_of_the_object(zoho_settings):
-    created = {"salesorder_id": "4815000000101", "salesorder_number": "SO-00101", "reference_number": "T2M1",
-               "status": "draft", "customer_id": "77"}
+    created = {
+        "salesorder_id": "4815000000101",
+        "salesorder_number": "SO-00101",
+        "reference_number": "T2M1",
+        "status": "draft",
+        "customer_id": "77",
+    }
     with responses.RequestsMock() as rsps:
         token_ok(rsps)
-        rsps.post(f"{API_BASE}/salesorders", status=201,
-                  json={"code": 0, "message": "Sales Order has been created.", "sales_order": created})
+        rsps.post(
+            f"{API_BASE}/salesorders",
+            status=201,
+            json={"code": 0, "message": "Sales Order has been created.", "sales_order": created},
+        )
 
         sales_order = client().sales_order_create(
-            customer_id="77", reference="T2M1", on=date(2026, 11, 23),
-            line_items=[LineItem("4815000000044208", 2, Decimal("1500.00"), "12 months")], notes="n")
+            customer_id="77",
+            reference="T2M1",
+            on=date(2026, 11, 23),
+            line_items=[LineItem("4815000000044208", 2, Decimal("1500.00"), "12 months")],
+            notes="n",
+        )
 
         sent = json.loads(rsps.calls[-1].request.body)
     assert (sales_order.salesorder_id, sales_order.status) == ("4815000000101", "draft")
     assert sent["reference_number"] == "T2M1" and sent["customer_id"] == "77"
-    assert sent["line_items"] == [{"item_id": "4815000000044208", "quantity": 2, "rate": 1500.0,
-                                   "description": "12 months"}]
+    assert sent["line_items"] == [
+        {"item_id": "4815000000044208", "quantity": 2, "rate": 1500.0, "description": "12 months"}
+    ]

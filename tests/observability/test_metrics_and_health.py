@@ -14,8 +14,12 @@ pytestmark = pytest.mark.django_db
 
 
 def place(api, order_id):
-    response = api.post("/t2mobile/fulfilment", data=json.dumps(order_payload(orderId=order_id)),
-                        content_type="application/json", HTTP_IDEMPOTENCY_KEY=order_id)
+    response = api.post(
+        "/t2mobile/fulfilment",
+        data=json.dumps(order_payload(orderId=order_id)),
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY=order_id,
+    )
     assert response.status_code == 202
 
 

@@ -21,8 +21,10 @@ def client_with(header: str | None) -> APIClient:
     return client
 
 
-@pytest.mark.parametrize("header", [None, "", "Bearer", "Bearer ", "Basic dXNlcjpwYXNz", "Token abc",
-                                    "Bearer wrong-key", "Bearer " + "x" * 300])
+@pytest.mark.parametrize(
+    "header",
+    [None, "", "Bearer", "Bearer ", "Basic dXNlcjpwYXNz", "Token abc", "Bearer wrong-key", "Bearer " + "x" * 300],
+)
 def test_missing_malformed_or_unknown_key_is_401_with_www_authenticate(api_key, header):
     response = client_with(header).get("/t2mobile/products")
 
@@ -133,9 +135,7 @@ def test_repeated_failed_auth_from_one_address_is_slowed(api, api_key, settings)
     assert client_with(f"Bearer {api_key}").get("/t2mobile/products", REMOTE_ADDR="10.9.9.9").status_code == 200
 
 
-def test_behind_our_proxy_failures_count_per_caller_and_a_forged_forwarded_for_does_not_help(
-    api_key, settings
-):
+def test_behind_our_proxy_failures_count_per_caller_and_a_forged_forwarded_for_does_not_help(api_key, settings):
     settings.AUTH_FAILURE_RATE_LIMIT = "3/m"
     settings.TRUSTED_PROXY_COUNT = 1
     proxy = {"REMOTE_ADDR": "10.0.0.2"}  # every request reaches gunicorn from nginx

@@ -18,13 +18,18 @@ pytestmark = pytest.mark.django_db
 
 def place(api, **overrides):
     payload = order_payload(**overrides)
-    response = api.post("/t2mobile/fulfilment", data=json.dumps(payload), content_type="application/json",
-                        HTTP_IDEMPOTENCY_KEY=f"key-{payload['orderId']}")
+    response = api.post(
+        "/t2mobile/fulfilment",
+        data=json.dumps(payload),
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY=f"key-{payload['orderId']}",
+    )
     assert response.status_code == 202, response.content
     return Order.objects.get(order_id=payload["orderId"])
 
 
 # --- Products -------------------------------------------------------------------------------------
+
 
 def test_products_lists_the_published_catalogue(api, product):
     response = api.get("/t2mobile/products")
@@ -32,11 +37,15 @@ def test_products_lists_the_published_catalogue(api, product):
     body = response.json()
     assert body["success"] is True and body["partnerId"] == "ICONTECH001" and body["currency"] == "NGN"
     assert body["updatedAt"].endswith("Z")
-    assert body["products"] == [{
-        "productId": "4815000000044208", "sku": "ZM-LITE", "name": "Zoho Mail Lite",
-        "description": "Business email, 5 GB per user",
-        "plans": [{"tenure": "1_MONTH", "price": "1500.00"}, {"tenure": "12_MONTHS", "price": "15000.00"}],
-    }]
+    assert body["products"] == [
+        {
+            "productId": "4815000000044208",
+            "sku": "ZM-LITE",
+            "name": "Zoho Mail Lite",
+            "description": "Business email, 5 GB per user",
+            "plans": [{"tenure": "1_MONTH", "price": "1500.00"}, {"tenure": "12_MONTHS", "price": "15000.00"}],
+        }
+    ]
 
 
 def test_unpublished_inactive_and_planless_products_are_not_listed(api, product):
@@ -63,6 +72,7 @@ def test_products_etag_gives_304_until_the_catalogue_changes(api, product):
 
 
 # --- One order ------------------------------------------------------------------------------------
+
 
 def test_order_detail_has_the_contract_fields(api, product):
     place(api)
@@ -109,6 +119,7 @@ def test_another_partners_order_is_not_found(api, product):
 
 # --- Order list -----------------------------------------------------------------------------------
 
+
 def test_order_list_pages_newest_first_with_a_cursor(api, product):
     for i in range(5):
         place(api, orderId=f"T2M-{i}")
@@ -136,8 +147,18 @@ def test_order_list_filters(api, product):
     assert by_time == []
 
 
-@pytest.mark.parametrize("query", ["limit=0", "limit=201", "limit=x", "status=DONE", "updatedSince=yesterday",
-                                   "cursor=%%%", "cursor=eyJiZWZvcmUiOiAieCJ9"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "limit=0",
+        "limit=201",
+        "limit=x",
+        "status=DONE",
+        "updatedSince=yesterday",
+        "cursor=%%%",
+        "cursor=eyJiZWZvcmUiOiAieCJ9",
+    ],
+)
 def test_bad_list_parameters_are_validation_errors(api, query):
     response = api.get(f"/t2mobile/orders?{query}")
 
@@ -145,6 +166,7 @@ def test_bad_list_parameters_are_validation_errors(api, query):
 
 
 # --- Health ---------------------------------------------------------------------------------------
+
 
 def test_liveness_needs_no_key(client):
     response = client.get("/t2mobile/health/live")

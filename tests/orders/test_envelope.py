@@ -33,15 +33,18 @@ def test_wrong_method_is_405(api):
 def test_body_over_64_kib_is_413(api, product):
     body = '{"orderId": "' + "x" * (64 * 1024) + '"}'
 
-    response = api.post("/t2mobile/fulfilment", data=body, content_type="application/json",
-                        HTTP_IDEMPOTENCY_KEY="k")
+    response = api.post("/t2mobile/fulfilment", data=body, content_type="application/json", HTTP_IDEMPOTENCY_KEY="k")
 
     envelope(response, 413, "PAYLOAD_TOO_LARGE")
 
 
 def test_non_json_content_type_is_415(api, product):
-    response = api.post("/t2mobile/fulfilment", data="orderId=1", content_type="application/x-www-form-urlencoded",
-                        HTTP_IDEMPOTENCY_KEY="k")
+    response = api.post(
+        "/t2mobile/fulfilment",
+        data="orderId=1",
+        content_type="application/x-www-form-urlencoded",
+        HTTP_IDEMPOTENCY_KEY="k",
+    )
 
     envelope(response, 415, "UNSUPPORTED_MEDIA_TYPE")
 

@@ -33,13 +33,17 @@ def assert_error(response, status, code):
 
 # --- Accepted -------------------------------------------------------------------------------------
 
+
 def test_valid_order_is_accepted_with_202_body(api, product, payload):
     response = post(api, payload)
 
     assert response.status_code == 202
     assert response.json() == {
-        "success": True, "orderId": "T2M123456", "status": "PROCESSING",
-        "activationReference": None, "statusUrl": "/t2mobile/orders/T2M123456",
+        "success": True,
+        "orderId": "T2M123456",
+        "status": "PROCESSING",
+        "activationReference": None,
+        "statusUrl": "/t2mobile/orders/T2M123456",
     }
 
 
@@ -62,12 +66,15 @@ def test_email_is_lower_cased_and_name_trimmed(api, product, partner):
     assert order.customer_name == "Ada Obi"
 
 
-@pytest.mark.parametrize("local, normalised", [
-    ("08031234567", "+2348031234567"),
-    ("2348031234567", "+2348031234567"),
-    ("+234 803 123 4567", "+2348031234567"),
-    ("+14155550123", "+14155550123"),
-])
+@pytest.mark.parametrize(
+    "local, normalised",
+    [
+        ("08031234567", "+2348031234567"),
+        ("2348031234567", "+2348031234567"),
+        ("+234 803 123 4567", "+2348031234567"),
+        ("+14155550123", "+14155550123"),
+    ],
+)
 def test_phone_is_normalised_to_e164(api, product, local, normalised):
     post(api, order_payload(customerPhone=local))
 
@@ -87,20 +94,43 @@ def test_quantity_defaults_to_one_and_unknown_fields_are_ignored(api, product):
 
 # --- Validation table -----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("field, value", [
-    ("orderId", None), ("orderId", ""), ("orderId", "T2M 123"), ("orderId", "x" * 65), ("orderId", 123),
-    ("productId", None),
-    ("tenure", None), ("tenure", "2_MONTHS"),
-    ("quantity", 0), ("quantity", 1001), ("quantity", "5"), ("quantity", 1.5), ("quantity", True),
-    ("customerId", None), ("customerId", "c" * 65),
-    ("customerName", None), ("customerName", "   "), ("customerName", "Ada\x00Obi"), ("customerName", "n" * 201),
-    ("customerEmail", None), ("customerEmail", "not-an-email"), ("customerEmail", "a" * 250 + "@x.com"),
-    ("customerPhone", None), ("customerPhone", "12345"), ("customerPhone", "+0123456789"),
-    ("customerPhone", "+1234567890123456"),
-    ("type", "UPGRADE"),
-    ("metadata", {f"k{i}": "v" for i in range(21)}), ("metadata", {"k": "v" * 501}), ("metadata", {"k": 5}),
-    ("metadata", ["not", "an", "object"]),
-])
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("orderId", None),
+        ("orderId", ""),
+        ("orderId", "T2M 123"),
+        ("orderId", "x" * 65),
+        ("orderId", 123),
+        ("productId", None),
+        ("tenure", None),
+        ("tenure", "2_MONTHS"),
+        ("quantity", 0),
+        ("quantity", 1001),
+        ("quantity", "5"),
+        ("quantity", 1.5),
+        ("quantity", True),
+        ("customerId", None),
+        ("customerId", "c" * 65),
+        ("customerName", None),
+        ("customerName", "   "),
+        ("customerName", "Ada\x00Obi"),
+        ("customerName", "n" * 201),
+        ("customerEmail", None),
+        ("customerEmail", "not-an-email"),
+        ("customerEmail", "a" * 250 + "@x.com"),
+        ("customerPhone", None),
+        ("customerPhone", "12345"),
+        ("customerPhone", "+0123456789"),
+        ("customerPhone", "+1234567890123456"),
+        ("type", "UPGRADE"),
+        ("metadata", {f"k{i}": "v" for i in range(21)}),
+        ("metadata", {"k": "v" * 501}),
+        ("metadata", {"k": 5}),
+        ("metadata", ["not", "an", "object"]),
+    ],
+)
 def test_invalid_field_is_400_validation_error_naming_the_field(api, product, field, value):
     payload = order_payload(**{field: value})
     if value is None:
@@ -178,13 +208,15 @@ def test_renewal_of_another_customers_order_is_not_found(api, product):
     post(api, order_payload(), key="first")
     Order.objects.filter(order_id="T2M123456").update(status=Order.Status.FULFILLED)
 
-    response = post(api, order_payload(orderId="T2M2", type="RENEWAL", renewalOf="T2M123456",
-                                       customerId="CUST-OTHER"), key="second")
+    response = post(
+        api, order_payload(orderId="T2M2", type="RENEWAL", renewalOf="T2M123456", customerId="CUST-OTHER"), key="second"
+    )
 
     assert_error(response, 400, "RENEWAL_TARGET_NOT_FOUND")
 
 
 # --- Idempotency ----------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("key", [None, "", "k" * 256, "bad key with spaces", "é-not-ascii", '""'])
 def test_missing_or_bad_idempotency_key_is_400(api, product, payload, key):
@@ -288,8 +320,11 @@ def test_request_while_the_first_is_in_flight_is_409(api, product, partner, payl
     # The first request is "in flight": another session holds the key's lock, as order_accept does.
     params = connection.get_connection_params()
     holder = psycopg.connect(
-        host=params.get("host"), port=params.get("port"), user=params.get("user"),
-        dbname=params["dbname"], autocommit=True,
+        host=params.get("host"),
+        port=params.get("port"),
+        user=params.get("user"),
+        dbname=params["dbname"],
+        autocommit=True,
     )
     holder.execute("SELECT pg_advisory_lock(%s)", [_advisory_lock_id(partner.pk, "key-1")])
     try:
@@ -303,6 +338,7 @@ def test_request_while_the_first_is_in_flight_is_409(api, product, partner, payl
 
 
 # --- One transaction, enqueue on commit -----------------------------------------------------------
+
 
 @pytest.mark.django_db(transaction=True)
 def test_provisioning_job_is_queued_after_commit(api, product, payload, clean_redis):

@@ -34,8 +34,12 @@ pytestmark = pytest.mark.django_db
 
 def place(api, **overrides) -> Order:
     payload = order_payload(**overrides)
-    response = api.post("/t2mobile/fulfilment", data=json.dumps(payload), content_type="application/json",
-                        HTTP_IDEMPOTENCY_KEY=f"key-{payload['orderId']}")
+    response = api.post(
+        "/t2mobile/fulfilment",
+        data=json.dumps(payload),
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY=f"key-{payload['orderId']}",
+    )
     assert response.status_code == 202, response.content
     return Order.objects.get(order_id=payload["orderId"])
 
@@ -127,8 +131,9 @@ def test_activation_reference_is_stable_and_written_to_the_custom_field_when_con
 
     order.refresh_from_db()
     [sales_order] = zoho_sandbox.sales_orders_for("T2M-CF-1")
-    assert sales_order["custom_fields"] == [{"api_name": "cf_activation_reference",
-                                             "value": order.activation_reference}]
+    assert sales_order["custom_fields"] == [
+        {"api_name": "cf_activation_reference", "value": order.activation_reference}
+    ]
     assert order.activation_reference.count("-") == 4 and len(order.activation_reference) == 23
     from integrations.zoho.provisioner import activation_reference_derive
 

@@ -38,17 +38,23 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def place(api, **overrides) -> dict:
     payload = order_payload(**overrides)
-    response = api.post("/t2mobile/fulfilment", data=json.dumps(payload), content_type="application/json",
-                        HTTP_IDEMPOTENCY_KEY=f"key-{payload['orderId']}")
+    response = api.post(
+        "/t2mobile/fulfilment",
+        data=json.dumps(payload),
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY=f"key-{payload['orderId']}",
+    )
     assert response.status_code == 202, response.content
     return payload
 
 
 def settled(api, order_id: str) -> dict:
     """The order as the partner sees it, once it is FULFILLED or FAILED."""
+
     def done():
         body = api.get(f"/t2mobile/orders/{order_id}").json()
         return body if body["status"] in ("FULFILLED", "FAILED") else None
+
     return wait_for(done, timeout=30)
 
 
@@ -117,8 +123,9 @@ def test_transient_failures_are_recorded_and_wait_on_the_schedule(api, product, 
     zoho_sandbox.fail_next(status=500, code=1000, path_contains="/salesorders", method="POST")
     place(api, orderId="T2M-WAIT-1")
 
-    fulfilment = wait_for(lambda: Fulfilment.objects.filter(order__order_id="T2M-WAIT-1", last_error__contains="500")
-                          .first())
+    fulfilment = wait_for(
+        lambda: Fulfilment.objects.filter(order__order_id="T2M-WAIT-1", last_error__contains="500").first()
+    )
 
     assert fulfilment.attempts == 1 and fulfilment.order.status == Order.Status.PROCESSING
     wait = (fulfilment.next_attempt_at - fulfilment.last_attempt_at).total_seconds()
@@ -127,8 +134,9 @@ def test_transient_failures_are_recorded_and_wait_on_the_schedule(api, product, 
 
 
 def test_permanent_failure_fails_the_order_with_a_partner_safe_reason(api, product, zoho_sandbox, provisioning_worker):
-    zoho_sandbox.fail_next(status=400, code=1002, message="Item does not exist.", path_contains="/salesorders",
-                           method="POST")
+    zoho_sandbox.fail_next(
+        status=400, code=1002, message="Item does not exist.", path_contains="/salesorders", method="POST"
+    )
     place(api, orderId="T2M-PERM-1")
 
     body = settled(api, "T2M-PERM-1")
@@ -216,8 +224,9 @@ def test_worker_killed_after_zoho_created_the_sales_order_is_retried_without_a_s
         "ZOHO_MAX_CONCURRENCY": str(settings.ZOHO_MAX_CONCURRENCY),
     }
 
-    dead = subprocess.run([sys.executable, "-c", DIE_AFTER_CREATE, str(order.pk)], cwd=ROOT, env=env,
-                          capture_output=True, timeout=60)
+    dead = subprocess.run(
+        [sys.executable, "-c", DIE_AFTER_CREATE, str(order.pk)], cwd=ROOT, env=env, capture_output=True, timeout=60
+    )
 
     assert dead.returncode == 9, dead.stderr.decode()[-2000:]
     assert len(zoho_sandbox.sales_orders_for("T2M-KILL-1")) == 1

@@ -31,12 +31,14 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def redis_of_our_own(private_redis, settings):
     settings.REDIS_URL = private_redis.url
-    settings.CACHES = {"default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": private_redis.url,
-        "KEY_PREFIX": "t2m",
-        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
-    }}
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": private_redis.url,
+            "KEY_PREFIX": "t2m",
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
     previous = point_celery_at(private_redis.url)
     yield private_redis
     point_celery_at(previous)

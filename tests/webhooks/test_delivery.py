@@ -42,7 +42,10 @@ def test_a_5xx_schedules_the_first_retry_after_5_seconds_with_at_most_10_percent
     assert before + timedelta(seconds=5) <= event.next_retry_at <= timezone.now() + timedelta(seconds=5.5)
     assert event.attempts.get().status_code == 500
     assert event.response == {
-        "statusCode": 500, "body": "boom", "error": "", "attemptedAt": event.response["attemptedAt"]
+        "statusCode": 500,
+        "body": "boom",
+        "error": "",
+        "attemptedAt": event.response["attemptedAt"],
     }
 
 

@@ -32,8 +32,12 @@ def test_a_later_event_of_an_order_waits_while_an_earlier_one_is_pending(hooked_
     event_deliver(log_pk=fulfilled.pk)
     last = event_deliver(log_pk=reminder.pk)
 
-    assert (first, held, claimed_while_held, last) == (DeliveryOutcome.RETRY, DeliveryOutcome.SKIPPED, [],
-                                                       DeliveryOutcome.SENT)
+    assert (first, held, claimed_while_held, last) == (
+        DeliveryOutcome.RETRY,
+        DeliveryOutcome.SKIPPED,
+        [],
+        DeliveryOutcome.SENT,
+    )
     assert receiver.ids() == [fulfilled.event_id, fulfilled.event_id, reminder.event_id]
 
 

@@ -28,7 +28,9 @@ def test_the_body_is_the_envelope_serialised_once(hooked_partner):
     order = make_order(hooked_partner, "T2M123456")
 
     event = event_record(
-        partner=hooked_partner, event_type="ORDER_FULFILLED", order=order,
+        partner=hooked_partner,
+        event_type="ORDER_FULFILLED",
+        order=order,
         data={"orderId": "T2M123456", "metadata": {"campaign": "DEC-PROMO"}},
     )
 

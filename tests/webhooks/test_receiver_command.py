@@ -30,7 +30,11 @@ def receiver_process():
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "t2mobile_portal.settings_test", "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
         [sys.executable, "manage.py", "webhook_receiver", "--port", str(port), "--secret", secret],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:

@@ -37,9 +37,7 @@ def test_fails_twice_then_succeeds_delivers_the_same_event_three_times(hooked_pa
     assert event.retries == 2
 
 
-def test_events_survive_a_flushed_broker_and_two_sweeps_at_once_send_each_once(
-    hooked_partner, receiver, clean_redis
-):
+def test_events_survive_a_flushed_broker_and_two_sweeps_at_once_send_each_once(hooked_partner, receiver, clean_redis):
     events = [record(hooked_partner) for _ in range(30)]  # each queued a delivery on commit
     clean_redis.flushdb()  # the broker loses every queued message
     barrier = threading.Barrier(2)
@@ -63,9 +61,7 @@ def test_events_survive_a_flushed_broker_and_two_sweeps_at_once_send_each_once(
     assert all(e.attempts.count() == 1 for e in events)
 
 
-def test_an_order_s_later_event_never_overtakes_an_earlier_one_being_retried(
-    hooked_partner, receiver, webhook_worker
-):
+def test_an_order_s_later_event_never_overtakes_an_earlier_one_being_retried(hooked_partner, receiver, webhook_worker):
     order = make_order(hooked_partner)
     receiver.script = [Answer(500)]
 

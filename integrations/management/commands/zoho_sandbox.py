@@ -22,8 +22,13 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         sandbox = ZohoSandbox(
-            host=opts["host"], port=opts["port"], rate_limit=opts["rate_limit"], window=opts["window"],
-            max_inflight=opts["max_inflight"], fail_rate=opts["fail_rate"], refresh_token=opts["refresh_token"],
+            host=opts["host"],
+            port=opts["port"],
+            rate_limit=opts["rate_limit"],
+            window=opts["window"],
+            max_inflight=opts["max_inflight"],
+            fail_rate=opts["fail_rate"],
+            refresh_token=opts["refresh_token"],
             verbose=opts["verbose"],
         )
         self.stdout.write(

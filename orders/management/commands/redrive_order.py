@@ -24,9 +24,7 @@ class Command(BaseCommand):
         if stuck:
             orders = list(stuck_orders())
         else:
-            orders = list(Order.objects.filter(
-                partner__partner_id=partner or settings.PARTNER_ID, order_id=order_id
-            ))
+            orders = list(Order.objects.filter(partner__partner_id=partner or settings.PARTNER_ID, order_id=order_id))
             if not orders:
                 raise CommandError(f"No order {order_id!r}.")
         refused = []
