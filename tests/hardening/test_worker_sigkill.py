@@ -132,3 +132,49 @@ def test_worker_sigkilled_during_the_sales_order_call_ends_fulfilled_with_one_sa
     assert order.zoho_sales_order_id == sales_order["salesorder_id"] and sales_order["status"] == "confirmed"
     assert list(WebhookLog.objects.filter(order=order).values_list("event_type", flat=True)) == ["ORDER_FULFILLED"]
     assert Fulfilment.objects.get(order=order).attempts == 2
+
+
+def test_beat_and_a_worker_process_fulfil_an_order_whose_job_was_lost(
+    api, product, zoho_sandbox, worker_env, clean_redis, tmp_path
+):
+    from django.utils import timezone
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    # The order was accepted, then Redis lost its job (a flush, a failover) a few minutes ago.
+    response = api.post(
+        "/t2mobile/fulfilment",
+        data=json.dumps(order_payload(orderId="T2M-BEAT-1")),
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY="key-beat-1",
+    )
+    assert response.status_code == 202, response.content
+    clean_redis.flushdb()
+    Fulfilment.objects.filter(order__order_id="T2M-BEAT-1").update(
+        next_attempt_at=timezone.now() - SWEEP_GRACE - SWEEP_GRACE
+    )
+    # Time compressed: the sweeper's "every minute" becomes every second (the row migrate installed).
+    every_second, _ = IntervalSchedule.objects.get_or_create(every=1, period=IntervalSchedule.SECONDS)
+    sweeper = PeriodicTask.objects.get(task="orders.redrive_stalled_orders")
+    sweeper.crontab, sweeper.interval = None, every_second
+    sweeper.save()
+
+    worker = WorkerProcess(worker_env, tmp_path / "worker.log")
+    beat = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "t2mobile_portal", "beat", "-l", "INFO", "--pidfile="],
+        cwd=tmp_path,
+        env={**worker_env, "PYTHONPATH": str(ROOT)},
+        stdout=(tmp_path / "beat.log").open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        wait_for(lambda: Order.objects.get(order_id="T2M-BEAT-1").status != Order.Status.PROCESSING, timeout=60)
+    finally:
+        os.killpg(beat.pid, signal.SIGTERM)
+        beat.wait(timeout=20)
+        worker.stop()
+
+    order = Order.objects.get(order_id="T2M-BEAT-1")
+    assert order.status == Order.Status.FULFILLED, (tmp_path / "beat.log").read_text()[-3000:]
+    assert "orders.redrive_stalled_orders" in (tmp_path / "beat.log").read_text()
+    assert len(zoho_sandbox.sales_orders_for("T2M-BEAT-1")) == 1
