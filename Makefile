@@ -23,9 +23,14 @@ test: $(STAMP)
 	bash scripts/ensure_services.sh
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# The five benchmarks one after another, about 10 minutes on 2 cores (docs/benchmarks.md).
 bench: $(STAMP)
 	bash scripts/ensure_services.sh
 	$(PY) bench/intake.py
+	$(PY) bench/end_to_end.py
+	$(PY) bench/provisioning.py
+	$(PY) bench/webhooks.py
+	$(PY) bench/reminders.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

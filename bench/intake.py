@@ -3,7 +3,8 @@ PostgreSQL and Redis, beside a bare DRF endpoint that does one INSERT, at a fixe
 
     .venv/bin/python bench/intake.py [--concurrency 16] [--seconds 15]
 
-Creates (and drops afterwards) the database `bench_intake`; uses Redis database 6.
+Creates (and drops afterwards) the database `bench_intake`; uses Redis database 6 (flushed afterwards:
+no worker runs, so every accepted order leaves a provisioning job there).
 Prints requests per second, p50 and p99 latency for both, and their ratio.
 """
 
@@ -23,6 +24,7 @@ import uuid
 from pathlib import Path
 
 import psycopg
+import redis
 
 ROOT = Path(__file__).resolve().parent.parent
 PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
@@ -38,19 +40,21 @@ def admin_sql(sql: str) -> None:
 
 def env() -> dict[str, str]:
     e = dict(os.environ)
-    e.update({
-        "DJANGO_SETTINGS_MODULE": "bench.settings_bench",
-        "DEBUG": "false",
-        "SECRET_KEY": "bench-only-" + "x" * 40,
-        "SECURE_SSL_REDIRECT": "false",
-        "DATABASE_URL": f"{PG}/{DB}",
-        "REDIS_URL": "redis://127.0.0.1:6379/6",
-        "T2MOBILE_RATE_LIMIT": "10000000/m",
-        "T2MOBILE_API_KEYS": API_KEY,
-        "LOG_LEVEL": "WARNING",
-        "GUNICORN_BIND": f"127.0.0.1:{PORT}",
-        "PYTHONPATH": str(ROOT),
-    })
+    e.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "bench.settings_bench",
+            "DEBUG": "false",
+            "SECRET_KEY": "bench-only-" + "x" * 40,
+            "SECURE_SSL_REDIRECT": "false",
+            "DATABASE_URL": f"{PG}/{DB}",
+            "REDIS_URL": "redis://127.0.0.1:6379/6",
+            "T2MOBILE_RATE_LIMIT": "10000000/m",
+            "T2MOBILE_API_KEYS": API_KEY,
+            "LOG_LEVEL": "WARNING",
+            "GUNICORN_BIND": f"127.0.0.1:{PORT}",
+            "PYTHONPATH": str(ROOT),
+        }
+    )
     return e
 
 
@@ -59,7 +63,9 @@ def prepare() -> None:
     admin_sql(f"CREATE DATABASE {DB}")
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env(), check=True)
     with psycopg.connect(f"{PG}/{DB}", autocommit=True) as conn:
-        conn.execute("CREATE TABLE bench_bare (id bigserial PRIMARY KEY, body jsonb, created_at timestamptz DEFAULT now())")
+        conn.execute(
+            "CREATE TABLE bench_bare (id bigserial PRIMARY KEY, body jsonb, created_at timestamptz DEFAULT now())"
+        )
         conn.execute(
             "INSERT INTO t2mobile_products (item_id, name, sku, description, rate, unit, zoho_status, is_published,"
             " published_set_by_staff, provisioner, created_at, updated_at)"
@@ -75,7 +81,10 @@ def prepare() -> None:
 def start_gunicorn() -> subprocess.Popen:
     proc = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "t2mobile_portal.wsgi", "--config", "gunicorn.conf.py"],
-        cwd=ROOT, env=env(), start_new_session=True, stdout=subprocess.DEVNULL,
+        cwd=ROOT,
+        env=env(),
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
     )
     deadline = time.time() + 30
     while time.time() < deadline:
@@ -91,12 +100,18 @@ def start_gunicorn() -> subprocess.Popen:
 
 def order_body() -> tuple[bytes, dict[str, str]]:
     order_id = "B" + uuid.uuid4().hex[:20]
-    body = json.dumps({
-        "orderId": order_id, "productId": "4815000000044208", "tenure": "12_MONTHS", "customerId": "C1",
-        "customerName": "Ada Obi", "customerEmail": "ada@example.com", "customerPhone": "08031234567",
-    }).encode()
-    return body, {"Authorization": f"Bearer {API_KEY}", "Idempotency-Key": order_id,
-                  "Content-Type": "application/json"}
+    body = json.dumps(
+        {
+            "orderId": order_id,
+            "productId": "4815000000044208",
+            "tenure": "12_MONTHS",
+            "customerId": "C1",
+            "customerName": "Ada Obi",
+            "customerEmail": "ada@example.com",
+            "customerPhone": "08031234567",
+        }
+    ).encode()
+    return body, {"Authorization": f"Bearer {API_KEY}", "Idempotency-Key": order_id, "Content-Type": "application/json"}
 
 
 def load(path: str, concurrency: int, seconds: float) -> dict[str, float]:
@@ -159,12 +174,17 @@ def main() -> None:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=20)
         admin_sql(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
+        redis.Redis.from_url(env()["REDIS_URL"]).flushdb()
     workers = env().get("WEB_CONCURRENCY", str(os.cpu_count() * 2 + 1))
-    print(f"intake benchmark: gunicorn {workers} workers, concurrency {args.concurrency}, {args.seconds:.0f} s each, "
-          f"{os.cpu_count()} cores")
+    print(
+        f"intake benchmark: gunicorn {workers} workers, concurrency {args.concurrency}, {args.seconds:.0f} s each, "
+        f"{os.cpu_count()} cores"
+    )
     for name, r in (("bare INSERT", bare), ("POST /t2mobile/fulfilment", intake)):
-        print(f"  {name:28s} {r['rps']:8.1f} req/s   p50 {r['p50_ms']:6.1f} ms   p99 {r['p99_ms']:6.1f} ms"
-              f"   ({r['requests']} requests, {r['errors']} errors)")
+        print(
+            f"  {name:28s} {r['rps']:8.1f} req/s   p50 {r['p50_ms']:6.1f} ms   p99 {r['p99_ms']:6.1f} ms"
+            f"   ({r['requests']} requests, {r['errors']} errors)"
+        )
     print(f"  intake / bare throughput ratio: {intake['rps'] / bare['rps']:.2f}")
 
 

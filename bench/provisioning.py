@@ -47,24 +47,26 @@ def admin_sql(sql: str) -> None:
 
 def bench_env(*, sandbox_port: int, window: float) -> dict[str, str]:
     env = dict(os.environ)
-    env.update({
-        "DJANGO_SETTINGS_MODULE": "t2mobile_portal.settings",
-        "DEBUG": "false",
-        "SECRET_KEY": "bench-only-" + "x" * 40,
-        "SECURE_SSL_REDIRECT": "false",
-        "DATABASE_URL": f"{PG}/{DB}",
-        "REDIS_URL": REDIS,
-        "LOG_LEVEL": "WARNING",
-        "ZOHO_ACCOUNTS_URL": f"http://127.0.0.1:{sandbox_port}",
-        "ZOHO_API_BASE": f"http://127.0.0.1:{sandbox_port}/inventory/v1",
-        "ZOHO_CLIENT_ID": "sandbox-client",
-        "ZOHO_CLIENT_SECRET": "sandbox-secret",
-        "ZOHO_REFRESH_TOKEN": "sandbox-refresh-token",
-        "ZOHO_ORGANIZATION_ID": "sandbox-org",
-        "ZOHO_RATE_LIMIT": f"90/{window:g}s",
-        "ZOHO_MAX_CONCURRENCY": "5",
-        "PYTHONPATH": str(ROOT),
-    })
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "t2mobile_portal.settings",
+            "DEBUG": "false",
+            "SECRET_KEY": "bench-only-" + "x" * 40,
+            "SECURE_SSL_REDIRECT": "false",
+            "DATABASE_URL": f"{PG}/{DB}",
+            "REDIS_URL": REDIS,
+            "LOG_LEVEL": "WARNING",
+            "ZOHO_ACCOUNTS_URL": f"http://127.0.0.1:{sandbox_port}",
+            "ZOHO_API_BASE": f"http://127.0.0.1:{sandbox_port}/inventory/v1",
+            "ZOHO_CLIENT_ID": "sandbox-client",
+            "ZOHO_CLIENT_SECRET": "sandbox-secret",
+            "ZOHO_REFRESH_TOKEN": "sandbox-refresh-token",
+            "ZOHO_ORGANIZATION_ID": "sandbox-org",
+            "ZOHO_RATE_LIMIT": f"90/{window:g}s",
+            "ZOHO_MAX_CONCURRENCY": "5",
+            "PYTHONPATH": str(ROOT),
+        }
+    )
     return env
 
 
@@ -101,9 +103,27 @@ def main() -> None:
         partner = partner_sync_from_settings()
         catalogue_sync()
         worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "t2mobile_portal", "worker", "-Q", "provisioning,default",
-             "-c", str(args.concurrency), "-l", "WARNING", "--without-gossip", "--without-mingle"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "t2mobile_portal",
+                "worker",
+                "-Q",
+                "provisioning,default",
+                "-c",
+                str(args.concurrency),
+                "-l",
+                "WARNING",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
         )
         from t2mobile_portal.celery import app
 
@@ -112,26 +132,41 @@ def main() -> None:
             if time.monotonic() > deadline:
                 raise SystemExit("the Celery worker did not start")
 
-        print(f"ZOHO SANDBOX limit 100 calls / {window:g} s (= 100/min scaled x{args.scale:g}), 10 in flight; "
-              f"budget ZOHO_RATE_LIMIT=90/{window:g}s, ZOHO_MAX_CONCURRENCY=5; "
-              f"{args.concurrency} worker processes")
+        print(
+            f"ZOHO SANDBOX limit 100 calls / {window:g} s (= 100/min scaled x{args.scale:g}), 10 in flight; "
+            f"budget ZOHO_RATE_LIMIT=90/{window:g}s, ZOHO_MAX_CONCURRENCY=5; "
+            f"{args.concurrency} worker processes"
+        )
         budget_per_second = 90 / window
         for label, prefix in (("new customers", "N"), ("returning customers", "R")):
             before = dict(sandbox.state.counts)
             started = time.monotonic()
             for i in range(args.orders):
-                result = order_accept(partner=partner, idempotency_key=f"bench-{prefix}-{i}", payload={
-                    "orderId": f"BENCH-{prefix}-{i:05d}", "productId": "4815000000044208", "tenure": "12_MONTHS",
-                    "quantity": 1, "customerId": f"CUST-{i:05d}", "customerName": f"Customer {i}",
-                    "customerEmail": f"customer{i}@example.com", "customerPhone": "+2348031234567",
-                    "type": "NEW", "renewalOf": None, "metadata": {},
-                })
+                result = order_accept(
+                    partner=partner,
+                    idempotency_key=f"bench-{prefix}-{i}",
+                    payload={
+                        "orderId": f"BENCH-{prefix}-{i:05d}",
+                        "productId": "4815000000044208",
+                        "tenure": "12_MONTHS",
+                        "quantity": 1,
+                        "customerId": f"CUST-{i:05d}",
+                        "customerName": f"Customer {i}",
+                        "customerEmail": f"customer{i}@example.com",
+                        "customerPhone": "+2348031234567",
+                        "type": "NEW",
+                        "renewalOf": None,
+                        "metadata": {},
+                    },
+                )
                 assert result.status_code == 202, result.body
             queued = time.monotonic()
             phase = Order.objects.filter(order_id__startswith=f"BENCH-{prefix}-")
             while True:
-                counts = phase.aggregate(done=Count("pk", filter=Q(status__in=["FULFILLED", "FAILED"])),
-                                         failed=Count("pk", filter=Q(status="FAILED")))
+                counts = phase.aggregate(
+                    done=Count("pk", filter=Q(status__in=["FULFILLED", "FAILED"])),
+                    failed=Count("pk", filter=Q(status="FAILED")),
+                )
                 if counts["done"] >= args.orders:
                     break
                 time.sleep(0.25)
@@ -141,14 +176,20 @@ def main() -> None:
             tokens = after.get("token", 0) - before.get("token", 0)
             throttled = after.get("throttled", 0) - before.get("throttled", 0)
             elapsed = finished - started
-            print(f"\n{label}: {args.orders} orders queued in {queued - started:.1f} s, all settled after "
-                  f"{elapsed:.1f} s ({counts['failed']} failed)")
+            print(
+                f"\n{label}: {args.orders} orders queued in {queued - started:.1f} s, all settled after "
+                f"{elapsed:.1f} s ({counts['failed']} failed)"
+            )
             print(f"  Zoho API calls per order: {calls / args.orders:.2f} ({calls} calls, {tokens} token requests)")
-            print(f"  drain: {args.orders / elapsed:.1f} orders/s, {calls / elapsed:.1f} calls/s = "
-                  f"{calls / elapsed / budget_per_second:.0%} of the budget's limit ({budget_per_second:g}/s)")
+            print(
+                f"  drain: {args.orders / elapsed:.1f} orders/s, {calls / elapsed:.1f} calls/s = "
+                f"{calls / elapsed / budget_per_second:.0%} of the budget's limit ({budget_per_second:g}/s)"
+            )
             print(f"  HTTP 429 answered by the sandbox: {throttled}")
-        print(f"\nsales orders in the sandbox: {len(sandbox.state.salesorders)} for {2 * args.orders} orders; "
-              f"contacts: {len(sandbox.state.contacts)}")
+        print(
+            f"\nsales orders in the sandbox: {len(sandbox.state.salesorders)} for {2 * args.orders} orders; "
+            f"contacts: {len(sandbox.state.contacts)}"
+        )
     finally:
         if worker is not None:
             os.killpg(worker.pid, signal.SIGTERM)

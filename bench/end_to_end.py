@@ -1,0 +1,464 @@
+"""End-to-end benchmark: from POST /t2mobile/fulfilment to the verified ORDER_FULFILLED webhook,
+with a zero-latency Zoho stand-in (the ZOHO SANDBOX, never the real Zoho, with no rate limit).
+
+    .venv/bin/python bench/end_to_end.py [--orders 200] [--rate 10] [--wait 120] [--worker-args "-c 4"]
+
+Starts, as separate processes with the production settings on PostgreSQL and Redis: gunicorn
+(``gunicorn.conf.py``), one Celery worker as the Procfile runs it (``-Q provisioning,webhooks,default``,
+default pool and concurrency; ``--worker-args`` adds options) and ``manage.py zoho_sandbox`` with no
+rate limit and no cap on calls in flight (our own Zoho budget is opened up likewise, so that Zoho
+costs nothing here). In this process a webhook receiver verifies every delivery with the
+``standardwebhooks`` library and notes when each order's ORDER_FULFILLED arrived.
+
+A few warm-up orders go first (they also prove that the worker runs); then ``--orders`` orders are
+POSTed at a steady ``--rate`` per second, each by a new customer. It prints, per order, the time from
+just before its POST was sent to the arrival of its verified ORDER_FULFILLED (p50, p95, p99, max),
+how many arrived within ``--wait`` seconds after the last POST, the POST answer times, where the time
+went (from the rows' timestamps: waiting for a worker, provisioning, outbox to delivery attempt,
+delivery), and the sandbox's Zoho calls per order and 429s (none expected).
+
+Creates (and drops afterwards) the database ``bench_e2e``; uses Redis database 13 (flushed before
+and after). Every process it starts is stopped on exit, Ctrl-C and SIGTERM included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import ctypes
+import http.client
+import json
+import math
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import psycopg
+import redis
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN_DIR = ROOT / ".run"
+PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
+DB = "bench_e2e"
+REDIS = "redis://127.0.0.1:6379/13"
+API_KEY = "bench-e2e-key-" + "0123456789abcdef"
+PRODUCT_ID = "4815000000044208"  # Zoho Mail Lite in the sandbox's demo catalogue
+WARM_UP_ORDERS = 3
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def admin_sql(sql: str) -> None:
+    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+        conn.execute(sql)
+
+
+def bench_env(*, web_port: int, sandbox_port: int, receiver_url: str, secret: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "t2mobile_portal.settings",
+            "DEBUG": "false",
+            "SECRET_KEY": "bench-only-" + "x" * 40,
+            "SECURE_SSL_REDIRECT": "false",
+            "DATABASE_URL": f"{PG}/{DB}",
+            "REDIS_URL": REDIS,
+            "LOG_LEVEL": "WARNING",
+            "GUNICORN_BIND": f"127.0.0.1:{web_port}",
+            "T2MOBILE_API_KEYS": API_KEY,
+            "T2MOBILE_RATE_LIMIT": "10000000/m",
+            "T2MOBILE_WEBHOOK_URL": receiver_url,
+            "T2MOBILE_WEBHOOK_SECRET": secret,
+            "WEBHOOK_ALLOW_PRIVATE_URLS": "true",  # the receiver is on loopback
+            "ZOHO_ACCOUNTS_URL": f"http://127.0.0.1:{sandbox_port}",
+            "ZOHO_API_BASE": f"http://127.0.0.1:{sandbox_port}/inventory/v1",
+            "ZOHO_CLIENT_ID": "sandbox-client",
+            "ZOHO_CLIENT_SECRET": "sandbox-secret",
+            "ZOHO_REFRESH_TOKEN": "sandbox-refresh-token",
+            "ZOHO_ORGANIZATION_ID": "sandbox-org",
+            # Zero-cost Zoho: neither the sandbox nor our budget holds a call back.
+            "ZOHO_RATE_LIMIT": "1000000/s",
+            "ZOHO_MAX_CONCURRENCY": "1000",
+            "ZOHO_DAILY_LIMIT": "1000000000",
+            "PYTHONPATH": str(ROOT),
+        }
+    )
+    return env
+
+
+try:  # looked up here, not in the forked child, where only the call itself is safe
+    _PRCTL = ctypes.CDLL(None, use_errno=True).prctl
+except (OSError, AttributeError):
+    _PRCTL = None
+
+
+def _die_with_parent() -> None:
+    """In the child: receive SIGTERM if the benchmark dies without cleaning up (e.g. SIGKILL)."""
+    if _PRCTL is not None:
+        _PRCTL(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class Processes:
+    """The processes this run started, each in its own session; ``stop_all`` ends them all."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.running: list[tuple[str, subprocess.Popen]] = []
+
+    def start(self, name: str, *args: str) -> subprocess.Popen:
+        log = open(RUN_DIR / f"bench_e2e_{name}.log", "w")  # noqa: SIM115 - lives as long as the process
+        proc = subprocess.Popen(
+            list(args),
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+        log.close()
+        self.running.append((name, proc))
+        return proc
+
+    def check(self) -> None:
+        for name, proc in self.running:
+            if proc.poll() is not None:
+                raise SystemExit(f"{name} exited with {proc.returncode}; see .run/bench_e2e_{name}.log")
+
+    def stop_all(self) -> None:
+        for _, proc in reversed(self.running):
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        for _, proc in self.running:
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+class Receiver:
+    """T2Mobile's side: verifies each delivery with ``standardwebhooks`` (400 when it fails) and notes
+    the first arrival of each order's verified event, by type."""
+
+    def __init__(self, secret: str) -> None:
+        verifier = Webhook(secret)
+        self.arrivals: dict[str, dict[str, float]] = {"ORDER_FULFILLED": {}, "ORDER_FAILED": {}}
+        self.rejected = self.duplicates = self.other = 0
+        self.lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # a body after the headers must not wait for a delayed ACK
+
+            def do_POST(self):  # noqa: N802 - http.server's naming
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                try:
+                    event = verifier.verify(body, dict(self.headers.items()))
+                except WebhookVerificationError:
+                    received = None
+                else:
+                    received = time.time()
+                with outer.lock:
+                    if received is None:
+                        outer.rejected += 1
+                    elif event.get("type") in outer.arrivals:
+                        seen = outer.arrivals[event["type"]]
+                        order_id = (event.get("data") or {}).get("orderId")
+                        if order_id in seen:
+                            outer.duplicates += 1
+                        else:
+                            seen[order_id] = received
+                    else:
+                        outer.other += 1
+                status = 400 if received is None else 200
+                self.send_response(status)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/webhooks/t2mobile"
+        threading.Thread(target=self.server.serve_forever, name="receiver", daemon=True).start()
+
+    def fulfilled(self, order_ids: list[str]) -> int:
+        with self.lock:
+            return sum(order_id in self.arrivals["ORDER_FULFILLED"] for order_id in order_ids)
+
+    def failed(self, order_ids: list[str]) -> int:
+        with self.lock:
+            return sum(order_id in self.arrivals["ORDER_FAILED"] for order_id in order_ids)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def wait_http(port: int, path: str, seconds: float, procs: Processes) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        procs.check()
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            conn.request("GET", path)
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"nothing answered GET {path} on port {port} within {seconds:g} s")
+
+
+class Poster:
+    """POSTs orders from a small thread pool (open loop: a slow answer does not delay the next POST)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.local = threading.local()
+        self.sent: dict[str, float] = {}
+        self.answer_seconds: list[float] = []
+        self.errors: list[str] = []
+        self.lock = threading.Lock()
+
+    def post(self, order_id: str, customer: int) -> None:
+        body = json.dumps(
+            {
+                "orderId": order_id,
+                "productId": PRODUCT_ID,
+                "tenure": "12_MONTHS",
+                "quantity": 1,
+                "customerId": f"E2E-CUST-{customer:06d}",
+                "customerName": f"Customer {customer}",
+                "customerEmail": f"e2e-customer{customer}@example.com",
+                "customerPhone": "+2348031234567",
+                "type": "NEW",
+            }
+        ).encode()
+        headers = {
+            "Authorization": f"Bearer {API_KEY}",
+            "Idempotency-Key": order_id,
+            "Content-Type": "application/json",
+        }
+        conn = getattr(self.local, "conn", None)
+        if conn is None:
+            conn = self.local.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        sent = time.time()
+        try:
+            conn.request("POST", "/t2mobile/fulfilment", body=body, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            error = None if response.status == 202 else f"{order_id}: HTTP {response.status}"
+        except (OSError, http.client.HTTPException) as exc:
+            self.local.conn = None
+            error = f"{order_id}: {exc!r}"
+        answered = time.time()
+        with self.lock:
+            self.sent[order_id] = sent
+            self.answer_seconds.append(answered - sent)
+            if error:
+                self.errors.append(error)
+
+
+def percentile(sorted_values: list[float], share: float) -> float:
+    """Nearest rank: the smallest value with at least ``share`` of the values at or below it."""
+    return sorted_values[max(0, math.ceil(share * len(sorted_values)) - 1)]
+
+
+def ms(sorted_values: list[float], share: float) -> str:
+    return f"{percentile(sorted_values, share) * 1000:.0f} ms"
+
+
+def wait_for(receiver: Receiver, order_ids: list[str], seconds: float, procs: Processes) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if receiver.fulfilled(order_ids) + receiver.failed(order_ids) >= len(order_ids):
+            return
+        procs.check()
+        time.sleep(0.05)
+
+
+def sandbox_calls(port: int) -> dict[str, int]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    conn.request("GET", "/sandbox/state")
+    return json.loads(conn.getresponse().read())["calls"]
+
+
+PHASES_SQL = """
+SELECT extract(epoch FROM f.last_attempt_at - o.created_at), extract(epoch FROM w.created_at - f.last_attempt_at),
+       extract(epoch FROM a.attempted_at - w.created_at), extract(epoch FROM w.sent_at - a.attempted_at)
+FROM t2mobile_orders o
+JOIN t2mobile_fulfilments f ON f.order_id = o.id
+JOIN t2mobile_webhook_logs w ON w.order_id = o.id AND w.event_type = 'ORDER_FULFILLED'
+JOIN t2mobile_webhook_attempts a ON a.log_id = w.id AND a.status_code = 200
+WHERE o.order_id = ANY(%s)
+"""
+PHASES = ("waiting for a worker", "provisioning", "outbox → delivery attempt", "delivery")
+
+
+def phases(order_ids: list[str]) -> str:
+    """Where the time went, from the rows' own timestamps (same clock: one machine)."""
+    with psycopg.connect(f"{PG}/{DB}") as conn:
+        rows = conn.execute(PHASES_SQL, [order_ids]).fetchall()
+    if not rows:
+        return "no rows"
+    parts = []
+    for name, values in zip(PHASES, zip(*rows, strict=True), strict=True):
+        values = sorted(float(v) for v in values)
+        parts.append(f"{name} {ms(values, 0.5)} / {ms(values, 0.99)}")
+    return ", ".join(parts)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--orders", type=int, default=200, help="orders to POST")
+    parser.add_argument("--rate", type=float, default=10.0, help="orders per second, evenly spaced")
+    parser.add_argument("--wait", type=float, default=120.0, help="seconds to wait for webhooks after the last POST")
+    parser.add_argument("--worker-args", default="", help='extra celery worker options, e.g. "-P threads -c 8"')
+    args = parser.parse_args()
+
+    RUN_DIR.mkdir(exist_ok=True)
+    secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+    receiver = Receiver(secret)
+    web_port, sandbox_port = free_port(), free_port()
+    env = bench_env(web_port=web_port, sandbox_port=sandbox_port, receiver_url=receiver.url, secret=secret)
+    procs = Processes(env)
+    broker = redis.Redis.from_url(REDIS)
+    # Ctrl-C (even when started where SIGINT is ignored), SIGTERM and SIGHUP all unwind through the
+    # finally block below, which stops everything.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, lambda signum, _frame: sys.exit(128 + signum))
+    try:
+        broker.flushdb()
+        admin_sql(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
+        admin_sql(f"CREATE DATABASE {DB}")
+        py = sys.executable
+        subprocess.run([py, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+        procs.start(
+            "sandbox",
+            py,
+            "manage.py",
+            "zoho_sandbox",
+            "--port",
+            str(sandbox_port),
+            "--rate-limit",
+            "1000000000",
+            "--max-inflight",
+            "1000000",
+        )
+        wait_http(sandbox_port, "/sandbox/state", 30, procs)
+        subprocess.run(
+            [py, "manage.py", "sync_zoho_catalogue"], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL
+        )
+        worker = procs.start(
+            "worker",
+            py,
+            "-m",
+            "celery",
+            "-A",
+            "t2mobile_portal",
+            "worker",
+            "-l",
+            "WARNING",
+            "-Q",
+            "provisioning,webhooks,default",
+            "--without-gossip",
+            "--without-mingle",
+            *args.worker_args.split(),
+        )
+        procs.start("web", py, "-m", "gunicorn", "t2mobile_portal.wsgi", "--config", "gunicorn.conf.py")
+        wait_http(web_port, "/t2mobile/health/live", 30, procs)
+
+        poster = Poster(web_port)
+        warm = [f"E2E-WARM-{i}" for i in range(WARM_UP_ORDERS)]
+        for i, order_id in enumerate(warm):
+            poster.post(order_id, 900_000 + i)
+        if poster.errors:
+            raise SystemExit(f"warm-up POST failed: {poster.errors[0]}")
+        wait_for(receiver, warm, 90, procs)
+        if receiver.fulfilled(warm) < len(warm):
+            raise SystemExit("warm-up orders were not fulfilled within 90 s; see .run/bench_e2e_worker.log")
+        poster = Poster(web_port)
+        calls_before = sandbox_calls(sandbox_port)
+
+        order_ids = [f"E2E-{i:06d}" for i in range(args.orders)]
+        began = time.monotonic()
+        with ThreadPoolExecutor(max_workers=16, thread_name_prefix="post") as pool:
+            for i, order_id in enumerate(order_ids):
+                time.sleep(max(0.0, began + i / args.rate - time.monotonic()))
+                pool.submit(poster.post, order_id, i)
+        posting_seconds = time.monotonic() - began
+        wait_for(receiver, order_ids, args.wait, procs)
+        calls_after = sandbox_calls(sandbox_port)
+
+        with receiver.lock:
+            fulfilled = {
+                o: receiver.arrivals["ORDER_FULFILLED"][o]
+                for o in order_ids
+                if o in receiver.arrivals["ORDER_FULFILLED"]
+            }
+            failed = sum(o in receiver.arrivals["ORDER_FAILED"] for o in order_ids)
+        latencies = sorted(fulfilled[o] - poster.sent[o] for o in fulfilled)
+        answers = sorted(poster.answer_seconds)
+        api_calls = calls_after.get("api", 0) - calls_before.get("api", 0)
+        throttled = calls_after.get("throttled", 0) - calls_before.get("throttled", 0)
+        workers = env.get("WEB_CONCURRENCY", str((os.cpu_count() or 1) * 2 + 1))
+
+        print(
+            f"end-to-end benchmark: {args.orders} orders at {args.rate:g}/s (posted in {posting_seconds:.1f} s); "
+            f"gunicorn {workers} workers; Celery worker -Q provisioning,webhooks,default "
+            f"({args.worker_args or 'default pool and concurrency'}); ZOHO SANDBOX without limits; "
+            f"{os.cpu_count()} cores"
+        )
+        print(
+            f"  POST answers: {len(answers) - len(poster.errors)} × 202, {len(poster.errors)} errors; "
+            f"p50 {ms(answers, 0.5)}  p99 {ms(answers, 0.99)}"
+        )
+        print(
+            f"  verified ORDER_FULFILLED received: {len(fulfilled)}/{args.orders} "
+            f"(ORDER_FAILED {failed}, bad signatures {receiver.rejected}, duplicates {receiver.duplicates}; "
+            f"waited up to {args.wait:g} s after the last POST)"
+        )
+        if latencies:
+            print(
+                f"  POST sent → verified webhook received: p50 {ms(latencies, 0.5)}  "
+                f"p95 {ms(latencies, 0.95)}  p99 {ms(latencies, 0.99)}  "
+                f"max {latencies[-1] * 1000:.0f} ms"
+            )
+            print(f"  phases (p50 / p99): {phases(list(fulfilled))}")
+        print(f"  Zoho sandbox: {api_calls / max(1, args.orders):.2f} API calls per order, {throttled} × 429")
+        for error in poster.errors[:5]:
+            print(f"  error: {error}")
+        if worker.poll() is not None:
+            print(f"  the worker exited with {worker.returncode}")
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up short
+        procs.stop_all()
+        receiver.close()
+        try:
+            broker.flushdb()
+        except redis.RedisError:
+            pass
+        admin_sql(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
+
+
+if __name__ == "__main__":
+    main()
