@@ -25,6 +25,7 @@ def receiver_server(*, host: str, port: int, secret: str, on_event: Callable[[st
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "T2MobileReceiver/1"
+        disable_nagle_algorithm = True  # else the body waits ~40 ms for the delayed ACK of the headers
 
         def do_POST(self):  # noqa: N802 (http.server's naming)
             length = int(self.headers.get("content-length") or 0)
