@@ -125,7 +125,11 @@ def main() -> None:
     parser.add_argument("--probe", type=int, default=200)
     parser.add_argument("--backlog", type=int, default=10_000)
     parser.add_argument("--dead", choices=["hang", "500"], default="hang")
-    parser.add_argument("--worker-args", default="", help='extra celery worker options, e.g. "-P threads -c 16"')
+    parser.add_argument(
+        "--worker-args",
+        default="-P threads -c 16",
+        help="celery worker options; the default is the Procfile's webhooks worker",
+    )
     args = parser.parse_args()
 
     os.environ.update(ENV)
