@@ -66,19 +66,41 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
     return api_key
 
 
+ENV_KEY_NAME = "from T2MOBILE_API_KEYS"
+
+
 @transaction.atomic
 def partner_sync_from_settings() -> Partner:
-    """Create or update the partner of ``PARTNER_ID`` and hash in the keys of ``T2MOBILE_API_KEYS``."""
+    """Create or update the partner of ``PARTNER_ID`` from the environment (run by every ``migrate``).
+
+    - ``T2MOBILE_API_KEYS`` is the list of the env-managed keys: each is hashed in, and an env-managed
+      key no longer listed is revoked (a key rotation is: add the new key, deploy, let T2Mobile switch,
+      remove the old one, deploy). An empty list changes nothing, so a missing variable never locks
+      T2Mobile out. Keys made with ``create_api_key`` or the admin are never touched.
+    - A new ``T2MOBILE_WEBHOOK_SECRET`` starts signing at once; the secrets before it keep signing
+      beside it for the rotation grace period (24 h), then stop.
+    """
+    from webhooks.models import WebhookSecret
+    from webhooks.services import DEFAULT_ROTATION_GRACE
+
     partner, _ = Partner.objects.get_or_create(partner_id=settings.PARTNER_ID, defaults={"name": settings.PARTNER_NAME})
     if settings.T2MOBILE_WEBHOOK_URL and partner.webhook_url != settings.T2MOBILE_WEBHOOK_URL:
         partner.webhook_url = settings.T2MOBILE_WEBHOOK_URL
         partner.save(update_fields=["webhook_url", "updated_at"])
-    if settings.T2MOBILE_WEBHOOK_SECRET:
-        from webhooks.models import WebhookSecret
-
-        WebhookSecret.objects.get_or_create(partner=partner, secret=settings.T2MOBILE_WEBHOOK_SECRET)
-    for key in settings.T2MOBILE_API_KEYS:
-        api_key_store(partner=partner, key=key, name="from T2MOBILE_API_KEYS")
+    secret = settings.T2MOBILE_WEBHOOK_SECRET
+    if secret and not WebhookSecret.objects.filter(partner=partner, secret=secret).exists():
+        grace_end = timezone.now() + DEFAULT_ROTATION_GRACE
+        WebhookSecret.objects.filter(partner=partner).filter(
+            Q(expires_at__isnull=True) | Q(expires_at__gt=grace_end)
+        ).update(expires_at=grace_end)
+        WebhookSecret.objects.create(partner=partner, secret=secret)
+    if settings.T2MOBILE_API_KEYS:
+        listed = [api_key_store(partner=partner, key=key, name=ENV_KEY_NAME).pk for key in settings.T2MOBILE_API_KEYS]
+        dropped = ApiKey.objects.filter(partner=partner, name=ENV_KEY_NAME, revoked_at__isnull=True).exclude(
+            pk__in=listed
+        )
+        if revoked := dropped.update(revoked_at=timezone.now()):
+            logger.info("API keys no longer in T2MOBILE_API_KEYS revoked", extra={"count": revoked})
     return partner
 
 

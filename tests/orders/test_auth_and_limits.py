@@ -9,7 +9,7 @@ from django.core.management import call_command
 from rest_framework.test import APIClient
 
 from orders.models import ApiKey, Partner
-from orders.services import api_key_hash, api_key_revoke, partner_sync_from_settings
+from orders.services import api_key_create, api_key_hash, api_key_revoke, partner_sync_from_settings
 
 pytestmark = pytest.mark.django_db
 
@@ -93,6 +93,48 @@ def test_partner_and_keys_from_settings_are_synced_idempotently(db, settings):
     partner = Partner.objects.get(partner_id="ICONTECH001")
     assert partner.api_keys.count() == 2
     assert client_with("Bearer env-key-two-0123456789").get("/t2mobile/products").status_code == 200
+
+
+def test_a_key_taken_out_of_t2mobile_api_keys_is_revoked_and_other_keys_are_left_alone(db, settings):
+    settings.PARTNER_ID = "ICONTECH001"
+    settings.T2MOBILE_API_KEYS = ["env-key-old-0123456789", "env-key-new-0123456789"]
+    partner = partner_sync_from_settings()
+    _, made_by_hand = api_key_create(partner=partner, name="monitoring")
+
+    settings.T2MOBILE_API_KEYS = ["env-key-new-0123456789"]  # the rotation's last step
+    partner_sync_from_settings()
+
+    assert client_with("Bearer env-key-old-0123456789").get("/t2mobile/products").status_code == 401
+    assert client_with("Bearer env-key-new-0123456789").get("/t2mobile/products").status_code == 200
+    assert client_with(f"Bearer {made_by_hand}").get("/t2mobile/products").status_code == 200
+
+    settings.T2MOBILE_API_KEYS = []  # a deploy that lost the variable locks nobody out
+    partner_sync_from_settings()
+    assert client_with("Bearer env-key-new-0123456789").get("/t2mobile/products").status_code == 200
+
+
+def test_a_new_webhook_secret_from_the_environment_retires_the_old_one_after_the_grace_period(db, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from webhooks.models import WebhookSecret
+    from webhooks.services import DEFAULT_ROTATION_GRACE
+
+    settings.T2MOBILE_WEBHOOK_SECRET = "whsec_b2xkLXNlY3JldC1vbGQtc2VjcmV0LW9sZA=="
+    partner = partner_sync_from_settings()
+    partner_sync_from_settings()  # the same secret again changes nothing
+    assert WebhookSecret.objects.get(partner=partner).expires_at is None
+
+    settings.T2MOBILE_WEBHOOK_SECRET = "whsec_bmV3LXNlY3JldC1uZXctc2VjcmV0LW5ldw=="
+    before = timezone.now()
+    partner_sync_from_settings()
+
+    old = WebhookSecret.objects.get(partner=partner, secret__startswith="whsec_b2xk")
+    new = WebhookSecret.objects.get(partner=partner, secret__startswith="whsec_bmV3")
+    assert new.expires_at is None
+    assert before + DEFAULT_ROTATION_GRACE <= old.expires_at <= timezone.now() + DEFAULT_ROTATION_GRACE
+    assert old.expires_at - before < DEFAULT_ROTATION_GRACE + timedelta(seconds=5)
 
 
 def test_over_the_partner_rate_limit_is_429_with_retry_after(api, partner):
