@@ -4,8 +4,9 @@ with a zero-latency Zoho stand-in (the ZOHO SANDBOX, never the real Zoho, with n
     .venv/bin/python bench/end_to_end.py [--orders 200] [--rate 10] [--wait 120] [--worker-args "-c 4"]
 
 Starts, as separate processes with the production settings on PostgreSQL and Redis: gunicorn
-(``gunicorn.conf.py``), one Celery worker as the Procfile runs it (``-Q provisioning,webhooks,default``,
-default pool and concurrency; ``--worker-args`` adds options) and ``manage.py zoho_sandbox`` with no
+(``gunicorn.conf.py``), the two Celery workers of the Procfile (``-Q provisioning,default`` with the
+default pool and concurrency, ``--worker-args`` adds options to it; ``-Q webhooks -P threads
+-c 16``) and ``manage.py zoho_sandbox`` with no
 rate limit and no cap on calls in flight (our own Zoho budget is opened up likewise, so that Zoho
 costs nothing here). In this process a webhook receiver verifies every delivery with the
 ``standardwebhooks`` library and notes when each order's ORDER_FULFILLED arrived.
@@ -368,22 +369,20 @@ def main() -> None:
         subprocess.run(
             [py, "manage.py", "sync_zoho_catalogue"], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL
         )
+        # The two workers of the Procfile: provisioning (+ default) and webhooks on a threads pool.
+        celery = (py, "-m", "celery", "-A", "t2mobile_portal", "worker", "-l", "WARNING")
+        quiet = ("--without-gossip", "--without-mingle")
         worker = procs.start(
             "worker",
-            py,
-            "-m",
-            "celery",
-            "-A",
-            "t2mobile_portal",
-            "worker",
-            "-l",
-            "WARNING",
+            *celery,
             "-Q",
-            "provisioning,webhooks,default",
-            "--without-gossip",
-            "--without-mingle",
+            "provisioning,default",
+            "-n",
+            "provisioning@%h",
+            *quiet,
             *args.worker_args.split(),
         )
+        procs.start("webhooks", *celery, "-Q", "webhooks", "-P", "threads", "-c", "16", "-n", "webhooks@%h", *quiet)
         procs.start("web", py, "-m", "gunicorn", "t2mobile_portal.wsgi", "--config", "gunicorn.conf.py")
         wait_http(web_port, "/t2mobile/health/live", 30, procs)
 
@@ -424,8 +423,9 @@ def main() -> None:
 
         print(
             f"end-to-end benchmark: {args.orders} orders at {args.rate:g}/s (posted in {posting_seconds:.1f} s); "
-            f"gunicorn {workers} workers; Celery worker -Q provisioning,webhooks,default "
-            f"({args.worker_args or 'default pool and concurrency'}); ZOHO SANDBOX without limits; "
+            f"gunicorn {workers} workers; Celery workers as in the Procfile: -Q provisioning,default "
+            f"({args.worker_args or 'default pool and concurrency'}) and -Q webhooks -P threads -c 16; "
+            "ZOHO SANDBOX without limits; "
             f"{os.cpu_count()} cores"
         )
         print(
