@@ -36,12 +36,15 @@ def receiver_process():
         stderr=subprocess.STDOUT,
         text=True,
     )
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
+    deadline = time.monotonic() + 30
+    while True:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
             break
         except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail(f"the receiver did not start:\n{process.communicate(timeout=10)[0][-3000:]}")
             time.sleep(0.1)
     yield process, port, secret
     process.terminate()
