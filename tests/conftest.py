@@ -81,3 +81,29 @@ def order_payload(**overrides) -> dict:
 @pytest.fixture
 def payload():
     return order_payload()
+
+
+def place_order(api, **overrides) -> dict:
+    """POST one order (the idempotency key is derived from its orderId); asserts the 202."""
+    import json
+
+    payload = order_payload(**overrides)
+    response = api.post(
+        "/t2mobile/fulfilment",
+        data=json.dumps(payload),
+        content_type="application/json",
+        HTTP_IDEMPOTENCY_KEY=f"key-{payload['orderId']}",
+    )
+    assert response.status_code == 202, response.content
+    return payload
+
+
+def settled(api, order_id: str, *, timeout: float = 30) -> dict:
+    """The order as the partner sees it, once it is FULFILLED or FAILED."""
+    from tests.zoho_fixtures import wait_for
+
+    def done():
+        body = api.get(f"/t2mobile/orders/{order_id}").json()
+        return body if body["status"] in ("FULFILLED", "FAILED") else None
+
+    return wait_for(done, timeout=timeout)

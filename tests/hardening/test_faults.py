@@ -34,7 +34,8 @@ from django.db import connection, transaction
 from orders import provisioning
 from orders.models import Fulfilment, IdempotencyRecord, Order
 from t2mobile_portal.logging import ContextFilter
-from tests.conftest import order_payload
+from tests.conftest import order_payload, settled
+from tests.conftest import place_order as place
 from tests.webhooks.conftest import (  # noqa: F401
     Answer,
     Received,
@@ -59,28 +60,6 @@ from webhooks.signing import standard_signature
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def place(api, **overrides) -> dict:
-    payload = order_payload(**overrides)
-    response = api.post(
-        "/t2mobile/fulfilment",
-        data=json.dumps(payload),
-        content_type="application/json",
-        HTTP_IDEMPOTENCY_KEY=f"key-{payload['orderId']}",
-    )
-    assert response.status_code == 202, response.content
-    return payload
-
-
-def settled(api, order_id: str) -> dict:
-    """The order as the partner sees it, once it is FULFILLED or FAILED."""
-
-    def done():
-        body = api.get(f"/t2mobile/orders/{order_id}").json()
-        return body if body["status"] in ("FULFILLED", "FAILED") else None
-
-    return wait_for(done, timeout=30)
 
 
 # --- 1. PostgreSQL unreachable ----------------------------------------------------------------------

@@ -4,7 +4,6 @@ Zoho sandbox (the worker path is covered in test_provisioning.py)."""
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from io import StringIO
 
@@ -25,7 +24,7 @@ from orders.provisioning import (
     orders_redrive_stalled,
 )
 from orders.serializers import iso_utc
-from tests.conftest import order_payload
+from tests.conftest import place_order
 from tests.zoho_fixtures import zoho_sandbox  # noqa: F401
 from webhooks.models import WebhookLog
 
@@ -33,15 +32,7 @@ pytestmark = pytest.mark.django_db
 
 
 def place(api, **overrides) -> Order:
-    payload = order_payload(**overrides)
-    response = api.post(
-        "/t2mobile/fulfilment",
-        data=json.dumps(payload),
-        content_type="application/json",
-        HTTP_IDEMPOTENCY_KEY=f"key-{payload['orderId']}",
-    )
-    assert response.status_code == 202, response.content
-    return Order.objects.get(order_id=payload["orderId"])
+    return Order.objects.get(order_id=place_order(api, **overrides)["orderId"])
 
 
 def events(order) -> list[str]:

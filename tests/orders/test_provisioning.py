@@ -4,7 +4,6 @@ every accepted order ends FULFILLED or FAILED, with exactly one Zoho sales order
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -21,7 +20,8 @@ from orders import provisioning
 from orders.models import Fulfilment, Order
 from orders.provisioning import SWEEP_GRACE, orders_redrive_stalled
 from orders.tasks import provision_order
-from tests.conftest import order_payload
+from tests.conftest import place_order as place
+from tests.conftest import settled
 from tests.zoho_fixtures import (  # noqa: F401
     database_url_of_tests,
     provisioning_worker,
@@ -34,28 +34,6 @@ from webhooks.models import WebhookLog
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def place(api, **overrides) -> dict:
-    payload = order_payload(**overrides)
-    response = api.post(
-        "/t2mobile/fulfilment",
-        data=json.dumps(payload),
-        content_type="application/json",
-        HTTP_IDEMPOTENCY_KEY=f"key-{payload['orderId']}",
-    )
-    assert response.status_code == 202, response.content
-    return payload
-
-
-def settled(api, order_id: str) -> dict:
-    """The order as the partner sees it, once it is FULFILLED or FAILED."""
-
-    def done():
-        body = api.get(f"/t2mobile/orders/{order_id}").json()
-        return body if body["status"] in ("FULFILLED", "FAILED") else None
-
-    return wait_for(done, timeout=30)
 
 
 def events(order_id: str) -> list[str]:
