@@ -171,6 +171,9 @@ WEBHOOK_CLAIM_LEASE_SECONDS = env.float("WEBHOOK_CLAIM_LEASE_SECONDS", default=1
 WEBHOOK_COUNTDOWN_MAX_SECONDS = env.float("WEBHOOK_COUNTDOWN_MAX_SECONDS", default=60.0)
 WEBHOOK_RETRY_AFTER_MAX_SECONDS = env.float("WEBHOOK_RETRY_AFTER_MAX_SECONDS", default=86400.0)
 WEBHOOK_DISPATCH_BATCH_SIZE = env.int("WEBHOOK_DISPATCH_BATCH_SIZE", default=500)  # per partner per run
+# Attempts to one partner at once; keep it below the webhooks worker's pool size (16 in the Procfile),
+# so that an endpoint that starts hanging never holds every thread.
+WEBHOOK_MAX_IN_FLIGHT_PER_PARTNER = env.int("WEBHOOK_MAX_IN_FLIGHT_PER_PARTNER", default=8)
 WEBHOOK_SENT_RETENTION_DAYS = env.int("WEBHOOK_SENT_RETENTION_DAYS", default=30)
 WEBHOOK_FAILED_RETENTION_DAYS = env.int("WEBHOOK_FAILED_RETENTION_DAYS", default=90)
 SENTRY_DSN = env("SENTRY_DSN", default="")

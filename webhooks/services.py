@@ -43,6 +43,7 @@ from webhooks.selectors import (
     secrets_active,
 )
 from webhooks.signing import secret_generate, signature_headers
+from webhooks.slots import slot_release, slot_take
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +53,8 @@ DEFAULT_ROTATION_GRACE = timedelta(hours=24)
 HTTP_GONE = 410
 DIRECT_ENQUEUE_PER_SECOND = 50  # new events of one partner queued one by one, per process and second
 DISPATCH_CONTINUE_SECONDS = 1.0
+# An event over its partner's cap of attempts in flight is tried again this much later.
+SLOT_WAIT_SECONDS = 0.5
 
 _client = WebhookClient()
 
@@ -61,6 +64,7 @@ class DeliveryOutcome(StrEnum):
     RETRY = "RETRY"  # failed; another attempt is scheduled
     FAILED = "FAILED"  # 410, or the retry schedule is used up (dead letter)
     SKIPPED = "SKIPPED"  # not claimed: not due, paused, held by order, endpoint busy, or taken over
+    DEFERRED = "DEFERRED"  # claimed, but the partner has its maximum of attempts in flight: requeued
 
 
 # --- Recording events -----------------------------------------------------------------------------
@@ -365,9 +369,22 @@ def event_deliver(*, log_pk: int, lease: datetime | None = None) -> DeliveryOutc
     claim = _event_claim(log_pk=log_pk, lease=lease, now=timezone.now())
     if claim is None:
         return DeliveryOutcome.SKIPPED
-    started_at = timezone.now()
-    result = _attempt_send(log=claim.log)
-    return _attempt_record(claim=claim, started_at=started_at, result=result)
+    # A failing endpoint already gets one attempt at a time (the claim's slot); any other is capped
+    # at WEBHOOK_MAX_IN_FLIGHT_PER_PARTNER attempts at once, so a newly dead endpoint can never hold
+    # every worker thread. Over the cap, the event goes back to the queue with its claim.
+    token = None
+    if not claim.endpoint_failing:
+        token = slot_take(partner_id=claim.log.partner_id, until_epoch=claim.lease.timestamp())
+        if token is None:
+            _delivery_enqueue(log_pk, lease=claim.lease, countdown=SLOT_WAIT_SECONDS)
+            return DeliveryOutcome.DEFERRED
+    try:
+        started_at = timezone.now()
+        result = _attempt_send(log=claim.log)
+        return _attempt_record(claim=claim, started_at=started_at, result=result)
+    finally:
+        if token is not None:
+            slot_release(partner_id=claim.log.partner_id, token=token)
 
 
 def _attempt_send(*, log: WebhookLog) -> DeliveryResult:

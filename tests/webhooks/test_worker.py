@@ -100,3 +100,41 @@ def test_a_burst_larger_than_a_batch_drains_without_the_periodic_sweep(
 
     wait_until(lambda: WebhookLog.objects.filter(status="SENT").count() == len(events), timeout=30)
     assert sorted(receiver.ids()) == sorted(e.event_id for e in events)
+
+
+def test_an_endpoint_that_starts_hanging_never_holds_every_thread(hooked_partner, receiver, webhook_worker, settings):
+    from orders.models import Partner
+    from tests.webhooks.conftest import Receiver
+    from webhooks.models import WebhookSecret
+    from webhooks.signing import secret_generate
+
+    # The worker has 4 threads; a partner may hold 2 of them. Its endpoint starts hanging (3 s
+    # timeout here) while it is still known as healthy, and 10 new events go to it at once.
+    settings.WEBHOOK_MAX_IN_FLIGHT_PER_PARTNER = 2
+    settings.WEBHOOK_TIMEOUT_SECONDS = 3
+    receiver.default = Answer(delay=5)
+    other_receiver = Receiver()
+    other_receiver._thread.start()
+    try:
+        other = Partner.objects.create(partner_id="OTHER01", name="Other", webhook_url=other_receiver.url)
+        WebhookSecret.objects.create(partner=other, secret=secret_generate())
+        with transaction.atomic():
+            for _ in range(10):
+                record(hooked_partner)
+        receiver.wait_for(1)
+        time.sleep(0.3)  # the hanging partner's first attempts are in flight
+
+        started = time.monotonic()
+        with transaction.atomic():
+            others = [record(other) for _ in range(3)]
+        other_receiver.wait_for(3, timeout=10)
+        waited = time.monotonic() - started
+        in_flight_to_the_hanging_one = len(receiver.received)
+    finally:
+        other_receiver.server.shutdown()
+        other_receiver.server.server_close()
+
+    # The other partner is served by the free threads at once, not after the 3 s timeouts.
+    assert waited < 2.0, waited
+    assert sorted(other_receiver.ids()) == sorted(e.event_id for e in others)
+    assert in_flight_to_the_hanging_one <= 2
