@@ -54,7 +54,7 @@ HTTP_GONE = 410
 DIRECT_ENQUEUE_PER_SECOND = 50  # new events of one partner queued one by one, per process and second
 DISPATCH_CONTINUE_SECONDS = 1.0
 # An event over its partner's cap of attempts in flight is tried again this much later.
-SLOT_WAIT_SECONDS = 0.5
+SLOT_WAIT_SECONDS = 1.0
 
 _client = WebhookClient()
 
@@ -324,9 +324,9 @@ def _claim_transaction():
         yield
 
 
-def _event_claim(*, log_pk: int, lease: datetime | None, now: datetime) -> Claim | None:
+def _event_claim(*, log_pk: int, lease: datetime | None, now: datetime, gate=None) -> Claim | None:
     """Claim one event for an attempt now; None when it is not this caller's to send."""
-    gate = delivery_gate(log_pk=log_pk)
+    gate = gate or delivery_gate(log_pk=log_pk)
     if (
         gate is None
         or gate.status != WebhookLog.Status.PENDING
@@ -366,25 +366,29 @@ def event_deliver(*, log_pk: int, lease: datetime | None = None) -> DeliveryOutc
     run finds the row taken, and a run killed mid-send leaves the lease to expire, after which the
     event is sent again under the same id (receivers drop duplicates by ``webhook-id``).
     """
-    claim = _event_claim(log_pk=log_pk, lease=lease, now=timezone.now())
-    if claim is None:
-        return DeliveryOutcome.SKIPPED
-    # A failing endpoint already gets one attempt at a time (the claim's slot); any other is capped
-    # at WEBHOOK_MAX_IN_FLIGHT_PER_PARTNER attempts at once, so a newly dead endpoint can never hold
-    # every worker thread. Over the cap, the event goes back to the queue with its claim.
+    now = timezone.now()
+    gate = delivery_gate(log_pk=log_pk)
+    # A failing endpoint gets one attempt at a time (the claim's slot in the database); any other
+    # partner is capped at WEBHOOK_MAX_IN_FLIGHT_PER_PARTNER attempts at once, so an endpoint that
+    # starts hanging can never hold every worker thread. The cap is checked before the claim, so an
+    # event over it costs one query and goes back to the queue untouched, under the same lease.
     token = None
-    if not claim.endpoint_failing:
-        token = slot_take(partner_id=claim.log.partner_id, until_epoch=claim.lease.timestamp())
+    healthy = gate is not None and not gate.partner_paused and not gate.endpoint_failures
+    if healthy and gate.status == WebhookLog.Status.PENDING:
+        token = slot_take(partner_id=gate.partner_id, until_epoch=_lease_end(now).timestamp())
         if token is None:
-            _delivery_enqueue(log_pk, lease=claim.lease, countdown=SLOT_WAIT_SECONDS)
+            _delivery_enqueue(log_pk, lease=lease, countdown=SLOT_WAIT_SECONDS)
             return DeliveryOutcome.DEFERRED
     try:
+        claim = _event_claim(log_pk=log_pk, lease=lease, now=now, gate=gate)
+        if claim is None:
+            return DeliveryOutcome.SKIPPED
         started_at = timezone.now()
         result = _attempt_send(log=claim.log)
         return _attempt_record(claim=claim, started_at=started_at, result=result)
     finally:
         if token is not None:
-            slot_release(partner_id=claim.log.partner_id, token=token)
+            slot_release(partner_id=gate.partner_id, token=token)
 
 
 def _attempt_send(*, log: WebhookLog) -> DeliveryResult:
