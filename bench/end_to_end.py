@@ -33,7 +33,6 @@ import math
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -46,9 +45,10 @@ import psycopg
 import redis
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.common import PG, ROOT, admin_sql, free_port, service_env  # noqa: E402
+
 RUN_DIR = ROOT / ".run"
-PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
 DB = "bench_e2e"
 REDIS = "redis://127.0.0.1:6379/13"
 API_KEY = "bench-e2e-key-" + "0123456789abcdef"
@@ -56,48 +56,27 @@ PRODUCT_ID = "4815000000044208"  # Zoho Mail Lite in the sandbox's demo catalogu
 WARM_UP_ORDERS = 3
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def admin_sql(sql: str) -> None:
-    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        conn.execute(sql)
-
-
 def bench_env(*, web_port: int, sandbox_port: int, receiver_url: str, secret: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "t2mobile_portal.settings",
-            "DEBUG": "false",
-            "SECRET_KEY": "bench-only-" + "x" * 40,
-            "SECURE_SSL_REDIRECT": "false",
-            "DATABASE_URL": f"{PG}/{DB}",
-            "REDIS_URL": REDIS,
-            "LOG_LEVEL": "WARNING",
-            "GUNICORN_BIND": f"127.0.0.1:{web_port}",
-            "T2MOBILE_API_KEYS": API_KEY,
-            "T2MOBILE_RATE_LIMIT": "10000000/m",
-            "T2MOBILE_WEBHOOK_URL": receiver_url,
-            "T2MOBILE_WEBHOOK_SECRET": secret,
-            "WEBHOOK_ALLOW_PRIVATE_URLS": "true",  # the receiver is on loopback
-            "ZOHO_ACCOUNTS_URL": f"http://127.0.0.1:{sandbox_port}",
-            "ZOHO_API_BASE": f"http://127.0.0.1:{sandbox_port}/inventory/v1",
-            "ZOHO_CLIENT_ID": "sandbox-client",
-            "ZOHO_CLIENT_SECRET": "sandbox-secret",
-            "ZOHO_REFRESH_TOKEN": "sandbox-refresh-token",
-            "ZOHO_ORGANIZATION_ID": "sandbox-org",
-            # Zero-cost Zoho: neither the sandbox nor our budget holds a call back.
-            "ZOHO_RATE_LIMIT": "1000000/s",
-            "ZOHO_MAX_CONCURRENCY": "1000",
-            "ZOHO_DAILY_LIMIT": "1000000000",
-            "PYTHONPATH": str(ROOT),
-        }
+    return service_env(
+        database=DB,
+        redis_url=REDIS,
+        GUNICORN_BIND=f"127.0.0.1:{web_port}",
+        T2MOBILE_API_KEYS=API_KEY,
+        T2MOBILE_RATE_LIMIT="10000000/m",
+        T2MOBILE_WEBHOOK_URL=receiver_url,
+        T2MOBILE_WEBHOOK_SECRET=secret,
+        WEBHOOK_ALLOW_PRIVATE_URLS="true",  # the receiver is on loopback
+        ZOHO_ACCOUNTS_URL=f"http://127.0.0.1:{sandbox_port}",
+        ZOHO_API_BASE=f"http://127.0.0.1:{sandbox_port}/inventory/v1",
+        ZOHO_CLIENT_ID="sandbox-client",
+        ZOHO_CLIENT_SECRET="sandbox-secret",
+        ZOHO_REFRESH_TOKEN="sandbox-refresh-token",
+        ZOHO_ORGANIZATION_ID="sandbox-org",
+        # Zero-cost Zoho: neither the sandbox nor our budget holds a call back.
+        ZOHO_RATE_LIMIT="1000000/s",
+        ZOHO_MAX_CONCURRENCY="1000",
+        ZOHO_DAILY_LIMIT="1000000000",
     )
-    return env
 
 
 try:  # looked up here, not in the forked child, where only the call itself is safe

@@ -26,36 +26,23 @@ from pathlib import Path
 import psycopg
 import redis
 
-ROOT = Path(__file__).resolve().parent.parent
-PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.common import PG, ROOT, admin_sql, service_env  # noqa: E402
+
 DB = "bench_intake"
 PORT = int(os.environ.get("BENCH_PORT", "8099"))
 API_KEY = "bench-key-" + "0123456789abcdef"
 
 
-def admin_sql(sql: str) -> None:
-    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        conn.execute(sql)
-
-
 def env() -> dict[str, str]:
-    e = dict(os.environ)
-    e.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "bench.settings_bench",
-            "DEBUG": "false",
-            "SECRET_KEY": "bench-only-" + "x" * 40,
-            "SECURE_SSL_REDIRECT": "false",
-            "DATABASE_URL": f"{PG}/{DB}",
-            "REDIS_URL": "redis://127.0.0.1:6379/6",
-            "T2MOBILE_RATE_LIMIT": "10000000/m",
-            "T2MOBILE_API_KEYS": API_KEY,
-            "LOG_LEVEL": "WARNING",
-            "GUNICORN_BIND": f"127.0.0.1:{PORT}",
-            "PYTHONPATH": str(ROOT),
-        }
+    return service_env(
+        database=DB,
+        redis_url="redis://127.0.0.1:6379/6",
+        DJANGO_SETTINGS_MODULE="bench.settings_bench",  # the production settings plus the bare endpoint
+        T2MOBILE_RATE_LIMIT="10000000/m",
+        T2MOBILE_API_KEYS=API_KEY,
+        GUNICORN_BIND=f"127.0.0.1:{PORT}",
     )
-    return e
 
 
 def prepare() -> None:

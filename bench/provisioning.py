@@ -19,55 +19,31 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import psycopg
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.common import ROOT, admin_sql, free_port, service_env  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
 DB = "bench_provisioning"
 REDIS = "redis://127.0.0.1:6379/7"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def admin_sql(sql: str) -> None:
-    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        conn.execute(sql)
-
-
 def bench_env(*, sandbox_port: int, window: float) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "t2mobile_portal.settings",
-            "DEBUG": "false",
-            "SECRET_KEY": "bench-only-" + "x" * 40,
-            "SECURE_SSL_REDIRECT": "false",
-            "DATABASE_URL": f"{PG}/{DB}",
-            "REDIS_URL": REDIS,
-            "LOG_LEVEL": "WARNING",
-            "ZOHO_ACCOUNTS_URL": f"http://127.0.0.1:{sandbox_port}",
-            "ZOHO_API_BASE": f"http://127.0.0.1:{sandbox_port}/inventory/v1",
-            "ZOHO_CLIENT_ID": "sandbox-client",
-            "ZOHO_CLIENT_SECRET": "sandbox-secret",
-            "ZOHO_REFRESH_TOKEN": "sandbox-refresh-token",
-            "ZOHO_ORGANIZATION_ID": "sandbox-org",
-            "ZOHO_RATE_LIMIT": f"90/{window:g}s",
-            "ZOHO_MAX_CONCURRENCY": "5",
-            "PYTHONPATH": str(ROOT),
-        }
+    return service_env(
+        database=DB,
+        redis_url=REDIS,
+        ZOHO_ACCOUNTS_URL=f"http://127.0.0.1:{sandbox_port}",
+        ZOHO_API_BASE=f"http://127.0.0.1:{sandbox_port}/inventory/v1",
+        ZOHO_CLIENT_ID="sandbox-client",
+        ZOHO_CLIENT_SECRET="sandbox-secret",
+        ZOHO_REFRESH_TOKEN="sandbox-refresh-token",
+        ZOHO_ORGANIZATION_ID="sandbox-org",
+        ZOHO_RATE_LIMIT=f"90/{window:g}s",
+        ZOHO_MAX_CONCURRENCY="5",
     )
-    return env
 
 
 def main() -> None:

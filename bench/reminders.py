@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
@@ -26,8 +25,9 @@ from pathlib import Path
 
 import psycopg
 
-ROOT = Path(__file__).resolve().parent.parent
-PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.common import PG, ROOT, admin_sql, service_env  # noqa: E402
+
 DB = "bench_reminders"
 REDIS = "redis://127.0.0.1:6379/7"
 GOAL_SECONDS = 60
@@ -35,25 +35,7 @@ GOAL_MB = 200
 
 
 def env() -> dict[str, str]:
-    e = dict(os.environ)
-    e.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "t2mobile_portal.settings",
-            "DEBUG": "false",
-            "SECRET_KEY": "bench-only-" + "x" * 40,
-            "DATABASE_URL": f"{PG}/{DB}",
-            "REDIS_URL": REDIS,
-            "REMINDER_DAYS": "7,1",
-            "LOG_LEVEL": "WARNING",
-            "PYTHONPATH": str(ROOT),
-        }
-    )
-    return e
-
-
-def admin_sql(sql: str) -> None:
-    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        conn.execute(sql)
+    return service_env(database=DB, redis_url=REDIS, REMINDER_DAYS="7,1")
 
 
 # Values for the columns of the two tables; any other NOT NULL column without a database default

@@ -33,31 +33,20 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import psycopg
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.common import ROOT, admin_sql, service_env  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
-PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
 DB = "bench_webhooks"
 REDIS_PORT = int(os.environ.get("BENCH_REDIS_PORT", "6391"))
 REDIS = f"redis://127.0.0.1:{REDIS_PORT}/0"
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
-ENV = {
-    "DJANGO_SETTINGS_MODULE": "t2mobile_portal.settings",
-    "DEBUG": "false",
-    "SECRET_KEY": "bench-only-" + "x" * 40,
-    "SECURE_SSL_REDIRECT": "false",
-    "DATABASE_URL": f"{PG}/{DB}",
-    "REDIS_URL": REDIS,
-    "WEBHOOK_ALLOW_PRIVATE_URLS": "true",  # the receivers are on loopback
-    "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "ERROR"),
-    "PYTHONPATH": str(ROOT),
-}
-
-
-def admin_sql(sql: str) -> None:
-    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        conn.execute(sql)
+ENV = service_env(
+    database=DB,
+    redis_url=REDIS,
+    WEBHOOK_ALLOW_PRIVATE_URLS="true",  # the receivers are on loopback
+    LOG_LEVEL=os.environ.get("BENCH_LOG_LEVEL", "ERROR"),
+)
 
 
 class Receiver:

@@ -1,0 +1,44 @@
+"""What the benchmark scripts share: where PostgreSQL is, a free port, SQL on the ``postgres``
+database (to create and drop each script's own database), and the production-like environment the
+service runs with. Zoho is always the local ZOHO SANDBOX, never the real one."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def admin_sql(sql: str) -> None:
+    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+        conn.execute(sql)
+
+
+def service_env(*, database: str, redis_url: str, **overrides: str) -> dict[str, str]:
+    """This process's environment plus the production settings on ``database`` and ``redis_url``."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "t2mobile_portal.settings",
+            "DEBUG": "false",
+            "SECRET_KEY": "bench-only-" + "x" * 40,
+            "SECURE_SSL_REDIRECT": "false",
+            "DATABASE_URL": f"{PG}/{database}",
+            "REDIS_URL": redis_url,
+            "LOG_LEVEL": "WARNING",
+            "PYTHONPATH": str(ROOT),
+        }
+    )
+    env.update(overrides)
+    return env
