@@ -315,6 +315,20 @@ def test_expired_record_still_gives_duplicate_order(api, product, payload):
     assert_error(response, 409, "DUPLICATE_ORDER")
 
 
+def test_an_expired_key_reused_for_another_order_is_422_and_makes_nothing(api, product, payload):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    post(api, payload, key="first")
+    IdempotencyRecord.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+
+    response = post(api, {**payload, "orderId": "T2M-OTHER-9"}, key="first")
+
+    assert_error(response, 422, "IDEMPOTENCY_KEY_REUSED")
+    assert list(Order.objects.values_list("order_id", flat=True)) == [payload["orderId"]]
+
+
 @pytest.mark.django_db(transaction=True)
 def test_request_while_the_first_is_in_flight_is_409(api, product, partner, payload):
     # The first request is "in flight": another session holds the key's lock, as order_accept does.
