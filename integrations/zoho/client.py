@@ -145,6 +145,11 @@ def custom_field_entry(name: str, value: str) -> dict:
     return {"api_name": name, "value": value} if name.startswith("cf_") else {"label": name, "value": value}
 
 
+def _auth_failing_mark(error: ZohoError) -> None:
+    """Zoho refused our credentials: health says so until a token refresh works (or 15 minutes)."""
+    cache.set(AUTH_FAILING_KEY, error.message[:200], timeout=AUTH_FAILING_SECONDS)
+
+
 class ZohoClient:
     def __init__(
         self,
@@ -230,7 +235,7 @@ class ZohoClient:
             backoff = max(TOKEN_FAILURE_BACKOFF, error.retry_after or 0)
             cache.set(self._failure_key, error.message[:200], timeout=backoff)
             if isinstance(error, ZohoAuthError):
-                cache.set(AUTH_FAILING_KEY, error.message[:200], timeout=AUTH_FAILING_SECONDS)
+                _auth_failing_mark(error)
             logger.warning("zoho token refresh failed: %s", error.describe())
             raise error
         body = response.json()
@@ -276,21 +281,19 @@ class ZohoClient:
                     raise ZohoTransientError("Zoho answered with a body that is not JSON") from exc
                 if not isinstance(body, dict):
                     raise ZohoTransientError("Zoho answered with a body that is not an object")
-                if attempt == 2:  # a refresh was needed and worked: Zoho accepts us again
-                    cache.delete(AUTH_FAILING_KEY)
                 return body
             if isinstance(error, ZohoInvalidTokenError):
                 self._drop_token(token)
                 if attempt == 1:
                     continue
-                cache.set(AUTH_FAILING_KEY, error.message[:200], timeout=AUTH_FAILING_SECONDS)
+                _auth_failing_mark(error)
                 raise ZohoAuthError(
                     f"still unauthorised after a token refresh: {error.message}",
                     http_status=error.http_status,
                     code=error.code,
                 )
             if isinstance(error, ZohoAuthError):  # 403: the organisation or scope is refused
-                cache.set(AUTH_FAILING_KEY, error.message[:200], timeout=AUTH_FAILING_SECONDS)
+                _auth_failing_mark(error)
             if error.retry_after:
                 budget.pause(error.retry_after)
             logger.info("zoho %s %s failed: %s", method, path.split("?")[0], error.describe())
