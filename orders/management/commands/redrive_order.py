@@ -32,14 +32,14 @@ class Command(BaseCommand):
             try:
                 order_redrive(order=order)
             except OrderStateError as exc:
-                # One order that cannot be re-driven (fulfilled meanwhile, say) never stops the rest.
-                refused.append(f"{order.order_id}: {exc}")
-                self.stderr.write(refused[-1])
+                if not stuck:
+                    raise CommandError(f"{order.order_id}: {exc}") from None
+                # One stuck order that cannot be re-driven (fulfilled meanwhile, say) never stops the rest.
+                refused.append(order.order_id)
+                self.stderr.write(f"{order.order_id}: {exc}")
                 continue
             self.stdout.write(f"{order.order_id}: re-driven, provisioning queued")
         if stuck:
             self.stdout.write(f"{len(orders) - len(refused)} of {len(orders)} stuck order(s) re-driven.")
-        if refused and not stuck:
-            raise CommandError(refused[0])
         if refused:
             raise CommandError(f"{len(refused)} order(s) could not be re-driven (listed above).")
