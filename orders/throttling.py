@@ -24,8 +24,9 @@ def parse_rate(rate: str) -> tuple[int, int]:
 
 
 @functools.cache
-def _redis_client():
-    """One Redis client per process for the counters (None without REDIS_URL: the local cache)."""
+def redis_client():
+    """One Redis client per process for the rate-limit counters and the webhook slots (None without
+    REDIS_URL: the local cache)."""
     if not settings.REDIS_URL:
         return None
     import redis
@@ -46,7 +47,7 @@ class FixedWindowCounter:
 
     def hit(self) -> int:
         """Count one request in this window, atomically across processes; returns the new count."""
-        client = _redis_client()
+        client = redis_client()
         if client is None:
             cache.add(self.key, 0, timeout=self.window + 1)
             return cache.incr(self.key)
@@ -57,7 +58,7 @@ class FixedWindowCounter:
 
     def blocked_for(self, limit: int) -> int:
         """Seconds to wait when the count already reached ``limit``, else 0."""
-        client = _redis_client()
+        client = redis_client()
         count = int((client.get(self.key) if client is not None else cache.get(self.key)) or 0)
         return self.seconds_left() if count >= limit else 0
 

@@ -36,6 +36,7 @@ from orders.models import Order, Partner
 from webhooks.client import DeliveryResult, WebhookClient
 from webhooks.models import WebhookAttempt, WebhookEndpointState, WebhookLog, WebhookSecret
 from webhooks.selectors import (
+    DeliveryGate,
     delivery_gate,
     earlier_pending_of_same_order,
     events_due,
@@ -64,7 +65,7 @@ class DeliveryOutcome(StrEnum):
     RETRY = "RETRY"  # failed; another attempt is scheduled
     FAILED = "FAILED"  # 410, or the retry schedule is used up (dead letter)
     SKIPPED = "SKIPPED"  # not claimed: not due, paused, held by order, endpoint busy, or taken over
-    DEFERRED = "DEFERRED"  # claimed, but the partner has its maximum of attempts in flight: requeued
+    DEFERRED = "DEFERRED"  # not claimed: the partner has its maximum of attempts in flight; requeued
 
 
 # --- Recording events -----------------------------------------------------------------------------
@@ -324,8 +325,11 @@ def _claim_transaction():
         yield
 
 
-def _event_claim(*, log_pk: int, lease: datetime | None, now: datetime, gate=None) -> Claim | None:
-    """Claim one event for an attempt now; None when it is not this caller's to send."""
+def _event_claim(
+    *, log_pk: int, lease: datetime | None, now: datetime, gate: DeliveryGate | None = None
+) -> Claim | None:
+    """Claim one event for an attempt now; None when it is not this caller's to send. ``gate`` is the
+    event's delivery gate when the caller has already read it."""
     gate = gate or delivery_gate(log_pk=log_pk)
     if (
         gate is None

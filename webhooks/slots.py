@@ -19,7 +19,7 @@ import uuid
 
 from django.conf import settings
 
-from orders.throttling import _redis_client
+from orders.throttling import redis_client
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def slot_take(*, partner_id: int, until_epoch: float) -> str | None:
     """A token when an attempt to the partner may start now (give it back with ``slot_release``);
     None when the partner already has its maximum of attempts in flight."""
     token = uuid.uuid4().hex
-    client = _redis_client()
+    client = redis_client()
     if client is None:
         return token
     now = time.time()
@@ -64,7 +64,7 @@ def slot_take(*, partner_id: int, until_epoch: float) -> str | None:
 
 
 def slot_release(*, partner_id: int, token: str) -> None:
-    client = _redis_client()
+    client = redis_client()
     if client is None:
         return
     try:

@@ -31,7 +31,7 @@ def test_deliveries_are_not_held_back_when_the_limiter_s_redis_fails(monkeypatch
         def eval(self, *args):
             raise redis.ConnectionError("refused")
 
-    monkeypatch.setattr(slots, "_redis_client", lambda: Down())
+    monkeypatch.setattr(slots, "redis_client", lambda: Down())
 
     assert slots.slot_take(partner_id=7, until_epoch=time.time() + 60)
 
