@@ -7,7 +7,6 @@ twice — once the sweeper hands the order to a fresh worker process.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -19,7 +18,7 @@ from django.conf import settings
 
 from orders.models import Fulfilment, Order
 from orders.provisioning import SWEEP_GRACE, orders_redrive_stalled
-from tests.conftest import order_payload
+from tests.conftest import place_order
 from tests.zoho_fixtures import database_url_of_tests, wait_for, zoho_sandbox  # noqa: F401
 from webhooks.models import WebhookLog
 
@@ -100,13 +99,7 @@ def test_worker_sigkilled_during_the_sales_order_call_ends_fulfilled_with_one_sa
     zoho_sandbox.fail_next(status=0, delay=2.0, path_contains="/salesorders", method="POST")
     first = WorkerProcess(worker_env, tmp_path / "worker-1.log")
     try:
-        response = api.post(
-            "/t2mobile/fulfilment",
-            data=json.dumps(order_payload(orderId="T2M-SIGKILL-1")),
-            content_type="application/json",
-            HTTP_IDEMPOTENCY_KEY="key-sigkill-1",
-        )
-        assert response.status_code == 202, response.content
+        place_order(api, orderId="T2M-SIGKILL-1")
         wait_for(lambda: not zoho_sandbox.state.faults, timeout=30)  # the slowed call is in flight
         assert first.kill() == -signal.SIGKILL
     finally:
@@ -141,13 +134,7 @@ def test_beat_and_a_worker_process_fulfil_an_order_whose_job_was_lost(
     from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
     # The order was accepted, then Redis lost its job (a flush, a failover) a few minutes ago.
-    response = api.post(
-        "/t2mobile/fulfilment",
-        data=json.dumps(order_payload(orderId="T2M-BEAT-1")),
-        content_type="application/json",
-        HTTP_IDEMPOTENCY_KEY="key-beat-1",
-    )
-    assert response.status_code == 202, response.content
+    place_order(api, orderId="T2M-BEAT-1")
     clean_redis.flushdb()
     Fulfilment.objects.filter(order__order_id="T2M-BEAT-1").update(
         next_attempt_at=timezone.now() - SWEEP_GRACE - SWEEP_GRACE

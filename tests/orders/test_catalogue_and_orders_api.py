@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 
 import pytest
@@ -11,21 +10,13 @@ from rest_framework.test import APIClient
 from orders.models import Order, Partner, Product, ProductPlan
 from orders.selectors import catalogue_invalidate
 from orders.services import api_key_create
-from tests.conftest import order_payload
+from tests.conftest import place_order
 
 pytestmark = pytest.mark.django_db
 
 
 def place(api, **overrides):
-    payload = order_payload(**overrides)
-    response = api.post(
-        "/t2mobile/fulfilment",
-        data=json.dumps(payload),
-        content_type="application/json",
-        HTTP_IDEMPOTENCY_KEY=f"key-{payload['orderId']}",
-    )
-    assert response.status_code == 202, response.content
-    return Order.objects.get(order_id=payload["orderId"])
+    return Order.objects.get(order_id=place_order(api, **overrides)["orderId"])
 
 
 # --- Products -------------------------------------------------------------------------------------
