@@ -1,8 +1,12 @@
 """Bearer API-key authentication for the partner API, with a limit on failed attempts per address.
 
 Keys are looked up by their first characters and compared by SHA-256 hash in constant time
-(``hmac.compare_digest``). A client address that fails too often (``AUTH_FAILURE_RATE_LIMIT``) is
-answered 429 before its key is even checked, so keys cannot be guessed at speed.
+(``hmac.compare_digest``), always in the database (never in Redis, so a Redis outage does not stop
+authentication). A request with a valid key is always served: only failures are counted, and an
+address over ``AUTH_FAILURE_RATE_LIMIT`` failures gets 429 instead of 401 for its further wrong
+keys, so keys cannot be guessed at speed, while one misconfigured client behind the partner's NAT
+cannot lock out the good ones. Without an ``Authorization`` header this returns None, so the next
+authentication class (the admin session, for the docs pages) can run.
 """
 
 from __future__ import annotations
@@ -28,17 +32,17 @@ class PartnerApiKeyAuthentication(authentication.BaseAuthentication):
     keyword = "Bearer"
 
     def authenticate(self, request):
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if not header:
+            return None  # the permission answers 401; a session may authenticate the docs pages
+        partner = self._partner_for(header)
+        if partner is not None:
+            return partner, None
         limit, window = parse_rate(settings.AUTH_FAILURE_RATE_LIMIT)
         failures = FixedWindowCounter(f"authfail:{client_address(request)}", window)
-        blocked_for = failures.blocked_for(limit)
-        if blocked_for:
-            raise exceptions.Throttled(wait=blocked_for)
-
-        partner = self._partner_for(request.META.get("HTTP_AUTHORIZATION", ""))
-        if partner is None:
-            failures.hit()
-            raise exceptions.AuthenticationFailed()
-        return partner, None
+        if failures.hit() > limit:
+            raise exceptions.Throttled(wait=failures.seconds_left())
+        raise exceptions.AuthenticationFailed()
 
     def _partner_for(self, header: str) -> Partner | None:
         scheme, _, key = header.partition(" ")

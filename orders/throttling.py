@@ -1,20 +1,36 @@
-"""Rate limits counted in the shared cache (Redis), so every web process sees the same count.
+"""Rate limits counted in Redis, so every web process sees the same count, with a per-process
+fallback so that a Redis outage never takes the partner API down.
 
-A fixed-window counter built on the cache's atomic ``add`` + ``incr``: DRF's own
-``SimpleRateThrottle`` keeps a list per client with a read-modify-write that races across
-processes. Over the limit, DRF's ``Throttled`` becomes ``429 RATE_LIMITED`` with ``Retry-After``.
+A fixed-window counter (``INCR`` + ``EXPIRE NX`` in one pipeline): DRF's own ``SimpleRateThrottle``
+keeps a list per client with a read-modify-write that races across processes. Over the limit, DRF's
+``Throttled`` becomes ``429 RATE_LIMITED`` with ``Retry-After``.
+
+When Redis does not answer, the counters fall back to a dictionary in this process (each gunicorn
+worker counts on its own, with the full limit: a caller may get up to WEB_CONCURRENCY times its
+rate while Redis is down, never a 500 and never a false 429). A warning is logged at most once a
+minute per process, and Redis is not tried again for ``REDIS_RETRY_SECONDS`` after a failure, so
+that an unreachable (not just refusing) Redis does not add its connect timeout to every request.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
+import threading
 import time
 
+import redis
 from django.conf import settings
 from django.core.cache import cache
 from rest_framework.throttling import BaseThrottle
 
+logger = logging.getLogger(__name__)
+
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+#: After a failed Redis call, the counters stay local this long before Redis is tried again.
+REDIS_RETRY_SECONDS = 5.0
+#: At most one "Redis unreachable" warning per process in this many seconds.
+FALLBACK_WARNING_EVERY_SECONDS = 60.0
 
 
 def parse_rate(rate: str) -> tuple[int, int]:
@@ -24,14 +40,50 @@ def parse_rate(rate: str) -> tuple[int, int]:
 
 
 @functools.cache
-def redis_client():
+def redis_client() -> redis.Redis | None:
     """One Redis client per process for the rate-limit counters and the webhook slots (None without
     REDIS_URL: the local cache)."""
     if not settings.REDIS_URL:
         return None
-    import redis
-
     return redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
+
+
+class _LocalCounters:
+    """Fixed-window counts kept in this process while Redis is unreachable."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[str, tuple[float, int]] = {}  # key -> (expires at, count)
+        self._redis_retry_at = 0.0
+        self._warned_at = float("-inf")
+
+    def incr(self, key: str, window: int) -> int:
+        now = time.monotonic()
+        with self._lock:
+            if len(self._counts) > 10_000:  # keys carry their window start: drop the lapsed ones
+                self._counts = {k: v for k, v in self._counts.items() if v[0] > now}
+            expires, count = self._counts.get(key, (now + window + 1, 0))
+            self._counts[key] = (expires, count + 1)
+            return count + 1
+
+    def redis_usable(self) -> bool:
+        return time.monotonic() >= self._redis_retry_at
+
+    def redis_failed(self, exc: Exception) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._redis_retry_at = now + REDIS_RETRY_SECONDS
+            warn = now - self._warned_at >= FALLBACK_WARNING_EVERY_SECONDS
+            if warn:
+                self._warned_at = now
+        if warn:
+            logger.warning(
+                "Redis unreachable: rate limits are counted in this process until it answers (%s)",
+                type(exc).__name__,
+            )
+
+
+_local = _LocalCounters()
 
 
 class FixedWindowCounter:
@@ -46,21 +98,20 @@ class FixedWindowCounter:
         return max(1, int(self.window_start + self.window - self.now + 0.999))
 
     def hit(self) -> int:
-        """Count one request in this window, atomically across processes; returns the new count."""
+        """Count one request in this window (across processes while Redis answers); the new count."""
         client = redis_client()
         if client is None:
             cache.add(self.key, 0, timeout=self.window + 1)
             return cache.incr(self.key)
-        pipe = client.pipeline(transaction=False)
-        pipe.incr(self.key)
-        pipe.expire(self.key, self.window + 1, nx=True)
-        return int(pipe.execute()[0])
-
-    def blocked_for(self, limit: int) -> int:
-        """Seconds to wait when the count already reached ``limit``, else 0."""
-        client = redis_client()
-        count = int((client.get(self.key) if client is not None else cache.get(self.key)) or 0)
-        return self.seconds_left() if count >= limit else 0
+        if _local.redis_usable():
+            try:
+                pipe = client.pipeline(transaction=False)
+                pipe.incr(self.key)
+                pipe.expire(self.key, self.window + 1, nx=True)
+                return int(pipe.execute()[0])
+            except redis.RedisError as exc:
+                _local.redis_failed(exc)
+        return _local.incr(self.key, self.window)
 
 
 class PartnerRateThrottle(BaseThrottle):
