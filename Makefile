@@ -7,6 +7,10 @@ QUIET_PIP := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory"
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The production install: requirements.txt alone, as `pip install -r requirements.txt` on a server.
+# The fault tests run every Procfile process from it (tests/faults/).
+PROD_VENV := .venv-prod
+PROD_STAMP := $(PROD_VENV)/.installed
 
 .PHONY: run test bench lint format clean
 
@@ -16,10 +20,18 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install -q -r requirements-dev.txt $(QUIET_PIP)
 	touch $(STAMP)
 
+$(PROD_STAMP): requirements.txt
+	rm -rf $(PROD_VENV)
+	$(PYTHON) -m venv $(PROD_VENV)
+	$(PROD_VENV)/bin/python -m pip install -q --upgrade pip $(QUIET_PIP)
+	$(PROD_VENV)/bin/python -m pip install -q -r requirements.txt $(QUIET_PIP)
+	$(PROD_VENV)/bin/python -m pip check
+	touch $(PROD_STAMP)
+
 run: $(STAMP)
 	$(PY) scripts/run_local.py
 
-test: $(STAMP)
+test: $(STAMP) $(PROD_STAMP)
 	bash scripts/ensure_services.sh
 	$(PY) -m pytest $(PYTEST_ARGS)
 
@@ -41,4 +53,4 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) .run db.sqlite3
+	rm -rf $(VENV) $(PROD_VENV) .run db.sqlite3

@@ -227,6 +227,9 @@ class Fulfilment(models.Model):
     last_attempt_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    #: True from the claim of an attempt until its outcome is written: if it stays True while no
+    #: process holds the order's advisory lock, the attempt's worker died (orders/provisioning.py).
+    attempt_running = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -235,6 +238,8 @@ class Fulfilment(models.Model):
         indexes = [
             models.Index(fields=["status", "expires_at"], name="fulfilment_status_expires_idx"),
             models.Index(fields=["status", "next_attempt_at"], name="fulfilment_status_next_idx"),
+            # The sweeper's every-minute look for dead attempts reads only the few running ones.
+            models.Index(fields=["order"], condition=Q(attempt_running=True), name="fulfilment_running_idx"),
         ]
 
     def __str__(self) -> str:

@@ -8,9 +8,16 @@ FULFILLED or FAILED exactly once, whatever fails on the way:
   of waiting. The lock is held across the Zoho calls while every database write commits in its own
   short transaction, so each Zoho id is stored the moment we have it; a killed worker's connection
   closes and PostgreSQL frees the lock.
-- Each attempt is claimed (``attempts`` + 1, ``next_attempt_at`` = now + ``RUNNING_LEASE``) before
-  any Zoho call. A sales order is created only after looking it up by its id or by
-  ``reference_number`` = orderId, except on the very first attempt ever, when none can exist yet.
+- Each attempt is claimed (``attempts`` + 1, ``attempt_running``, ``next_attempt_at`` = now +
+  ``RUNNING_LEASE``) before any Zoho call, and its outcome clears ``attempt_running``. A sales order
+  is created only after looking it up by its id or by ``reference_number`` = orderId, except on the
+  very first attempt ever, when none can exist yet.
+- A dead attempt is told from a running one at once, not after the lease: ``attempt_running`` with
+  nobody holding the order's advisory lock means its worker died (SIGKILL, OOM, a lost machine).
+  The sweeper (every minute) looks for these, and so does the next run that takes the lock. Either
+  then waits ``DEAD_ATTEMPT_SETTLE`` (the longest a Zoho call of ours can last) before the next
+  attempt, so that a create the dead worker had in flight has landed in Zoho and is found by its
+  reference instead of being made twice.
 - Status changes go through one function per transition; each locks the order row
   (``select_for_update``), checks the current state, and writes the event row in the same
   transaction, so running one twice is harmless.
@@ -35,7 +42,7 @@ from django.db import connection, transaction
 from django.db.models import Min, Q
 from django.utils import timezone
 
-from integrations.zoho.client import LineItem, SalesOrder, ZohoClient, zoho_client
+from integrations.zoho.client import CONNECT_TIMEOUT, READ_TIMEOUT, LineItem, SalesOrder, ZohoClient, zoho_client
 from integrations.zoho.errors import ZohoAuthError, ZohoError, ZohoPermanentError
 from orders.models import Fulfilment, Order, Tenure
 from orders.provisioners import Licence, provisioner_for
@@ -53,14 +60,22 @@ CELERY_COUNTDOWN_MAX = 60
 #: A running attempt pushes ``next_attempt_at`` this far ahead: if its worker dies, the sweeper
 #: queues the order again after this.
 RUNNING_LEASE = timedelta(minutes=15)
-#: The sweeper leaves a due order alone this long, so a job simply waiting in the queue is not doubled.
-SWEEP_GRACE = timedelta(minutes=2)
+#: The sweeper leaves a due order alone this long after it became due: the time between an intake's
+#: commit and the publish of its job (a queued job is known by its marker, see ``orders.tasks``).
+SWEEP_GRACE = timedelta(seconds=30)
+#: After a worker died mid-attempt, the next attempt waits this long: every Zoho call the dead worker
+#: had in flight has been answered or dropped by then (connect plus read timeout of the client).
+DEAD_ATTEMPT_SETTLE = timedelta(seconds=CONNECT_TIMEOUT + READ_TIMEOUT)
+#: A job that arrives this much before the order's next attempt is due leaves it alone (clock skew
+#: between hosts is allowed for); the job queued for the due time, or the sweeper, runs it.
+EARLY_TOLERANCE = timedelta(seconds=5)
 SWEEP_BATCH_SIZE = 100
 SWEEP_MAX_BATCHES = 20
 #: Set in Redis when a provisioning job is published, cleared when it starts (see ``orders.tasks``).
 QUEUED_MARKER_KEY = "provisioning:queued:{order_pk}"
 QUEUED_MARKER_SECONDS = 3600
 _ADVISORY_NAMESPACE = 0x5052 << 48  # "PR", keeps these keys apart from other advisory locks
+_ADVISORY_ORDER_BITS = (1 << 48) - 1
 
 REASON_REJECTED = "The order could not be provisioned: our licensing system refused the product or customer details."
 REASON_EXHAUSTED = "The order could not be provisioned within 24 hours; IconTech support has been notified."
@@ -123,11 +138,31 @@ def queued_marker_clear(order_pk: int) -> None:
 # --- The run lock ---------------------------------------------------------------------------------
 
 
+def _lock_key(order_pk: int) -> int:
+    return _ADVISORY_NAMESPACE | (order_pk & _ADVISORY_ORDER_BITS)
+
+
+def _orders_locked() -> set[int]:
+    """The order pks whose provisioning lock some session holds now (PostgreSQL's lock table: a
+    killed worker's session is gone from it as soon as its connection closes)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT (classid::bigint << 32) | objid::bigint FROM pg_locks
+            WHERE locktype = 'advisory' AND objsubid = 1 AND granted
+              AND classid::bigint >> 16 = %s
+              AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+            """,
+            [_ADVISORY_NAMESPACE >> 48],
+        )
+        return {key & _ADVISORY_ORDER_BITS for (key,) in cursor.fetchall()}
+
+
 @contextmanager
 def _provisioning_lock(order_pk: int) -> Iterator[bool]:
     """True when this run may work on the order; False when another run holds it."""
     if connection.vendor == "postgresql":
-        key = _ADVISORY_NAMESPACE | (order_pk & ((1 << 48) - 1))
+        key = _lock_key(order_pk)
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_try_advisory_lock(%s)", [key])
             held = bool(cursor.fetchone()[0])
@@ -166,7 +201,8 @@ class _Attempt:
 
 
 def _attempt_start(order_pk: int) -> _Attempt | None:
-    """Claim one attempt: PROCESSING order, PENDING fulfilment; else nothing to do."""
+    """Claim one attempt (the caller holds the order's lock): PROCESSING order, PENDING fulfilment,
+    attempt due; else nothing to do now."""
     with transaction.atomic():
         try:
             order, fulfilment = _locked(order_pk)
@@ -175,14 +211,38 @@ def _attempt_start(order_pk: int) -> _Attempt | None:
             return None
         if order.status != Order.Status.PROCESSING or fulfilment.status != Fulfilment.Status.PENDING:
             return None
+        now = timezone.now()
+        if fulfilment.attempt_running:
+            # Nobody else holds the lock, yet the last attempt never wrote its outcome: it died.
+            _dead_attempts_settle(rows=[(fulfilment.pk, order_pk)], now=now)
+            return None
+        if fulfilment.next_attempt_at is not None and fulfilment.next_attempt_at > now + EARLY_TOLERANCE:
+            return None  # a duplicate or early job: the attempt is not due yet
         # No earlier attempt ever reached Zoho: no sales order of ours can exist there yet.
         first_ever = fulfilment.attempts == 0 and not fulfilment.last_error and not fulfilment.sales_order_id
-        now = timezone.now()
         fulfilment.attempts += 1
         fulfilment.last_attempt_at = now
         fulfilment.next_attempt_at = now + RUNNING_LEASE
-        fulfilment.save(update_fields=["attempts", "last_attempt_at", "next_attempt_at", "updated_at"])
+        fulfilment.attempt_running = True
+        fulfilment.save(
+            update_fields=["attempts", "last_attempt_at", "next_attempt_at", "attempt_running", "updated_at"]
+        )
     return _Attempt(order=order, fulfilment=fulfilment, first_ever=first_ever)
+
+
+def _dead_attempts_settle(*, rows: list[tuple[int, int]], now) -> None:
+    """Inside a transaction holding these fulfilment rows: their attempts died mid-flight. The next
+    attempt of each is queued ``DEAD_ATTEMPT_SETTLE`` from now (see the module docstring)."""
+    due = now + DEAD_ATTEMPT_SETTLE
+    Fulfilment.objects.filter(pk__in=[pk for pk, _ in rows]).update(
+        attempt_running=False,
+        next_attempt_at=due,
+        last_error="the worker of the last attempt was lost mid-attempt; retrying",
+        updated_at=now,
+    )
+    for _, order_pk in rows:
+        _enqueue_on_commit(order_pk, countdown=DEAD_ATTEMPT_SETTLE.total_seconds())
+    logger.warning("provisioning attempts lost with their worker, retry queued", extra={"count": len(rows)})
 
 
 def _sales_order_id_store(*, order_pk: int, salesorder_id: str) -> None:
@@ -190,6 +250,13 @@ def _sales_order_id_store(*, order_pk: int, salesorder_id: str) -> None:
     with transaction.atomic():
         Order.objects.filter(pk=order_pk).update(zoho_sales_order_id=salesorder_id)
         Fulfilment.objects.filter(order_id=order_pk).update(sales_order_id=salesorder_id)
+
+
+def _attempt_end(fulfilment: Fulfilment) -> None:
+    """Inside the outcome's transaction: the running attempt is over (whatever the outcome)."""
+    if fulfilment.attempt_running:
+        fulfilment.attempt_running = False
+        Fulfilment.objects.filter(pk=fulfilment.pk).update(attempt_running=False)
 
 
 def order_fulfil(*, order_pk: int, sales_order: SalesOrder, licence: Licence) -> Order:
@@ -201,8 +268,10 @@ def order_fulfil(*, order_pk: int, sales_order: SalesOrder, licence: Licence) ->
     with transaction.atomic():
         order, fulfilment = _locked(order_pk)
         if order.status != Order.Status.PROCESSING or fulfilment.status != Fulfilment.Status.PENDING:
+            _attempt_end(fulfilment)  # staff changed the order meanwhile: their change stands
             return order
         now = timezone.now()
+        fulfilment.attempt_running = False
         fulfilment.status = Fulfilment.Status.ACTIVE
         fulfilment.activation_reference = licence.activation_reference
         fulfilment.sales_order_id = sales_order.salesorder_id
@@ -281,7 +350,8 @@ def order_mark_failed(*, order: Order, reason: str, error: str = "") -> Order:
             fulfilment.status = Fulfilment.Status.FAILED
         fulfilment.last_error = (error or reason)[:1000]
         fulfilment.next_attempt_at = None
-        fulfilment.save(update_fields=["status", "last_error", "next_attempt_at", "updated_at"])
+        fulfilment.attempt_running = False
+        fulfilment.save(update_fields=["status", "last_error", "next_attempt_at", "attempt_running", "updated_at"])
         event_record(partner=order.partner, event_type="ORDER_FAILED", data=order_event_data(order), order=order)
     logger.warning("order failed", extra={"order_id": order.order_id, "reason": reason})
     return order
@@ -292,6 +362,7 @@ def _attempt_failed(*, order_pk: int, error: ZohoError | Exception) -> None:
     describe = error.describe() if isinstance(error, ZohoError) else f"{type(error).__name__}: unexpected error"
     with transaction.atomic():
         order, fulfilment = _locked(order_pk)
+        _attempt_end(fulfilment)
         if order.status != Order.Status.PROCESSING or fulfilment.status != Fulfilment.Status.PENDING:
             return
         delay = retry_delay(fulfilment.attempts)
@@ -364,7 +435,6 @@ def _sales_order_obtain(*, attempt: _Attempt, client: ZohoClient, provisioner) -
 
 def order_provision(*, order_pk: int) -> None:
     """Provision one order in Zoho; see the module docstring for why it is safe twice and killed."""
-    queued_marker_clear(order_pk)
     with _provisioning_lock(order_pk) as held:
         if not held:
             logger.info("provisioning: order %s is being provisioned by another run", order_pk)
@@ -446,11 +516,39 @@ def order_release(*, order: Order) -> Order:
 # --- The sweeper ----------------------------------------------------------------------------------
 
 
+def _dead_attempts_find(*, now, batch_size: int) -> int:
+    """Settle the attempts whose worker died (``attempt_running``, no lock held); how many."""
+    if connection.vendor != "postgresql":
+        return 0  # without advisory locks, a dead attempt is found when its lease runs out
+    found, after = 0, 0
+    for _ in range(SWEEP_MAX_BATCHES):
+        with transaction.atomic():
+            rows = list(
+                Fulfilment.objects.select_for_update(skip_locked=True, of=("self",))
+                .filter(attempt_running=True, status=Fulfilment.Status.PENDING, order__status=Order.Status.PROCESSING)
+                .filter(order_id__gt=after)
+                .order_by("order_id")
+                .values_list("pk", "order_id")[:batch_size]
+            )
+            # Read after the rows are locked: an attempt that ends now cannot clear its flag before
+            # this transaction ends, and it holds its advisory lock until it has.
+            locked = _orders_locked() if rows else set()
+            dead = [(pk, order_pk) for pk, order_pk in rows if order_pk not in locked]
+            if dead:
+                _dead_attempts_settle(rows=dead, now=now)
+        found += len(dead)
+        if len(rows) < batch_size:
+            break
+        after = rows[-1][1]
+    return found
+
+
 def orders_redrive_stalled(*, now=None, batch_size: int = SWEEP_BATCH_SIZE) -> int:
     """Queue PROCESSING orders whose attempt is due and that no job is queued for: lost jobs, a
-    flushed Redis, a broker that was down at intake. Returns how many were queued."""
+    flushed Redis, a broker that was down at intake; and the attempts whose worker died, one
+    ``DEAD_ATTEMPT_SETTLE`` later. Returns how many were queued."""
     now = now or timezone.now()
-    queued = 0
+    queued = _dead_attempts_find(now=now, batch_size=batch_size)
     for _ in range(SWEEP_MAX_BATCHES):
         with transaction.atomic():
             rows = list(

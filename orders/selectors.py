@@ -12,6 +12,7 @@ from django.db.models import Max, Prefetch, QuerySet
 from django.utils import timezone
 
 from orders.models import Fulfilment, Order, Partner, Product, ProductPlan
+from t2mobile_portal.outage import redis_breaker
 
 CATALOGUE_CACHE_KEY = "catalogue:published:v1"
 CATALOGUE_CACHE_SECONDS = 300
@@ -48,12 +49,28 @@ def published_plan(item_id: str, tenure: str) -> ProductPlan | None:
 
 
 def catalogue_invalidate() -> None:
-    cache.delete(CATALOGUE_CACHE_KEY)
+    """After a catalogue change commits. While Redis is down the change still stands (a copy cached
+    before the outage lapses within CATALOGUE_CACHE_SECONDS)."""
+    try:
+        cache.delete(CATALOGUE_CACHE_KEY)
+    except Exception as exc:  # redis raises many types
+        redis_breaker.failed(exc, fallback="the catalogue is read from the database")
+
+
+def _catalogue_cached() -> dict | None:
+    if not redis_breaker.available():
+        return None
+    try:
+        return cache.get(CATALOGUE_CACHE_KEY)
+    except Exception as exc:  # redis raises many types; the catalogue comes from the database
+        redis_breaker.failed(exc, fallback="the catalogue is read from the database")
+        return None
 
 
 def catalogue_document() -> tuple[dict, str]:
-    """The products body (without partnerId) and its ETag, cached until the catalogue changes."""
-    cached = cache.get(CATALOGUE_CACHE_KEY)
+    """The products body (without partnerId) and its ETag, cached until the catalogue changes (read
+    from the database while the cache is unreachable)."""
+    cached = _catalogue_cached()
     if cached is not None:
         return cached["body"], cached["etag"]
     from orders.serializers import iso_utc
@@ -75,7 +92,11 @@ def catalogue_document() -> tuple[dict, str]:
         ],
     }
     etag = '"' + hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:32] + '"'
-    cache.set(CATALOGUE_CACHE_KEY, {"body": body, "etag": etag}, CATALOGUE_CACHE_SECONDS)
+    if redis_breaker.available():
+        try:
+            cache.set(CATALOGUE_CACHE_KEY, {"body": body, "etag": etag}, CATALOGUE_CACHE_SECONDS)
+        except Exception as exc:
+            redis_breaker.failed(exc, fallback="the catalogue is read from the database")
     return body, etag
 
 

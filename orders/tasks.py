@@ -3,15 +3,16 @@
 ``orders.provision_order`` provisions one order (``orders/provisioning.py``);
 ``orders.redrive_stalled_orders`` is the every-minute sweeper that queues orders whose job was lost.
 When a provisioning job is published, a marker is set in Redis (``after_task_publish``) and cleared
-when the job starts, so the sweeper does not queue a second job for an order that is simply waiting
-in a long queue; a flushed or restarted Redis loses the markers with the jobs, and the sweeper then
-queues them again.
+when a worker receives the job (``task_received``), so the sweeper does not queue a second job for
+an order that is simply waiting in a long queue. A flushed or restarted Redis loses the markers with
+the jobs, and a worker killed with jobs it had received loses those jobs after their markers were
+cleared: either way the sweeper finds the orders due without a marker and queues them again.
 """
 
 from __future__ import annotations
 
 from celery import shared_task
-from celery.signals import after_task_publish
+from celery.signals import after_task_publish, task_received
 
 
 @shared_task(name="orders.provision_order", acks_late=True)
@@ -85,3 +86,16 @@ def _mark_provisioning_queued(sender=None, body=None, headers=None, **_kwargs):
     from orders.provisioning import queued_marker_set
 
     queued_marker_set(order_pk)
+
+
+@task_received.connect
+def _clear_provisioning_queued(request=None, **_kwargs):
+    if getattr(request, "name", None) != "orders.provision_order":
+        return
+    try:
+        order_pk = int(request.args[0])
+    except (TypeError, ValueError, IndexError):
+        return
+    from orders.provisioning import queued_marker_clear
+
+    queued_marker_clear(order_pk)

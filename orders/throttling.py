@@ -7,15 +7,14 @@ keeps a list per client with a read-modify-write that races across processes. Ov
 
 When Redis does not answer, the counters fall back to a dictionary in this process (each gunicorn
 worker counts on its own, with the full limit: a caller may get up to WEB_CONCURRENCY times its
-rate while Redis is down, never a 500 and never a false 429). A warning is logged at most once a
-minute per process, and Redis is not tried again for ``REDIS_RETRY_SECONDS`` after a failure, so
-that an unreachable (not just refusing) Redis does not add its connect timeout to every request.
+rate while Redis is down, never a 500 and never a false 429). ``redis_breaker`` logs the warning at
+most once a minute per process and skips Redis for a few seconds after a failure, so that an
+unreachable (not just refusing) Redis does not add its connect timeout to every request.
 """
 
 from __future__ import annotations
 
 import functools
-import logging
 import threading
 import time
 
@@ -24,13 +23,9 @@ from django.conf import settings
 from django.core.cache import cache
 from rest_framework.throttling import BaseThrottle
 
-logger = logging.getLogger(__name__)
+from t2mobile_portal.outage import redis_breaker
 
 _PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-#: After a failed Redis call, the counters stay local this long before Redis is tried again.
-REDIS_RETRY_SECONDS = 5.0
-#: At most one "Redis unreachable" warning per process in this many seconds.
-FALLBACK_WARNING_EVERY_SECONDS = 60.0
 
 
 def parse_rate(rate: str) -> tuple[int, int]:
@@ -54,8 +49,6 @@ class _LocalCounters:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counts: dict[str, tuple[float, int]] = {}  # key -> (expires at, count)
-        self._redis_retry_at = 0.0
-        self._warned_at = float("-inf")
 
     def incr(self, key: str, window: int) -> int:
         now = time.monotonic()
@@ -65,22 +58,6 @@ class _LocalCounters:
             expires, count = self._counts.get(key, (now + window + 1, 0))
             self._counts[key] = (expires, count + 1)
             return count + 1
-
-    def redis_usable(self) -> bool:
-        return time.monotonic() >= self._redis_retry_at
-
-    def redis_failed(self, exc: Exception) -> None:
-        now = time.monotonic()
-        with self._lock:
-            self._redis_retry_at = now + REDIS_RETRY_SECONDS
-            warn = now - self._warned_at >= FALLBACK_WARNING_EVERY_SECONDS
-            if warn:
-                self._warned_at = now
-        if warn:
-            logger.warning(
-                "Redis unreachable: rate limits are counted in this process until it answers (%s)",
-                type(exc).__name__,
-            )
 
 
 _local = _LocalCounters()
@@ -103,14 +80,14 @@ class FixedWindowCounter:
         if client is None:
             cache.add(self.key, 0, timeout=self.window + 1)
             return cache.incr(self.key)
-        if _local.redis_usable():
+        if redis_breaker.available():
             try:
                 pipe = client.pipeline(transaction=False)
                 pipe.incr(self.key)
                 pipe.expire(self.key, self.window + 1, nx=True)
                 return int(pipe.execute()[0])
             except redis.RedisError as exc:
-                _local.redis_failed(exc)
+                redis_breaker.failed(exc, fallback="rate limits are counted in this process")
         return _local.incr(self.key, self.window)
 
 

@@ -165,8 +165,9 @@ WEBHOOK_RETRY_SCHEDULE = tuple(
 )
 WEBHOOK_RETRY_JITTER = env.float("WEBHOOK_RETRY_JITTER", default=0.1)  # up to +10 % of each wait
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=15.0)
-# A claimed event is leased to one worker for this long; must exceed the timeout by a margin.
-WEBHOOK_CLAIM_LEASE_SECONDS = env.float("WEBHOOK_CLAIM_LEASE_SECONDS", default=120.0)
+# A claimed event is leased to one worker for this long; must exceed the timeout by a margin. A
+# webhooks worker killed mid-delivery delays its event by at most this plus one dispatch interval.
+WEBHOOK_CLAIM_LEASE_SECONDS = env.float("WEBHOOK_CLAIM_LEASE_SECONDS", default=60.0)
 # Retries due within this many seconds get a Celery countdown; later ones wait in the database.
 WEBHOOK_COUNTDOWN_MAX_SECONDS = env.float("WEBHOOK_COUNTDOWN_MAX_SECONDS", default=60.0)
 WEBHOOK_RETRY_AFTER_MAX_SECONDS = env.float("WEBHOOK_RETRY_AFTER_MAX_SECONDS", default=86400.0)
@@ -219,6 +220,9 @@ CELERY_TASK_ROUTES = {
 CELERY_TASK_PUBLISH_RETRY = True
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Workers and beat wait for a Redis outage of any length and resume by themselves (Celery's default
+# gives up after 100 retries, about 50 minutes, and the process exits).
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 

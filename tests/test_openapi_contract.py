@@ -37,7 +37,11 @@ EXPECTED_ERRORS = {
     "RATE_LIMITED": 429,
     "INTERNAL_ERROR": 500,
     "SERVICE_UNAVAILABLE": 503,
+    "EVENT_NOT_FOUND": 404,
 }
+#: Codes of the contract whose endpoints are not built yet, with the issue that builds them: the
+#: code and its documentation are checked once that issue takes the entry out.
+NOT_YET_BUILT = {"EVENT_NOT_FOUND": "issue 15, the events API (GET /t2mobile/events/{id})"}
 EXPECTED_REQUEST_FIELDS = {
     "orderId",
     "productId",
@@ -109,7 +113,8 @@ def test_contract_tables_are_what_this_test_expects():
 
 
 def test_every_error_code_of_the_contract_exists_with_its_status():
-    assert ERROR_CODES == contract_errors()
+    built = {code: status for code, status in contract_errors().items() if code not in NOT_YET_BUILT}
+    assert ERROR_CODES == built
 
 
 @pytest.mark.parametrize("method, path", ENDPOINTS)
@@ -126,7 +131,7 @@ def test_every_error_code_is_documented_in_the_schema(schema):
                 for example in examples.values():
                     documented.setdefault(example["value"]["errorCode"], set()).add(status)
     for code, status in contract_errors().items():
-        if code == "NOT_FOUND":
+        if code == "NOT_FOUND" or code in NOT_YET_BUILT:
             continue  # unknown paths have no operation to document them on
         assert str(status) in documented.get(code, set()), code
 

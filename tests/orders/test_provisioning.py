@@ -15,10 +15,11 @@ import pytest
 from dateutil.relativedelta import relativedelta
 from django.conf import settings
 from django.db import connection
+from django.utils import timezone
 
 from orders import provisioning
 from orders.models import Fulfilment, Order
-from orders.provisioning import SWEEP_GRACE, orders_redrive_stalled
+from orders.provisioning import DEAD_ATTEMPT_SETTLE, SWEEP_GRACE, orders_redrive_stalled
 from orders.tasks import provision_order
 from tests.conftest import place_order as place
 from tests.conftest import settled
@@ -211,13 +212,15 @@ def test_worker_killed_after_zoho_created_the_sales_order_is_retried_without_a_s
     order.refresh_from_db()
     assert (order.status, order.zoho_sales_order_id) == ("PROCESSING", "")
 
-    # Once the dead attempt's lease has run out, the sweeper queues the order again.
+    # The sweeper tells the dead attempt from a running one at once (nobody holds the order's lock)
+    # and queues the order for one DEAD_ATTEMPT_SETTLE later, when the create the dead worker sent
+    # has surely landed in Zoho: real time, no clock moved.
     monkeypatch.setenv("CELERY_SKIP_CHECKS", "1")
     with start_celery_worker():
-        lease_end = Fulfilment.objects.get(order=order).next_attempt_at
-        assert orders_redrive_stalled(now=lease_end + SWEEP_GRACE - timedelta(seconds=1)) == 0
-        assert orders_redrive_stalled(now=lease_end + SWEEP_GRACE) == 1
-        body = settled(api, "T2M-KILL-1")
+        assert orders_redrive_stalled() == 1
+        assert orders_redrive_stalled() == 0  # found once, not queued again every sweep
+        assert not Fulfilment.objects.get(order=order).attempt_running
+        body = settled(api, "T2M-KILL-1", timeout=DEAD_ATTEMPT_SETTLE.total_seconds() + 30)
 
     assert body["status"] == "FULFILLED"
     [sales_order] = zoho_sandbox.sales_orders_for("T2M-KILL-1")
@@ -230,3 +233,27 @@ def test_sweeper_leaves_a_job_that_is_waiting_in_the_queue_alone(api, product, z
     due = Fulfilment.objects.get(order__order_id="T2M-QUEUED-1").next_attempt_at + SWEEP_GRACE + timedelta(seconds=1)
 
     assert orders_redrive_stalled(now=due) == 0
+
+
+def test_sweeper_leaves_a_running_attempt_alone_and_finds_it_at_once_when_its_session_dies(api, product):
+    import psycopg
+
+    from orders.provisioning import _lock_key
+
+    # Given an attempt claimed by a worker whose database session holds the order's lock
+    place(api, orderId="T2M-RUNNING-1")
+    order = Order.objects.get(order_id="T2M-RUNNING-1")
+    Fulfilment.objects.filter(order=order).update(attempt_running=True, attempts=1)
+    worker_session = psycopg.connect(database_url_of_tests(), autocommit=True)
+    worker_session.execute("SELECT pg_advisory_lock(%s)", [_lock_key(order.pk)])
+
+    # When the sweeper runs while that session lives, it leaves the attempt alone
+    assert orders_redrive_stalled() == 0
+    assert Fulfilment.objects.get(order=order).attempt_running
+
+    # When the session dies (the worker was killed), the next sweep finds the dead attempt at once
+    worker_session.close()
+    assert orders_redrive_stalled() == 1
+    fulfilment = Fulfilment.objects.get(order=order)
+    assert not fulfilment.attempt_running
+    assert fulfilment.next_attempt_at > timezone.now() + DEAD_ATTEMPT_SETTLE - timedelta(seconds=5)

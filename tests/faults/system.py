@@ -1,0 +1,326 @@
+"""The service as production runs it, for the fault tests.
+
+Every process is started from its line in the ``Procfile``, with the executables of ``.venv-prod``
+(a venv made from ``requirements.txt`` alone, which ``make test`` builds), production settings
+(``t2mobile_portal.settings``, DEBUG off) and one private ``redis-server`` for the cache, the rate
+limits and the broker, as in production. Around it: the tests' PostgreSQL database, the ZOHO
+SANDBOX (simulated Zoho, in this process) and a local receiver that verifies every signature.
+
+Nothing here shortens a lease, a sweep or a beat interval, or moves a clock: the processes run with
+the production values, and the tests wait in real time.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import redis
+import requests
+from standardwebhooks import Webhook
+
+from integrations.zoho.sandbox import SANDBOX_REFRESH_TOKEN, ZohoSandbox
+from tests.webhooks.conftest import Receiver
+from tests.zoho_fixtures import database_url_of_tests, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+PRODUCTION_VENV = ROOT / ".venv-prod"
+
+
+def procfile() -> dict[str, str]:
+    """``name: command`` of every line of the Procfile."""
+    entries = {}
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, _, command = line.partition(":")
+            entries[name.strip()] = command.strip()
+    return entries
+
+
+def production_venv() -> Path:
+    for tool in ("python", "celery", "gunicorn"):
+        if not (PRODUCTION_VENV / "bin" / tool).exists():
+            pytest.fail(
+                f"{PRODUCTION_VENV}/bin/{tool} is missing: `make test` builds .venv-prod from requirements.txt alone"
+            )
+    return PRODUCTION_VENV
+
+
+def wait_for(predicate: Callable[[], object], *, timeout: float, interval: float = 0.25, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached within {timeout:.0f} s")
+        time.sleep(interval)
+
+
+class RedisServer:
+    """One private redis-server on a free port: stopped, killed and started again by the tests.
+
+    ``persistent`` keeps an append-only file, so a stop and start is an outage and not a loss (as
+    a production Redis with AOF); without it, a start after a stop is an empty Redis.
+    """
+
+    def __init__(self, workdir: Path, *, persistent: bool):
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.workdir = workdir
+        self.persistent = persistent
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.fail("redis-server is not installed")
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        persistence = ["--appendonly", "yes", "--appendfsync", "always"] if self.persistent else ["--appendonly", "no"]
+        self.process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--dir", str(self.workdir)]
+            + persistence,
+            stdout=(self.workdir / "redis.log").open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
+        wait_for(lambda: _pings(client), timeout=10, interval=0.05, what="redis-server answering")
+
+    def stop(self, *, kill: bool = False) -> None:
+        if self.process is not None:
+            (self.process.kill if kill else self.process.terminate)()
+            self.process.wait(timeout=10)
+            self.process = None
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(port=self.port, socket_connect_timeout=1)
+
+
+def _pings(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+
+
+class ProcfileProcess:
+    """One Procfile line run by bash in its own process group, output to ``<logs>/<name>.log``."""
+
+    def __init__(self, name: str, command: str, *, env: dict, logs: Path):
+        self.name = name
+        self.command = command
+        self.log = logs / f"{name}.log"
+        self.process = subprocess.Popen(
+            ["bash", "-c", f"exec {command}"],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def output(self, tail: int = 4000) -> str:
+        return self.log.read_text(errors="replace")[-tail:] if self.log.exists() else ""
+
+    def children(self) -> list[int]:
+        """The pids of the process's direct children (a prefork worker's pool processes)."""
+        path = Path(f"/proc/{self.pid}/task/{self.pid}/children")
+        return [int(pid) for pid in path.read_text().split()] if path.exists() else []
+
+    def kill(self) -> None:
+        """SIGKILL to the whole process group: the machine or container is gone."""
+        if self.alive():
+            os.killpg(self.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def terminate(self) -> None:
+        """SIGTERM to the main process, as a deploy does (systemd, Kubernetes, supervisord)."""
+        if self.alive():
+            os.kill(self.pid, signal.SIGTERM)
+
+    def wait(self, timeout: float) -> int:
+        return self.process.wait(timeout=timeout)
+
+    def stop(self) -> None:
+        if self.alive():
+            self.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+class VerifyingReceiver(Receiver):
+    """The partner's endpoint: records every request and verifies its Standard Webhooks signature."""
+
+    def __init__(self, secret: str):
+        super().__init__()
+        self.webhook = Webhook(secret)
+
+    def verified(self) -> list[dict]:
+        """The events whose signature verifies, in arrival order (a redelivery appears twice)."""
+        with self._lock:
+            received = list(self.received)
+        events = []
+        for request in received:
+            try:
+                events.append(self.webhook.verify(request.body, request.headers))
+            except Exception as exc:
+                raise AssertionError(f"a delivery failed signature verification: {exc}") from exc
+        return events
+
+    def ids_of(self, event_type: str) -> list[str]:
+        return [event["id"] for event in self.verified() if event["type"] == event_type]
+
+
+class System:
+    """The Procfile's processes against PostgreSQL, one Redis, the sandbox and the receiver."""
+
+    def __init__(self, tmp_path: Path, *, redis_persistent: bool = True):
+        self.venv = production_venv()
+        self.logs = tmp_path / "logs"
+        self.logs.mkdir()
+        self.redis = RedisServer(tmp_path / "redis", persistent=redis_persistent)
+        self.sandbox = ZohoSandbox(port=0, rate_limit=100000, max_inflight=100)
+        self.webhook_secret = "whsec_" + secrets.token_urlsafe(32)
+        self.receiver = VerifyingReceiver(self.webhook_secret)
+        self.api_key = secrets.token_urlsafe(32)
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.procfile = procfile()
+        self.processes: dict[str, ProcfileProcess] = {}
+        self.http = requests.Session()
+        self.http.headers["Authorization"] = f"Bearer {self.api_key}"
+
+    # --- the whole service ------------------------------------------------------------------------
+
+    def env(self) -> dict:
+        return {
+            "PATH": f"{self.venv / 'bin'}:/usr/local/bin:/usr/bin:/bin",
+            "HOME": os.environ.get("HOME", "/tmp"),
+            "LANG": "C.UTF-8",
+            "DJANGO_SETTINGS_MODULE": "t2mobile_portal.settings",
+            "DEBUG": "false",
+            "SECRET_KEY": secrets.token_urlsafe(50),
+            "SECURE_SSL_REDIRECT": "false",  # a loopback test box (operations.md)
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "DATABASE_URL": database_url_of_tests(),
+            "REDIS_URL": self.redis.url,
+            "PORT": str(self.port),
+            "WEB_CONCURRENCY": "2",
+            "T2MOBILE_API_KEYS": self.api_key,
+            "T2MOBILE_WEBHOOK_URL": self.receiver.url,
+            "T2MOBILE_WEBHOOK_SECRET": self.webhook_secret,
+            "WEBHOOK_ALLOW_PRIVATE_URLS": "true",  # the receiver is on loopback
+            "ZOHO_ACCOUNTS_URL": self.sandbox.accounts_url,
+            "ZOHO_API_BASE": self.sandbox.api_base,
+            "ZOHO_CLIENT_ID": "sandbox-client",
+            "ZOHO_CLIENT_SECRET": "sandbox-secret-" + secrets.token_hex(8),
+            "ZOHO_REFRESH_TOKEN": SANDBOX_REFRESH_TOKEN,
+            "ZOHO_ORGANIZATION_ID": "60012345678",
+            "LOG_LEVEL": "INFO",
+        }
+
+    def start(self, *names: str) -> None:
+        """Redis, the sandbox, the receiver, ``release`` (migrate), then the named processes (all
+        but ``release`` by default), waiting for the web process to answer."""
+        self.redis.start()
+        self.sandbox.start()
+        self.receiver._thread.start()
+        release = subprocess.run(
+            ["bash", "-c", f"exec {self.procfile['release']}"],
+            cwd=ROOT,
+            env=self.env(),
+            capture_output=True,
+            timeout=300,
+        )
+        assert release.returncode == 0, release.stdout.decode()[-3000:] + release.stderr.decode()[-3000:]
+        self.run(*(names or [name for name in self.procfile if name != "release"]))
+
+    def run(self, *names: str, suffix: str = "") -> list[ProcfileProcess]:
+        """Start Procfile processes (``suffix`` starts another one of a kind, under its own node name)."""
+        started = []
+        for name in names:
+            command = self.procfile[name]
+            if suffix and command.startswith("celery") and " worker" in command:
+                command += f" -n {name}{suffix}@%h"
+            process = ProcfileProcess(name + suffix, command, env=self.env(), logs=self.logs)
+            self.processes[name + suffix] = process
+            started.append(process)
+        if any(p.name.startswith("web") for p in started):
+            wait_for(self._web_answers, timeout=60, what="the web process answering")
+        for process in started:
+            if process.name.startswith(("worker", "webhooks")):
+                wait_for(lambda p=process: "ready." in p.output(100_000), timeout=60, what=f"{process.name} ready")
+        return started
+
+    def _web_answers(self) -> bool:
+        try:
+            return self.http.get(f"{self.base}/t2mobile/health", timeout=2).status_code in (200, 503)
+        except requests.RequestException:
+            return False
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            if process.alive():
+                process.terminate()
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        self.receiver.server.shutdown()
+        self.receiver.server.server_close()
+        self.sandbox.stop()
+        self.redis.stop(kill=True)
+        self.http.close()
+
+    def dead(self) -> dict[str, str]:
+        """Processes that exited, with the end of their output."""
+        return {name: p.output() for name, p in self.processes.items() if not p.alive()}
+
+    def logs_text(self) -> str:
+        return "\n".join(f"--- {name}\n{p.output(3000)}" for name, p in self.processes.items())
+
+    # --- the partner's calls ----------------------------------------------------------------------
+
+    def order(self, order_id: str, **overrides) -> requests.Response:
+        from tests.conftest import order_payload
+
+        return self.http.post(
+            f"{self.base}/t2mobile/fulfilment",
+            json=order_payload(orderId=order_id, **overrides),
+            headers={"Idempotency-Key": f"key-{order_id}"},
+            timeout=30,
+        )
+
+    def get(self, path: str) -> requests.Response:
+        return self.http.get(f"{self.base}{path}", timeout=30)
+
+    def health(self) -> dict:
+        return self.get("/t2mobile/health").json()
+
+    def sync_catalogue(self) -> None:
+        """The catalogue from the sandbox's items, as `manage.py sync_zoho_catalogue` does."""
+        sync = subprocess.run(
+            ["bash", "-c", "exec python manage.py sync_zoho_catalogue"],
+            cwd=ROOT,
+            env=self.env(),
+            capture_output=True,
+            timeout=120,
+        )
+        assert sync.returncode == 0, sync.stdout.decode()[-2000:] + sync.stderr.decode()[-2000:]
