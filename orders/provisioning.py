@@ -39,7 +39,7 @@ from datetime import timedelta
 
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import Min, Q
+from django.db.models import F, Min, Q
 from django.utils import timezone
 
 from integrations.zoho.client import CONNECT_TIMEOUT, READ_TIMEOUT, LineItem, SalesOrder, ZohoClient, zoho_client
@@ -105,20 +105,25 @@ def _jittered(seconds: float) -> float:
 # --- Queueing -------------------------------------------------------------------------------------
 
 
-def _enqueue(order_pk: int, *, countdown: float | None = None) -> bool:
-    """Publish ``orders.provision_order``; a broker outage is logged and left to the sweeper."""
-    from orders.tasks import provision_order
+def order_enqueue(order_pk: int, *, countdown: float | None = None) -> bool:
+    """Publish ``orders.provision_order``. When the broker cannot take it, the order is made due
+    for the sweeper at once (its grace is for jobs that were published), so that the first sweep
+    after the broker is back queues it."""
+    from orders.tasks import provision_order  # the tasks module imports this one (Celery's side)
 
     try:
         provision_order.apply_async(args=[order_pk], countdown=countdown)
     except Exception as exc:  # kombu raises many types
         logger.warning("provisioning not queued, the sweeper will retry: %s", type(exc).__name__)
+        Fulfilment.objects.filter(order_id=order_pk, attempt_running=False, next_attempt_at__isnull=False).update(
+            next_attempt_at=F("next_attempt_at") - SWEEP_GRACE
+        )
         return False
     return True
 
 
 def _enqueue_on_commit(order_pk: int, *, countdown: float | None = None) -> None:
-    transaction.on_commit(lambda: _enqueue(order_pk, countdown=countdown))
+    transaction.on_commit(lambda: order_enqueue(order_pk, countdown=countdown))
 
 
 def queued_marker_set(order_pk: int) -> None:

@@ -23,6 +23,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from orders.models import ApiKey, Fulfilment, IdempotencyRecord, Order, Partner
+from orders.provisioning import order_enqueue
 from orders.selectors import published_plan, published_product
 from t2mobile_portal import errors
 from t2mobile_portal.logging import order_id_var
@@ -185,7 +186,7 @@ def order_accept(*, partner: Partner, payload: dict, idempotency_key: str) -> In
         )
         if order is not None:
             order_pk = order.pk
-            transaction.on_commit(lambda: provisioning_enqueue(order_pk=order_pk))
+            transaction.on_commit(lambda: order_enqueue(order_pk))
     if order is not None:
         logger.info("order accepted", extra={"order_id": order.order_id, "product_id": order.product_id})
     return IntakeResult(status_code, body, replayed=False, order=order)
@@ -257,18 +258,6 @@ def _order_create(*, partner: Partner, payload: dict, idempotency_key: str) -> O
         raise errors.DuplicateOrder(details={"orderId": existing.order_id, "status": existing.status}) from None
     Fulfilment.objects.create(order=order, status=Fulfilment.Status.PENDING, next_attempt_at=timezone.now())
     return order
-
-
-def provisioning_enqueue(*, order_pk: int) -> bool:
-    """Queue ``orders.provision_order``; a broker outage is logged, and the sweeper queues it later."""
-    from orders.tasks import provision_order
-
-    try:
-        provision_order.apply_async(args=[order_pk])
-    except Exception as exc:  # kombu raises many types (OperationalError, ConnectionError, …)
-        logger.warning("provisioning not queued, the sweeper will retry: %s", type(exc).__name__)
-        return False
-    return True
 
 
 # --- Housekeeping ---------------------------------------------------------------------------------

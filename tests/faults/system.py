@@ -29,6 +29,7 @@ from standardwebhooks import Webhook
 from integrations.zoho.sandbox import SANDBOX_REFRESH_TOKEN, ZohoSandbox
 from tests.webhooks.conftest import Receiver
 from tests.zoho_fixtures import database_url_of_tests, free_port
+from webhooks.signing import secret_generate
 
 ROOT = Path(__file__).resolve().parents[2]
 PRODUCTION_VENV = ROOT / ".venv-prod"
@@ -196,7 +197,7 @@ class System:
         self.logs.mkdir()
         self.redis = RedisServer(tmp_path / "redis", persistent=redis_persistent)
         self.sandbox = ZohoSandbox(port=0, rate_limit=100000, max_inflight=100)
-        self.webhook_secret = "whsec_" + secrets.token_urlsafe(32)
+        self.webhook_secret = secret_generate()
         self.receiver = VerifyingReceiver(self.webhook_secret)
         self.api_key = secrets.token_urlsafe(32)
         self.port = free_port()
@@ -314,13 +315,14 @@ class System:
     def health(self) -> dict:
         return self.get("/t2mobile/health").json()
 
-    def sync_catalogue(self) -> None:
-        """The catalogue from the sandbox's items, as `manage.py sync_zoho_catalogue` does."""
-        sync = subprocess.run(
-            ["bash", "-c", "exec python manage.py sync_zoho_catalogue"],
+    def manage(self, *args: str, **env: str) -> str:
+        """``python manage.py …`` of the production install, with the service's settings."""
+        command = subprocess.run(
+            [str(self.venv / "bin" / "python"), "manage.py", *args],
             cwd=ROOT,
-            env=self.env(),
+            env={**self.env(), **env},
             capture_output=True,
             timeout=120,
         )
-        assert sync.returncode == 0, sync.stdout.decode()[-2000:] + sync.stderr.decode()[-2000:]
+        assert command.returncode == 0, command.stdout.decode()[-2000:] + command.stderr.decode()[-2000:]
+        return command.stdout.decode()
