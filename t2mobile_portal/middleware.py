@@ -3,7 +3,8 @@
 ``RequestIdMiddleware`` gives every answer an ``X-Request-ID`` (the caller's when it is sane) and
 binds it to the log context; it also writes one JSON access-log line per request.
 ``PartnerApiGuardMiddleware`` refuses oversized bodies under ``/t2mobile/`` with 413 before Django
-reads them, and turns anything that escapes a view there into the error envelope.
+reads them, a ``Host`` not in ``ALLOWED_HOSTS`` with the 400 envelope (before Django's own HTML 400
+or, under DEBUG, its debug page), and turns anything that escapes a view there into the envelope.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ import time
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import DisallowedHost
 
-from t2mobile_portal.errors import PayloadTooLarge, as_partner_error, error_response
+from t2mobile_portal.errors import PayloadTooLarge, ValidationFailed, as_partner_error, error_response
 from t2mobile_portal.logging import order_id_var, request_id_var
 
 logger = logging.getLogger("t2mobile.access")
+security_logger = logging.getLogger("django.security.DisallowedHost")
 
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 API_PREFIX = "/t2mobile/"
@@ -65,6 +68,15 @@ class PartnerApiGuardMiddleware:
 
     def __call__(self, request):
         if request.path.startswith(API_PREFIX):
+            try:
+                request.get_host()
+            except DisallowedHost:
+                security_logger.warning("request to a host not in ALLOWED_HOSTS refused")  # never the value
+                return error_response(
+                    ValidationFailed(
+                        "The Host header does not name this service.", details={"Host": ["Not served here."]}
+                    )
+                )
             try:
                 length = int(request.META.get("CONTENT_LENGTH") or 0)
             except ValueError:
