@@ -44,7 +44,7 @@ from t2mobile_portal.admin_actions import (
 )
 from t2mobile_portal.admin_pii import PiiGuardedAdmin, can_see_pii
 from t2mobile_portal.logging import mask_email, mask_phone
-from webhooks.client import UrlRefused, webhook_url_check
+from webhooks.client import UrlRefused, webhook_url_validate
 from webhooks.models import WebhookLog, WebhookSecret
 from webhooks.services import (
     event_resend,
@@ -498,7 +498,7 @@ class PartnerForm(forms.ModelForm):
         url = self.cleaned_data["webhook_url"]
         if url:
             try:
-                webhook_url_check(url)  # https only, no private targets (in production settings)
+                webhook_url_validate(url)  # a plain URL; https and public targets only in production
             except UrlRefused as exc:
                 raise forms.ValidationError(str(exc)) from None
         return url
