@@ -235,7 +235,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["orders.authentication.PartnerApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["orders.authentication.IsPartner"],
     "DEFAULT_THROTTLE_CLASSES": ["orders.throttling.PartnerRateThrottle"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["t2mobile_portal.parsers.PartnerJsonParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "t2mobile_portal.negotiation.JsonFallbackContentNegotiation",
     "EXCEPTION_HANDLER": "t2mobile_portal.errors.partner_exception_handler",
