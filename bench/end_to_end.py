@@ -51,7 +51,7 @@ from bench.common import PG, ROOT, admin_sql, free_port, service_env  # noqa: E4
 RUN_DIR = ROOT / ".run"
 DB = "bench_e2e"
 REDIS = "redis://127.0.0.1:6379/13"
-API_KEY = "bench-e2e-key-" + "0123456789abcdef"
+API_KEY = "bench-e2e-key-" + "0123456789abcdef" * 2  # 32+ characters: the start-up check
 PRODUCT_ID = "4815000000044208"  # Zoho Mail Lite in the sandbox's demo catalogue
 WARM_UP_ORDERS = 3
 

@@ -31,7 +31,7 @@ from bench.common import PG, ROOT, admin_sql, service_env  # noqa: E402
 
 DB = "bench_intake"
 PORT = int(os.environ.get("BENCH_PORT", "8099"))
-API_KEY = "bench-key-" + "0123456789abcdef"
+API_KEY = "bench-key-" + "0123456789abcdef" * 2  # 32+ characters: the start-up check
 
 
 def env() -> dict[str, str]:

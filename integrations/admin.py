@@ -6,10 +6,11 @@ from django.contrib import admin
 
 from integrations.models import CatalogueSync, ZohoContact
 from orders.admin import ReadOnlyAdminMixin
+from t2mobile_portal.admin_pii import PiiGuardedAdmin
 
 
 @admin.register(CatalogueSync)
-class CatalogueSyncAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class CatalogueSyncAdmin(ReadOnlyAdminMixin, PiiGuardedAdmin, admin.ModelAdmin):
     list_display = (
         "started_at",
         "finished_at",
@@ -30,7 +31,7 @@ class CatalogueSyncAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(ZohoContact)
-class ZohoContactAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class ZohoContactAdmin(ReadOnlyAdminMixin, PiiGuardedAdmin, admin.ModelAdmin):
     list_display = ("customer_id", "contact_id", "partner", "created_at")
     list_filter = ("partner",)
     search_fields = ("=customer_id", "=contact_id")

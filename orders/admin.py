@@ -42,8 +42,9 @@ from t2mobile_portal.admin_actions import (
     confirmed_form,
     show_once,
 )
+from t2mobile_portal.admin_pii import PiiGuardedAdmin, can_see_pii
 from t2mobile_portal.logging import mask_email, mask_phone
-from webhooks.client import UrlRefused, webhook_url_check
+from webhooks.client import UrlRefused, webhook_url_validate
 from webhooks.models import WebhookLog, WebhookSecret
 from webhooks.services import (
     event_resend,
@@ -52,12 +53,6 @@ from webhooks.services import (
     partner_deliveries_resume,
     webhook_secret_rotate,
 )
-
-PII_PERMISSION = "orders.view_customer_pii"
-
-
-def can_see_pii(request) -> bool:
-    return request.user.has_perm(PII_PERMISSION)
 
 
 def pretty_json(value) -> str:
@@ -185,7 +180,7 @@ class MarkFailedForm(forms.Form):
 
 
 @admin.register(Order)
-class OrderAdmin(ObjectActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class OrderAdmin(ObjectActionsMixin, ReadOnlyAdminMixin, PiiGuardedAdmin, admin.ModelAdmin):
     list_filter = (
         AttentionFilter,
         "status",
@@ -433,7 +428,7 @@ class OrderAdmin(ObjectActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(IdempotencyRecord)
-class IdempotencyRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class IdempotencyRecordAdmin(ReadOnlyAdminMixin, PiiGuardedAdmin, admin.ModelAdmin):
     list_display = ("key", "partner", "status", "response_status", "created_at", "expires_at")
     list_filter = ("status", "response_status", "partner")
     search_fields = ("=key",)
@@ -503,14 +498,14 @@ class PartnerForm(forms.ModelForm):
         url = self.cleaned_data["webhook_url"]
         if url:
             try:
-                webhook_url_check(url)  # https only, no private targets (in production settings)
+                webhook_url_validate(url)  # a plain URL; https and public targets only in production
             except UrlRefused as exc:
                 raise forms.ValidationError(str(exc)) from None
         return url
 
 
 @admin.register(Partner)
-class PartnerAdmin(ObjectActionsMixin, admin.ModelAdmin):
+class PartnerAdmin(ObjectActionsMixin, PiiGuardedAdmin, admin.ModelAdmin):
     form = PartnerForm
     list_display = (
         "partner_id",
@@ -709,7 +704,7 @@ class PartnerAdmin(ObjectActionsMixin, admin.ModelAdmin):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(ObjectActionsMixin, admin.ModelAdmin):
+class ApiKeyAdmin(ObjectActionsMixin, PiiGuardedAdmin, admin.ModelAdmin):
     list_display = ("prefix", "name", "partner", "created_at", "last_used_at", "revoked_at")
     list_filter = ("partner", ("revoked_at", admin.EmptyFieldListFilter))
     search_fields = ("prefix", "name")
@@ -763,7 +758,7 @@ class ProductPlanInline(admin.TabularInline):
 
 
 @admin.register(Product)
-class ProductAdmin(admin.ModelAdmin):
+class ProductAdmin(PiiGuardedAdmin, admin.ModelAdmin):
     list_display = (
         "name",
         "item_id",

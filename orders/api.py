@@ -131,6 +131,8 @@ class FulfilmentView(APIView):
         },
     )
     def post(self, request):
+        if request.stream is None:  # no body at all: DRF would hand us an empty dict
+            raise errors.MalformedJson()
         payload = request.data
         if not isinstance(payload, dict):
             raise errors.MalformedJson()
@@ -170,7 +172,7 @@ def _decode_cursor(cursor: str) -> int:
         if not isinstance(before, int) or isinstance(before, bool):
             raise ValueError
         return before
-    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
+    except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError, RecursionError):
         raise errors.ValidationFailed(details={"cursor": ["This cursor is not valid."]}) from None
 
 

@@ -196,7 +196,7 @@ class OrderListQuerySerializer(serializers.Serializer):
     customerId = serializers.CharField(max_length=64, required=False)
     updatedSince = serializers.DateTimeField(required=False)
     limit = serializers.IntegerField(min_value=1, max_value=200, required=False, default=50)
-    cursor = serializers.CharField(required=False)
+    cursor = serializers.CharField(required=False, max_length=128)  # ours are about 20 characters
 
 
 # --- Schema-only shapes (drf-spectacular) ---------------------------------------------------------

@@ -2,7 +2,8 @@
 
 ``INSTALLED_APPS`` lists ``t2mobile_portal.apps.BackOfficeAdminConfig`` in place of
 ``django.contrib.admin``, so ``admin.site`` (and ``admin.site.urls`` in ``urls.py``) is
-``BackOfficeSite``: the overview on the index page and a rate-limited login.
+``BackOfficeSite``: the overview on the index page and a rate-limited login. Its ``ready`` also
+registers the system checks that refuse weak secrets (``t2mobile_portal/checks.py``).
 """
 
 from django.contrib.admin.apps import AdminConfig
@@ -14,6 +15,9 @@ class BackOfficeAdminConfig(AdminConfig):
 
     def ready(self) -> None:
         super().ready()
+        from t2mobile_portal.checks import secret_checks_register  # app loading: checks read settings
+
+        secret_checks_register()
         from t2mobile_portal.staff_groups import staff_groups_on_post_migrate
 
         post_migrate.connect(staff_groups_on_post_migrate, dispatch_uid="t2mobile_portal.staff_groups")

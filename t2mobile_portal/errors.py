@@ -13,7 +13,7 @@ import logging
 import math
 from typing import Any
 
-from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf_exceptions
@@ -161,6 +161,8 @@ def as_partner_error(exc: BaseException) -> tuple[PartnerApiError, dict[str, str
         return Unauthorized(), headers
     if isinstance(exc, RequestDataTooBig):
         return PayloadTooLarge(), headers
+    if isinstance(exc, SuspiciousOperation):  # e.g. TooManyFieldsSent: over 1,000 query parameters
+        return ValidationFailed("The request is not acceptable."), headers
     if isinstance(exc, (OperationalError, InterfaceError)):
         logger.error("database unavailable: %s", type(exc).__name__)
         return ServiceUnavailable(), headers

@@ -3,7 +3,9 @@
 ``RequestIdMiddleware`` gives every answer an ``X-Request-ID`` (the caller's when it is sane) and
 binds it to the log context; it also writes one JSON access-log line per request.
 ``PartnerApiGuardMiddleware`` refuses oversized bodies under ``/t2mobile/`` with 413 before Django
-reads them, and turns anything that escapes a view there into the error envelope.
+reads them, a ``Host`` not in ``ALLOWED_HOSTS`` with the 400 envelope (before Django's own HTML 400
+or, under DEBUG, its debug page), NUL in the path or query and a non-ASCII ``Authorization``, and
+turns anything that escapes a view there into the envelope.
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ import time
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import DisallowedHost
 
-from t2mobile_portal.errors import PayloadTooLarge, as_partner_error, error_response
+from t2mobile_portal.errors import PayloadTooLarge, Unauthorized, ValidationFailed, as_partner_error, error_response
 from t2mobile_portal.logging import order_id_var, request_id_var
 
 logger = logging.getLogger("t2mobile.access")
+security_logger = logging.getLogger("django.security.DisallowedHost")
 
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 API_PREFIX = "/t2mobile/"
@@ -59,12 +63,37 @@ class RequestIdMiddleware:
             order_id_var.reset(order_token)
 
 
+def _refuse_hostile_request_line(request):
+    """NUL in the path or query (PostgreSQL refuses it in any lookup) is a 400; an Authorization
+    header that is not printable ASCII can hold no key of ours and is a 401 before any lookup."""
+    if "\x00" in request.path or "%00" in request.META.get("QUERY_STRING", ""):
+        return error_response(ValidationFailed(details={"request": ["NUL characters are not accepted."]}))
+    authorization = request.META.get("HTTP_AUTHORIZATION")
+    if authorization is not None and any(not 0x20 <= ord(char) <= 0x7E for char in authorization):
+        response = error_response(Unauthorized())
+        response["WWW-Authenticate"] = "Bearer"
+        return response
+    return None
+
+
 class PartnerApiGuardMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
         if request.path.startswith(API_PREFIX):
+            try:
+                request.get_host()
+            except DisallowedHost:
+                security_logger.warning("request to a host not in ALLOWED_HOSTS refused")  # never the value
+                return error_response(
+                    ValidationFailed(
+                        "The Host header does not name this service.", details={"Host": ["Not served here."]}
+                    )
+                )
+            refused = _refuse_hostile_request_line(request)
+            if refused is not None:
+                return refused
             try:
                 length = int(request.META.get("CONTENT_LENGTH") or 0)
             except ValueError:

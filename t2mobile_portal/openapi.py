@@ -1,9 +1,15 @@
 """drf-spectacular post-processing: contract paths without trailing slashes, and the response
 headers of the contract (X-Request-ID everywhere, WWW-Authenticate on 401, Retry-After on 429,
-Idempotent-Replayed on the intake's 202, ETag on the catalogue) that DRF views cannot declare.
+Idempotent-Replayed on the intake's 202, ETag on the catalogue) that DRF views cannot declare;
+and the schema and docs views, whose errors (401 without a key or a staff session, 405, a bad
+``?format=``) are the JSON envelope like every other answer under ``/t2mobile/``, not YAML or HTML.
 """
 
 from __future__ import annotations
+
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
 
 HEADER_DOCS = {
     "X-Request-ID": "The caller's request id when it was sane (≤ 128 chars of [A-Za-z0-9._-]), else a new one.",
@@ -42,3 +48,23 @@ def contract_paths_and_headers(result, generator, request, public):
                     headers["ETag"] = _header("ETag")
     result["paths"] = paths
     return result
+
+
+class JsonErrorsMixin:
+    """Render every error answer of the view as JSON, whatever renderer the request negotiated."""
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if isinstance(response, Response) and response.status_code >= 400:
+            response.accepted_renderer = JSONRenderer()
+            response.accepted_media_type = JSONRenderer.media_type
+            response.template_name = None
+        return response
+
+
+class SchemaView(JsonErrorsMixin, SpectacularAPIView):
+    pass
+
+
+class DocsView(JsonErrorsMixin, SpectacularSwaggerView):
+    pass

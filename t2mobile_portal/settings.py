@@ -8,6 +8,7 @@ missing ``SECRET_KEY`` stops the process at start-up.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import environ
@@ -39,6 +40,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and Redoc served by us, not from a CDN
     "django_celery_beat",
     "orders.apps.OrdersConfig",
     "webhooks.apps.WebhooksConfig",
@@ -49,6 +51,8 @@ MIDDLEWARE = [
     "t2mobile_portal.middleware.RequestIdMiddleware",
     "t2mobile_portal.middleware.PartnerApiGuardMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files (the admin's CSS, the docs' Swagger UI) under gunicorn, where nothing else serves them.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -112,6 +116,10 @@ AUTH_PASSWORD_VALIDATORS = [
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# WhiteNoise finds the files in the installed apps itself, so serving needs no collectstatic step
+# (the Procfile's release step only migrates); a collected STATIC_ROOT is served too when present.
+WHITENOISE_USE_FINDERS = True
+warnings.filterwarnings("ignore", message="No directory at: ", category=UserWarning)  # STATIC_ROOT not collected
 
 # --- Security -------------------------------------------------------------------------------------
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
@@ -231,8 +239,9 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["orders.authentication.PartnerApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["orders.authentication.IsPartner"],
     "DEFAULT_THROTTLE_CLASSES": ["orders.throttling.PartnerRateThrottle"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["t2mobile_portal.parsers.PartnerJsonParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "t2mobile_portal.negotiation.JsonFallbackContentNegotiation",
     "EXCEPTION_HANDLER": "t2mobile_portal.errors.partner_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
@@ -256,6 +265,10 @@ SPECTACULAR_SETTINGS = {
     },
     "SECURITY": [{"bearerAuth": []}],
     "AUTHENTICATION_WHITELIST": [],
+    # drf-spectacular-sidecar: the docs page loads its assets from /static/, never from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "t2mobile_portal.openapi.contract_paths_and_headers",

@@ -5,8 +5,10 @@ only a default, so CI or a developer can point them elsewhere.
 """
 
 import os
+import secrets
 
-os.environ.setdefault("SECRET_KEY", "test-only-not-a-secret")
+# Generated per run (and inherited by the processes the tests start): it passes the weak-secret checks.
+os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")

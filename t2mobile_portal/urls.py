@@ -4,10 +4,10 @@ schema and docs, and the Django admin at /admin/.
 
 from django.contrib import admin
 from django.urls import path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from orders import api
 from t2mobile_portal.metrics import metrics_view
+from t2mobile_portal.openapi import DocsView, SchemaView
 
 handler404 = "orders.api.json_not_found"
 handler500 = "orders.api.json_server_error"
@@ -19,8 +19,8 @@ urlpatterns = [
     re_path(r"^t2mobile/orders/(?P<orderId>[^/]{1,200})/?$", api.OrderDetailView.as_view(), name="order-detail"),
     re_path(r"^t2mobile/health/live/?$", api.HealthLiveView.as_view(), name="health-live"),
     re_path(r"^t2mobile/health/?$", api.HealthView.as_view(), name="health"),
-    path("t2mobile/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("t2mobile/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("t2mobile/schema/", SchemaView.as_view(), name="schema"),
+    path("t2mobile/docs/", DocsView.as_view(url_name="schema"), name="docs"),
     re_path(r"^t2mobile/", api.api_not_found),
     path("admin/", admin.site.urls),
     path("metrics", metrics_view, name="metrics"),

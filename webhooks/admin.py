@@ -12,6 +12,7 @@ from django.contrib import admin
 
 from orders.admin import ReadOnlyAdminMixin, admin_link, can_see_pii, pretty_json
 from t2mobile_portal.admin_actions import ObjectActionsMixin, confirm_then_act
+from t2mobile_portal.admin_pii import PiiGuardedAdmin
 from t2mobile_portal.logging import mask_email, mask_phone
 from webhooks.models import WebhookAttempt, WebhookLog, WebhookSecret
 from webhooks.services import event_resend
@@ -40,7 +41,7 @@ class WebhookAttemptInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(WebhookLog)
-class WebhookLogAdmin(ObjectActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class WebhookLogAdmin(ObjectActionsMixin, ReadOnlyAdminMixin, PiiGuardedAdmin, admin.ModelAdmin):
     list_display = (
         "event_id",
         "event_type",
@@ -128,7 +129,7 @@ class WebhookLogAdmin(ObjectActionsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(WebhookSecret)
-class WebhookSecretAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class WebhookSecretAdmin(ReadOnlyAdminMixin, PiiGuardedAdmin, admin.ModelAdmin):
     """Visible only with ``webhooks.view_webhooksecret`` (not Support, not Ops); prefixes only.
     New secrets are made by the partner's "Rotate the webhook signing secret" action."""
 

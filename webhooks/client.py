@@ -1,5 +1,9 @@
 """The HTTP side of a delivery: the URL guard and one POST with a total deadline, no redirects.
 
+The guard (``webhook_url_check``) refuses URLs that parsers read differently, resolves the name
+once and checks every address; the POST then connects to that checked address
+(``PinnedAddressAdapter``), with TLS SNI and certificate verification for the configured name.
+
 ``WebhookClient.post`` never raises for a failed delivery: a refused URL, a DNS, connection or TLS
 error, or a timeout come back as a ``DeliveryResult`` with ``error`` set, so that the caller records
 them as attempts like any HTTP status.
@@ -18,6 +22,9 @@ from urllib.parse import urlsplit
 import requests
 from django.conf import settings
 from django.utils import timezone
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import LocationParseError
+from urllib3.util import parse_url
 
 USER_AGENT = "IconTech-Webhooks/1"
 RESPONSE_EXCERPT_BYTES = 2048
@@ -25,7 +32,7 @@ ERROR_MAX_CHARS = 500
 
 
 class UrlRefused(Exception):
-    """The webhook URL may not be called (scheme, or an address that is not public)."""
+    """The webhook URL may not be called (its form, scheme, or an address that is not public)."""
 
 
 @dataclass(frozen=True)
@@ -41,33 +48,163 @@ class DeliveryResult:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
-def webhook_url_check(url: str, *, allow_private: bool | None = None) -> None:
-    """Raise ``UrlRefused`` unless ``url`` may be called.
+@dataclass(frozen=True)
+class CheckedUrl:
+    """A webhook URL that passed the guard, with the one address the delivery must connect to."""
 
-    In production (``WEBHOOK_ALLOW_PRIVATE_URLS`` false) only https is allowed, and every address the
-    host resolves to must be globally routable: no loopback, private, link-local, shared, reserved
-    or multicast target, so that a partner URL cannot reach our own network.
+    url: str
+    scheme: str
+    hostname: str  # as written (an IP literal without brackets), for the Host header, SNI and the certificate
+    port: int
+    address: str  # the checked address: the delivery connects here and nowhere else
+    target: str  # path and query
+
+    @property
+    def pinned_url(self) -> str:
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{self.scheme}://{host}:{self.port}{self.target}"
+
+    @property
+    def host_header(self) -> str:
+        host = f"[{self.hostname}]" if ":" in self.hostname else self.hostname
+        default = 443 if self.scheme == "https" else 80
+        return host if self.port == default else f"{host}:{self.port}"
+
+
+# IPv6 ranges that carry (or once carried) an IPv4 address inside them: NAT64 (RFC 6052, 8215),
+# 6to4, IPv4-compatible (deprecated), site-local (deprecated) and Teredo. Python's ``is_global`` calls
+# some of them global, so a private IPv4 could be reached through them.
+EMBEDDING_NETWORKS = tuple(
+    ipaddress.ip_network(net)
+    for net in ("64:ff9b::/96", "64:ff9b:1::/48", "2002::/16", "::/96", "fec0::/10", "2001::/32")
+)
+
+
+def address_refusal(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    """Why ``address`` is not a public unicast target, or None when it is."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return address_refusal(address.ipv4_mapped)
+        if any(address in network for network in EMBEDDING_NETWORKS):
+            return "an IPv6 form that embeds an IPv4 address"
+    for flag in ("is_loopback", "is_private", "is_link_local", "is_multicast", "is_reserved", "is_unspecified"):
+        if getattr(address, flag):
+            return flag.removeprefix("is_").replace("_", "-")
+    if not address.is_global:
+        return "not globally routable"
+    return None
+
+
+def _refuse_form(url: str) -> None:
+    if not url:
+        raise UrlRefused("no valid webhook URL configured")
+    if any(not (0x21 <= ord(char) <= 0x7E) for char in url):
+        raise UrlRefused("webhook URL has whitespace, control or non-ASCII characters")
+    if "\\" in url:
+        raise UrlRefused("webhook URL has a backslash")
+
+
+@dataclass(frozen=True)
+class ParsedUrl:
+    scheme: str
+    hostname: str
+    port: int
+    target: str  # path and query
+
+
+def webhook_url_parse(url: str, *, allow_private: bool | None = None) -> ParsedUrl:
+    """The URL's parts, or ``UrlRefused`` when its form is refused (no DNS lookup).
+
+    The URL must be plain: printable ASCII only, no backslash, no userinfo (``user@``), no
+    percent-encoding in the host, a numeric port; and urllib3 (which ``requests`` connects with)
+    must read the same host and port from it as ``urlsplit`` does. https only in production.
     """
     if allow_private is None:
         allow_private = settings.WEBHOOK_ALLOW_PRIVATE_URLS
-    parts = urlsplit(url or "")
+    url = url or ""
+    _refuse_form(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        raise UrlRefused("webhook URL cannot be parsed") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UrlRefused("no valid webhook URL configured")
-    if allow_private:
-        return
-    if parts.scheme != "https":
-        raise UrlRefused("webhook URL must use https")
+    if "@" in parts.netloc:
+        raise UrlRefused("webhook URL may not carry a user name or password")
+    if "%" in parts.netloc:
+        raise UrlRefused("webhook URL host may not be percent-encoded")
     try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
-    except (socket.gaierror, UnicodeError) as exc:
-        raise UrlRefused(f"cannot resolve {parts.hostname}: {exc}") from None
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
-        mapped = getattr(address, "ipv4_mapped", None)
-        if mapped is not None:
-            address = mapped
-        if not address.is_global or address.is_multicast:
-            raise UrlRefused(f"{parts.hostname} resolves to a non-public address ({address})")
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        seen_by_urllib3 = parse_url(url)
+    except (ValueError, LocationParseError):
+        raise UrlRefused("webhook URL has an invalid host or port") from None
+    hostname = parts.hostname
+    if (seen_by_urllib3.host or "").strip("[]").lower() != hostname.lower() or (seen_by_urllib3.port or port) != port:
+        raise UrlRefused("webhook URL is read differently by the HTTP client")
+    if not allow_private and parts.scheme != "https":
+        raise UrlRefused("webhook URL must use https")
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return ParsedUrl(scheme=parts.scheme, hostname=hostname, port=port, target=target)
+
+
+def webhook_url_check(url: str, *, allow_private: bool | None = None) -> CheckedUrl:
+    """The checked URL with the one address to connect to, or ``UrlRefused``.
+
+    ``webhook_url_parse`` first; then the name is resolved once. In production
+    (``WEBHOOK_ALLOW_PRIVATE_URLS`` false) every address it resolves to must be public unicast (no
+    loopback, private, link-local, shared, reserved, multicast, nor an IPv6 form embedding IPv4). The
+    delivery connects to the first checked address, so a second DNS answer (rebinding) is never used.
+    """
+    if allow_private is None:
+        allow_private = settings.WEBHOOK_ALLOW_PRIVATE_URLS
+    parsed = webhook_url_parse(url, allow_private=allow_private)
+    try:
+        infos = socket.getaddrinfo(parsed.hostname, parsed.port, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        raise UrlRefused(f"cannot resolve {parsed.hostname}") from None
+    addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
+    if not addresses:
+        raise UrlRefused(f"cannot resolve {parsed.hostname}")
+    if not allow_private:
+        for address in addresses:
+            reason = address_refusal(address)
+            if reason:
+                raise UrlRefused(f"{parsed.hostname} resolves to a non-public address ({address}: {reason})")
+    return CheckedUrl(
+        url=url,
+        scheme=parsed.scheme,
+        hostname=parsed.hostname,
+        port=parsed.port,
+        address=str(addresses[0]),
+        target=parsed.target,
+    )
+
+
+def webhook_url_validate(url: str) -> None:
+    """What the admin's URL field runs: the form always; DNS and the address classes in production,
+    where a URL that will be refused at delivery must not be saved."""
+    if settings.WEBHOOK_ALLOW_PRIVATE_URLS:
+        webhook_url_parse(url, allow_private=True)
+    else:
+        webhook_url_check(url, allow_private=False)
+
+
+class PinnedAddressAdapter(HTTPAdapter):
+    """Sends a request to the IP in its URL while TLS (SNI and the certificate check) uses the name
+    the partner configured, carried on the prepared request as ``tls_hostname``.
+
+    urllib3 2 takes ``server_hostname`` (SNI) and ``assert_hostname`` (the name the certificate must
+    match) per connection pool; requests builds the pool key in
+    ``build_connection_pool_key_attributes``, so they are added there and pools stay per name.
+    """
+
+    def build_connection_pool_key_attributes(self, request, verify, cert=None):
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
+        hostname = getattr(request, "tls_hostname", None)
+        if hostname and host_params.get("scheme") == "https":
+            pool_kwargs["server_hostname"] = hostname
+            pool_kwargs["assert_hostname"] = hostname
+        return host_params, pool_kwargs
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -89,8 +226,9 @@ def retry_after_seconds(value: str | None) -> float | None:
 class WebhookClient:
     """POSTs to partner endpoints; one ``requests.Session`` per thread (keep-alive, thread safety)."""
 
-    def __init__(self, *, timeout: float | None = None):
+    def __init__(self, *, timeout: float | None = None, verify: bool | str = True):
         self.timeout = timeout
+        self.verify = verify  # True (the system's CAs) or a CA bundle path, e.g. a staging CA
         self._local = threading.local()
 
     @property
@@ -99,6 +237,10 @@ class WebhookClient:
         if session is None:
             session = requests.Session()
             session.trust_env = False  # no proxies or .netrc credentials from the environment
+            session.verify = self.verify
+            adapter = PinnedAddressAdapter()
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
             self._local.session = session
         return session
 
@@ -111,20 +253,25 @@ class WebhookClient:
             return int((time.monotonic() - started) * 1000)
 
         try:
-            webhook_url_check(url)
+            checked = webhook_url_check(url)
         except UrlRefused as exc:
             return DeliveryResult(status_code=None, duration_ms=elapsed_ms(), error=f"refused: {exc}"[:ERROR_MAX_CHARS])
         all_headers = {"content-type": "application/json", "user-agent": USER_AGENT, **headers}
+        all_headers["Host"] = checked.host_header
+        # The connection goes to the address the guard checked, never to a second DNS answer.
+        request = self.session.prepare_request(
+            requests.Request("POST", checked.pinned_url, data=body, headers=all_headers)
+        )
+        request.tls_hostname = checked.hostname
         try:
             # connect and each read are bounded by what is left of the total; the body read below
             # stops at the deadline too.
-            response = self.session.post(
-                url,
-                data=body,
-                headers=all_headers,
+            response = self.session.send(
+                request,
                 timeout=(total, total),
                 allow_redirects=False,
                 stream=True,
+                verify=self.verify,
             )
         except requests.Timeout:
             return DeliveryResult(status_code=None, duration_ms=elapsed_ms(), error=f"timeout after {total:g} s")

@@ -177,6 +177,30 @@ def test_a_webhook_url_that_is_not_public_https_is_refused_in_production(url, op
     assert partner.webhook_url == before
 
 
+@pytest.mark.parametrize("allow_private", [False, True])
+@pytest.mark.parametrize(
+    "url", ["https://127.0.0.1:8443\\@93.184.215.14/hook", "https://user@hooks.t2mobile.example/icontech"]
+)
+def test_the_admin_refuses_a_url_that_parsers_read_differently(url, allow_private, ops, partner, settings):
+    settings.WEBHOOK_ALLOW_PRIVATE_URLS = allow_private
+
+    response = ops.post(
+        reverse("admin:orders_partner_change", args=[partner.pk]),
+        {
+            "name": partner.name,
+            "webhook_url": url,
+            "webhook_scheme": partner.webhook_scheme,
+            "rate_limit": "",
+            "api_keys-TOTAL_FORMS": "0",
+            "api_keys-INITIAL_FORMS": "0",
+        },
+    )
+
+    assert response.status_code == 200 and response.context["adminform"].form.errors["webhook_url"]
+    partner.refresh_from_db()
+    assert partner.webhook_url != url
+
+
 def test_ops_changes_the_webhook_url_and_scheme(ops, partner):
     response = ops.post(
         reverse("admin:orders_partner_change", args=[partner.pk]),

@@ -93,3 +93,62 @@ def test_error_answers_carry_the_request_id_in_body_and_header(client):
 
     body = envelope(response, 401, "UNAUTHORIZED")
     assert body["requestId"] == "abc-123" == response["X-Request-ID"]
+
+
+# --- Issue 11, item 7: the docs, the schema and a foreign Host answer the envelope too -------------
+
+
+@pytest.mark.parametrize("path", ["/t2mobile/docs/", "/t2mobile/schema/", "/t2mobile/schema/?format=json"])
+@pytest.mark.parametrize("accept", ["text/html", "application/vnd.oai.openapi", "*/*"])
+def test_docs_and_schema_without_a_key_are_the_401_envelope_as_json(client, path, accept):
+    response = client.get(path, HTTP_ACCEPT=accept)
+
+    envelope(response, 401, "UNAUTHORIZED")
+    assert response["WWW-Authenticate"] == "Bearer"
+
+
+def test_docs_and_schema_with_a_wrong_key_are_the_401_envelope_as_json(client):
+    for path in ("/t2mobile/docs/", "/t2mobile/schema/"):
+        envelope(client.get(path, HTTP_AUTHORIZATION="Bearer not-a-key", HTTP_ACCEPT="text/html"), 401, "UNAUTHORIZED")
+
+
+def test_docs_and_schema_refuse_other_methods_with_the_405_envelope(api):
+    envelope(api.post("/t2mobile/docs/"), 405, "METHOD_NOT_ALLOWED")
+    envelope(api.delete("/t2mobile/schema/"), 405, "METHOD_NOT_ALLOWED")
+
+
+def test_the_schema_still_answers_yaml_and_json_to_a_partner(api):
+    assert api.get("/t2mobile/schema/").status_code == 200
+    assert api.get("/t2mobile/schema/?format=json").json()["openapi"].startswith("3.")
+
+
+def test_an_unknown_schema_format_is_an_envelope_not_an_html_page(api):
+    response = api.get("/t2mobile/schema/?format=xml")
+
+    assert response.status_code == 404
+    envelope(response, 404, "NOT_FOUND")
+
+
+@pytest.mark.parametrize("debug", [False, True])
+@pytest.mark.parametrize("path", ["/t2mobile/products", "/t2mobile/health/live", "/t2mobile/docs/", "/t2mobile/x"])
+def test_a_foreign_host_header_is_the_400_envelope_even_with_debug(client, settings, debug, path):
+    settings.DEBUG = debug
+
+    response = client.get(path, HTTP_HOST="attacker.example")
+
+    body = envelope(response, 400, "VALIDATION_ERROR")
+    assert "attacker.example" not in response.content.decode()
+    assert body["requestId"] == response["X-Request-ID"]
+
+
+def test_over_a_thousand_query_parameters_are_a_400_envelope(api):
+    query = "&".join(f"p{n}=1" for n in range(1100))
+
+    envelope(api.get(f"/t2mobile/orders?{query}"), 400, "VALIDATION_ERROR")
+
+
+@pytest.mark.parametrize("accept", ["text/html", "application/xml"])
+def test_an_accept_header_we_cannot_satisfy_gets_json_not_a_500(api, product, accept):
+    response = api.get("/t2mobile/products", HTTP_ACCEPT=accept)
+
+    assert response.status_code == 200 and response["Content-Type"].startswith("application/json")
