@@ -260,21 +260,26 @@ SPECTACULAR_SETTINGS = {
 
 # --- Logging: one JSON object per line on stdout ---------------------------------------------------
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+# "json" (production: one object per line, time in ISO 8601 UTC) or "human" (`make run` sets it).
+LOG_FORMAT = env("LOG_FORMAT", default="json")
+if LOG_FORMAT not in ("json", "human"):
+    raise environ.ImproperlyConfigured(f"LOG_FORMAT must be json or human, not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"context": {"()": "t2mobile_portal.logging.ContextFilter"}},
     "formatters": {
         "json": {
-            "()": "pythonjsonlogger.json.JsonFormatter",
+            "()": "t2mobile_portal.logging.UtcJsonFormatter",
             "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
             "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
-        }
+        },
+        "human": {"()": "t2mobile_portal.logging.HumanFormatter"},
     },
     "handlers": {
         "stdout": {
             "class": "logging.StreamHandler",
-            "formatter": "json",
+            "formatter": LOG_FORMAT,
             "filters": ["context"],
             "stream": "ext://sys.stdout",
         }
