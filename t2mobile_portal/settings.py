@@ -183,7 +183,8 @@ METRICS_TOKEN = env("METRICS_TOKEN", default="")
 # Without a broker server (``make run`` on a bare machine) Celery falls back to kombu's filesystem
 # transport in ``.run/broker``.
 _BROKER_DIR = BASE_DIR / ".run" / "broker"
-CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
+# "localhost" is only a name (the files are local): without one kombu warns on every publish.
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://localhost/")
 CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
 if CELERY_BROKER_URL.startswith("redis"):
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -199,6 +200,8 @@ elif CELERY_BROKER_URL.startswith("filesystem"):
         "data_folder_in": str(_BROKER_DIR / "in"),
         "data_folder_out": str(_BROKER_DIR / "in"),
         "processed_folder": str(_BROKER_DIR / "processed"),
+        # the exchange → queue table; kombu's default is ./control, beside the code
+        "control_folder": str(_BROKER_DIR / "control"),
         "store_processed": False,
     }
 CELERY_TASK_IGNORE_RESULT = True
