@@ -64,8 +64,8 @@ _CONTEXT = ("request_id", "order_id", "task_id")
 class HumanFormatter(logging.Formatter):
     """``03:12:01 INFO orders.provisioning order fulfilled order_id=T2M1 sales_order_id=42`` (local time).
 
-    For reading ``make run`` in a terminal: the same fields as the JSON line, as ``key=value``, with
-    the empty ones left out.
+    For reading ``make run`` in a terminal: the fields of the JSON line as ``key=value``, with the
+    empty ones and nested dicts left out.
     """
 
     def __init__(self) -> None:
@@ -75,8 +75,11 @@ class HumanFormatter(logging.Formatter):
         line = super().format(record)
         head, newline, rest = line.partition("\n")  # a traceback stays below the first line
         pairs = [(key, getattr(record, key, None)) for key in _CONTEXT]
+        # Dicts (Celery's "data", a copy of what its message already says) stay in the JSON line only.
         pairs += [
-            (key, value) for key, value in record.__dict__.items() if key not in _NOT_EXTRA and key not in _CONTEXT
+            (key, value)
+            for key, value in record.__dict__.items()
+            if key not in _NOT_EXTRA and key not in _CONTEXT and not isinstance(value, dict)
         ]
         fields = " ".join(f"{key}={_plain(value)}" for key, value in pairs if value not in (None, ""))
         return f"{head} {fields}{newline}{rest}" if fields else line

@@ -79,11 +79,11 @@ def test_log_format_human_prints_a_short_line_without_json():
 def test_the_human_line_carries_the_context_and_leaves_out_empty_fields():
     token = order_id_var.set("T2M-CTX-9")
     try:
-        rec = record("webhook attempt recorded", status_code=200, error="")
+        rec = record("webhook attempt recorded", status_code=200, error="", data={"id": "celery's copy"})
     finally:
         order_id_var.reset(token)
 
     line = HumanFormatter().format(rec)
 
     assert line.endswith(" INFO orders.provisioning webhook attempt recorded order_id=T2M-CTX-9 status_code=200")
-    assert "request_id" not in line and "task_id" not in line and "error=" not in line
+    assert "request_id" not in line and "task_id" not in line and "error=" not in line and "data=" not in line
