@@ -122,11 +122,15 @@ def receiver_command(port: int) -> list[str]:
 
 
 def order_lines(*, base: str, key: str, product_id: str) -> list[str]:
-    """Shell lines (bash and curl) that place an order, show its keys, and read its status."""
+    """Shell lines (bash and curl) that place an order, show its keys, and read its status.
+
+    The customerId is new with each order too: the sandbox forgets its Zoho contacts on exit, while
+    db.sqlite3 remembers which contact a customerId had, so a customer of an earlier run would fail.
+    """
     auth = f"-H 'Authorization: Bearer {key}'"
     body = (
         '\'{"orderId":"\'"$ORDER"\'","productId":"' + product_id + '","tenure":"12_MONTHS",'
-        '"customerId":"CUST-1","customerName":"Ada Obi","customerEmail":"ada@example.com",'
+        '"customerId":"CUST-\'"$ORDER"\'","customerName":"Ada Obi","customerEmail":"ada@example.com",'
         '"customerPhone":"08031234567"}\''
     )
     return [
