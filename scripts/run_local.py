@@ -2,9 +2,17 @@
 
 Starts the local Zoho SANDBOX (a simulation of Zoho's API, never the real Zoho), a local webhook
 receiver that verifies Standard Webhooks signatures and prints each event, then migrates, syncs the
-demo catalogue from the sandbox, and runs the web server, a Celery worker and celery-beat. With no
-DATABASE_URL it uses SQLite; with no REDIS_URL it uses Redis when one answers on 127.0.0.1:6379
-(database 5), otherwise kombu's filesystem transport and an in-process cache.
+demo catalogue from the sandbox, creates a local admin account, and runs the web server, a Celery
+worker and celery-beat. With no DATABASE_URL it uses SQLite; with no REDIS_URL it uses Redis when one
+answers on 127.0.0.1:6379 (database 5), otherwise (and whenever REDIS_URL is set and empty) kombu's
+filesystem transport and an in-process cache.
+
+Every line a process prints comes out prefixed with its name (``web      | …``), as foreman and
+honcho do, and the processes log in the short human format (``LOG_FORMAT=human``). Secrets reach
+the processes through their environment, never their command lines.
+
+``scripts/run_local.py manage <command> …`` runs one ``manage.py`` command with these settings
+(e.g. ``createsuperuser``), where a bare ``manage.py`` in a new shell would lack a SECRET_KEY.
 """
 
 from __future__ import annotations
@@ -16,8 +24,11 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
+from typing import BinaryIO, TextIO
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_DIR = ROOT / ".run"
@@ -25,6 +36,11 @@ PY = sys.executable
 WEB_PORT = int(os.environ.get("PORT", "8000"))
 SANDBOX_PORT = int(os.environ.get("ZOHO_SANDBOX_PORT", "8765"))
 RECEIVER_PORT = int(os.environ.get("WEBHOOK_RECEIVER_PORT", "8766"))
+LOCAL_ADMIN = "admin"
+# The processes' names, padded to the longest so that the "|" line up.
+NAMES = ("migrate", "zoho-sandbox", "receiver", "sync", "admin", "worker", "beat", "web")
+NAME_WIDTH = max(map(len, NAMES))
+_output_lock = threading.Lock()
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
@@ -72,7 +88,92 @@ def environment() -> dict[str, str]:
     env.setdefault("ZOHO_REFRESH_TOKEN", "sandbox-refresh-token")
     env.setdefault("ZOHO_ORGANIZATION_ID", "sandbox-org")
     env.setdefault("WEBHOOK_ALLOW_PRIVATE_URLS", "true")
+    env.setdefault("LOG_FORMAT", "human")
+    env["PYTHONUNBUFFERED"] = "1"  # each line reaches the prefixing pipe when it is written
     return env
+
+
+def prefix_lines(name: str, stream: BinaryIO | Iterable[bytes], out: TextIO, width: int = NAME_WIDTH) -> None:
+    """Copy ``stream`` to ``out`` line by line, each line prefixed ``name | `` (until end of file)."""
+    label = f"{name:<{width}} | "
+    for raw in stream:
+        line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+        with _output_lock:  # whole lines only, never two processes' halves
+            out.write(label + line + "\n")
+            out.flush()
+
+
+def start_prefixed(name: str, args: list[str], env: dict[str, str], out: TextIO | None = None) -> subprocess.Popen:
+    """Start ``args`` in its own session, its stdout and stderr prefixed with ``name`` on ``out``."""
+    proc = subprocess.Popen(
+        args, cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    pump = threading.Thread(
+        target=prefix_lines, args=(name, proc.stdout, out or sys.stdout), name=f"output-{name}", daemon=True
+    )
+    pump.start()
+    proc.output_pump = pump  # type: ignore[attr-defined]
+    return proc
+
+
+def receiver_command(port: int) -> list[str]:
+    """The receiver's command line: its secret comes from T2MOBILE_WEBHOOK_SECRET in its environment."""
+    return [PY, "manage.py", "webhook_receiver", "--port", str(port)]
+
+
+def order_lines(*, base: str, key: str, product_id: str) -> list[str]:
+    """Shell lines (bash and curl) that place an order, show its keys, and read its status.
+
+    The customerId is new with each order too: the sandbox forgets its Zoho contacts on exit, while
+    db.sqlite3 remembers which contact a customerId had, so a customer of an earlier run would fail.
+    """
+    auth = f"-H 'Authorization: Bearer {key}'"
+    body = (
+        '\'{"orderId":"\'"$ORDER"\'","productId":"' + product_id + '","tenure":"12_MONTHS",'
+        '"customerId":"CUST-\'"$ORDER"\'","customerName":"Ada Obi","customerEmail":"ada@example.com",'
+        '"customerPhone":"08031234567"}\''
+    )
+    return [
+        'ORDER=T2M$(date +%s)$RANDOM$RANDOM; echo "orderId=$ORDER  Idempotency-Key: key-$ORDER"',
+        f"curl -si -X POST {base}/t2mobile/fulfilment {auth} \\",
+        "  -H 'Content-Type: application/json' -H \"Idempotency-Key: key-$ORDER\" \\",
+        f"  -d {body}; echo",
+        f"curl -s {auth} {base}/t2mobile/orders/$ORDER; echo",
+    ]
+
+
+def truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+# Run by ``manage.py shell``: the password arrives in the environment, never on a command line.
+_ENSURE_ADMIN = """
+import os
+from django.contrib.auth import get_user_model
+user, _ = get_user_model().objects.get_or_create(username=os.environ["LOCAL_ADMIN_USERNAME"])
+user.is_staff = user.is_superuser = user.is_active = True
+user.set_password(os.environ["LOCAL_ADMIN_PASSWORD"])
+user.save()
+"""
+
+
+def local_admin(env: dict[str, str]) -> Path | None:
+    """Make the local superuser ``admin`` with the password kept in .run/admin_password.
+
+    Only in this script's local mode (DEBUG on, which it sets unless told otherwise): never against a
+    production configuration. Returns the password file, or None when no account was made.
+    """
+    if not truthy(env.get("DEBUG")):
+        return None
+    remembered("admin_password", lambda: secrets.token_urlsafe(18))
+    child = {
+        **env,
+        "LOCAL_ADMIN_USERNAME": LOCAL_ADMIN,
+        "LOCAL_ADMIN_PASSWORD": (RUN_DIR / "admin_password").read_text().strip(),
+    }
+    if manage(child, "shell", "--no-imports", "-c", _ENSURE_ADMIN, name="admin") != 0:
+        return None
+    return RUN_DIR / "admin_password"
 
 
 class Processes:
@@ -81,7 +182,7 @@ class Processes:
         self.running: list[tuple[str, subprocess.Popen]] = []
 
     def start(self, name: str, *args: str) -> subprocess.Popen:
-        proc = subprocess.Popen(list(args), cwd=ROOT, env=self.env, start_new_session=True)
+        proc = start_prefixed(name, list(args), self.env)
         self.running.append((name, proc))
         return proc
 
@@ -97,8 +198,12 @@ class Processes:
                 os.killpg(proc.pid, signal.SIGKILL)
 
 
-def manage(env: dict[str, str], *args: str) -> int:
-    return subprocess.call([PY, "manage.py", *args], cwd=ROOT, env=env)
+def manage(env: dict[str, str], *args: str, name: str | None = None) -> int:
+    """Run one manage.py command to its end, its output prefixed with ``name`` (default: the command)."""
+    proc = start_prefixed(name or args[0], [PY, "manage.py", *args], env)
+    code = proc.wait()
+    proc.output_pump.join(timeout=5)
+    return code
 
 
 def has_command(env: dict[str, str], name: str) -> bool:
@@ -126,19 +231,11 @@ def main() -> int:
             procs.start("zoho-sandbox", PY, "manage.py", "zoho_sandbox", "--port", str(SANDBOX_PORT))
             wait_for_port(SANDBOX_PORT)
         if has_command(env, "webhook_receiver"):
-            procs.start(
-                "receiver",
-                PY,
-                "manage.py",
-                "webhook_receiver",
-                "--port",
-                str(RECEIVER_PORT),
-                "--secret",
-                env["T2MOBILE_WEBHOOK_SECRET"],
-            )
+            procs.start("receiver", *receiver_command(RECEIVER_PORT))
             wait_for_port(RECEIVER_PORT)
         if has_command(env, "sync_zoho_catalogue"):
-            manage(env, "sync_zoho_catalogue")
+            manage(env, "sync_zoho_catalogue", name="sync")
+        admin_password = local_admin(env)
         procs.start(
             "worker",
             PY,
@@ -190,24 +287,29 @@ def main() -> int:
         ).stdout.strip().splitlines()[-1:] or ["<a productId from the catalogue>"]
         product_id = product_id[0]
         base = f"http://127.0.0.1:{WEB_PORT}"
-        print(
-            "\n"
-            "==================================================================================\n"
-            f" T2Mobile gateway running at {base}  (Zoho: local SANDBOX on :{SANDBOX_PORT})\n"
-            f" API key: {key}\n"
-            " Catalogue:\n"
-            f"   curl -s -H 'Authorization: Bearer {key}' {base}/t2mobile/products\n"
-            " Place an order (the receiver prints the signed ORDER_FULFILLED within seconds):\n"
-            f"   curl -s -X POST {base}/t2mobile/fulfilment -H 'Authorization: Bearer {key}' \\\n"
-            "     -H 'Content-Type: application/json' -H \"Idempotency-Key: $(uuidgen || date +%s%N)\" \\\n"
-            '     -d \'{"orderId":"T2M\'$(date +%s)\'","productId":"' + product_id + '",'
-            '"tenure":"12_MONTHS","customerId":"CUST-1","customerName":"Ada Obi",'
-            '"customerEmail":"ada@example.com","customerPhone":"08031234567"}\'\n'
-            f" Docs: {base}/t2mobile/docs/ (log in at {base}/admin/ first; create a user with\n"
-            "   `.venv/bin/python manage.py createsuperuser`)   Ctrl-C stops everything.\n"
-            "==================================================================================\n",
-            flush=True,
-        )
+        if admin_password:
+            admin = f" Admin: {base}/admin/  user {LOCAL_ADMIN}, password in {admin_password.relative_to(ROOT)}\n"
+        else:
+            admin = " Admin: no local account (DEBUG is off); scripts/run_local.py manage createsuperuser\n"
+        rule = "=" * 98
+        with _output_lock:
+            print(
+                f"\n{rule}\n"
+                f" T2Mobile gateway running at {base}  (Zoho: local SANDBOX on :{SANDBOX_PORT})\n"
+                f" API key: {key}  (kept in .run/demo_api_key unless T2MOBILE_API_KEYS is set)\n"
+                f"{admin}"
+                " Catalogue:\n"
+                f"   curl -s -H 'Authorization: Bearer {key}' {base}/t2mobile/products; echo\n"
+                " Place an order (bash and curl; the receiver prints the signed ORDER_FULFILLED within seconds).\n"
+                " Paste the lines in one shell. The first picks a new orderId and Idempotency-Key and prints them;\n"
+                " the curl after it sends the order, the last one reads its status:\n"
+                + "".join(f"   {line}\n" for line in order_lines(base=base, key=key, product_id=product_id))
+                + " Send the POST again with the same $ORDER: the stored answer comes back, with\n"
+                " `Idempotent-Replayed: true`. Run the ORDER= line again for another order.\n"
+                f" Docs: {base}/t2mobile/docs/ (log in at {base}/admin/ first)   Ctrl-C stops everything.\n"
+                f"{rule}\n",
+                flush=True,
+            )
         while True:
             for name, proc in procs.running:
                 if proc.poll() is not None:
@@ -220,5 +322,12 @@ def main() -> int:
         procs.stop_all()
 
 
+def manage_with_local_settings(args: list[str]) -> int:
+    """``run_local.py manage createsuperuser``: one manage.py command with make run's settings."""
+    return subprocess.call([PY, "manage.py", *args], cwd=ROOT, env=environment())
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["manage"]:
+        sys.exit(manage_with_local_settings(sys.argv[2:]))
     sys.exit(main())

@@ -3,6 +3,7 @@
 The overview answers "is anything on fire" at a glance: today's orders by status, stuck orders,
 webhook events waiting or failed, the Zoho API budget used today and the last catalogue sync. Each
 figure links to the change list filtered to exactly those rows (``templates/admin/index.html``).
+Below the figures, a picture of the last 14 days (``t2mobile_portal/admin_chart.py``).
 
 Login attempts are limited per client IP (``ADMIN_LOGIN_RATE_LIMIT``, default 10 a minute): the
 next attempt gets a 429 page saying to wait, whatever the password. If Redis (which holds the
@@ -24,6 +25,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django_ratelimit.core import is_ratelimited
 from redis.exceptions import RedisError
+
+from t2mobile_portal.admin_chart import activity_chart
 
 logger = logging.getLogger(__name__)
 
@@ -131,7 +134,7 @@ class BackOfficeSite(admin.AdminSite):
     site_url = None  # no public site to "view": / is the partner API's 404
 
     def index(self, request, extra_context=None):
-        context = {"overview": overview_figures(), **(extra_context or {})}
+        context = {"overview": overview_figures(), "activity_chart": activity_chart(), **(extra_context or {})}
         return super().index(request, extra_context=context)
 
     def login(self, request, extra_context=None):

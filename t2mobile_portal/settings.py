@@ -192,7 +192,8 @@ METRICS_TOKEN = env("METRICS_TOKEN", default="")
 # Without a broker server (``make run`` on a bare machine) Celery falls back to kombu's filesystem
 # transport in ``.run/broker``.
 _BROKER_DIR = BASE_DIR / ".run" / "broker"
-CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
+# "localhost" is only a name (the files are local): without one kombu warns on every publish.
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://localhost/")
 CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
 if CELERY_BROKER_URL.startswith("redis"):
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -208,6 +209,8 @@ elif CELERY_BROKER_URL.startswith("filesystem"):
         "data_folder_in": str(_BROKER_DIR / "in"),
         "data_folder_out": str(_BROKER_DIR / "in"),
         "processed_folder": str(_BROKER_DIR / "processed"),
+        # the exchange → queue table; kombu's default is ./control, beside the code
+        "control_folder": str(_BROKER_DIR / "control"),
         "store_processed": False,
     }
 CELERY_TASK_IGNORE_RESULT = True
@@ -277,21 +280,26 @@ SPECTACULAR_SETTINGS = {
 
 # --- Logging: one JSON object per line on stdout ---------------------------------------------------
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+# "json" (production: one object per line, time in ISO 8601 UTC) or "human" (`make run` sets it).
+LOG_FORMAT = env("LOG_FORMAT", default="json")
+if LOG_FORMAT not in ("json", "human"):
+    raise environ.ImproperlyConfigured(f"LOG_FORMAT must be json or human, not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"context": {"()": "t2mobile_portal.logging.ContextFilter"}},
     "formatters": {
         "json": {
-            "()": "pythonjsonlogger.json.JsonFormatter",
+            "()": "t2mobile_portal.logging.UtcJsonFormatter",
             "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
             "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
-        }
+        },
+        "human": {"()": "t2mobile_portal.logging.HumanFormatter"},
     },
     "handlers": {
         "stdout": {
             "class": "logging.StreamHandler",
-            "formatter": "json",
+            "formatter": LOG_FORMAT,
             "filters": ["context"],
             "stream": "ext://sys.stdout",
         }

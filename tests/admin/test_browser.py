@@ -1,13 +1,14 @@
 # ruff: noqa: F811  (pytest fixtures imported from tests.zoho_fixtures are used as arguments)
 """End to end in a real browser: a Support user logs in, opens the stuck filter, re-drives a FAILED
-order, and sees it FULFILLED once the worker has provisioned it.
+order, and sees it FULFILLED once the worker has provisioned it; the overview's 14-day chart draws
+the right bars, and at 1400 px the order list shows every column.
 
 The browser is Debian's Chromium (``/usr/bin/chromium``) driven by Playwright for Python against
 pytest-django's ``live_server``. The worker is real: a Celery worker (solo pool, in a thread)
 consuming the ``provisioning`` queue from Redis runs ``orders.provision_order`` against the local
 Zoho sandbox (``integrations/zoho/sandbox.py``, the same HTTP protocol as Zoho), so the re-drive
-goes through the broker exactly as in production. The test also saves a screenshot of the overview
-page to ``docs/admin-overview.png`` for the README.
+goes through the broker exactly as in production. The chart test also saves a screenshot of the
+overview page to ``docs/admin-overview.png`` for docs/admin.md.
 """
 
 from __future__ import annotations
@@ -58,6 +59,93 @@ def browser_page(monkeypatch):
         browser.close()
 
 
+def log_in(page, live_server, django_user_model, username: str = "sandra") -> None:
+    password = "Sandra-support-2026"
+    user = django_user_model.objects.create_user(username=username, password=password, is_staff=True)
+    user.groups.add(Group.objects.get(name=SUPPORT_GROUP))
+    page.goto(f"{live_server.url}/admin/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("input[type=submit]")
+    page.wait_for_selector("#overview")
+
+
+def days_ago(n: int) -> str:
+    return (timezone.localdate() - timedelta(days=n)).isoformat()
+
+
+def test_the_overview_draws_14_days_of_orders_and_webhooks_and_the_order_list_fits_1400_px(
+    live_server, browser_page, partner, product, django_user_model
+):
+    # Given orders and webhook events over the last weeks, one batch older than the 14 days shown
+    # (noon of each day, so that no count sits on a day boundary)
+    noon = timezone.localtime().replace(hour=12, minute=0, second=0, microsecond=0)
+
+    def age(days: int) -> timedelta:
+        return timezone.localtime() - (noon - timedelta(days=days))
+
+    seeded_orders = {(0, "FULFILLED"): 3, (0, "FAILED"): 1, (2, "PROCESSING"): 2, (5, "FULFILLED"): 1}
+    for (days, status), n in {**seeded_orders, (20, "FULFILLED"): 4}.items():
+        for _ in range(n):
+            order = make_order(
+                partner, status=status, product_id=product.item_id, age=age(days) if days else timedelta(0)
+            )
+    seeded_events = {(0, "SENT"): 2, (0, "FAILED"): 1, (3, "SENT"): 1}
+    for (days, status), n in seeded_events.items():
+        for _ in range(n):
+            event = make_event(order, status=status, event_type=WebhookLog.EventType.ORDER_FULFILLED)
+            WebhookLog.objects.filter(pk=event.pk).update(created_at=noon - timedelta(days=days))
+    page = browser_page
+
+    # When a support lead opens the overview
+    log_in(page, live_server, django_user_model)
+
+    # Then the chart shows exactly the seeded bars of the 14 days, each with its count on hover
+    chart = page.locator("#activity svg#activity-chart")
+    expect(chart).to_be_visible()
+    assert "Orders and webhook deliveries per day" in chart.locator("title#activity-chart-title").text_content()
+    expected = {("orders", days_ago(d), s): n for (d, s), n in seeded_orders.items()}
+    expected |= {("webhooks", days_ago(d), s): n for (d, s), n in seeded_events.items()}
+    bars = chart.locator("rect.bar")
+    drawn = {
+        (
+            bar.evaluate("b => b.closest('g.panel').dataset.panel"),
+            bar.get_attribute("data-day"),
+            bar.get_attribute("data-series"),
+        ): int(bar.get_attribute("data-value"))
+        for bar in bars.all()
+    }
+    assert drawn == expected
+    today_fulfilled = chart.locator(f"g[data-panel=orders] rect[data-day='{days_ago(0)}'][data-series=FULFILLED]")
+    assert today_fulfilled.locator("title").text_content() == f"{days_ago(0)}: 3 FULFILLED"
+    five_days_fulfilled = chart.locator(f"g[data-panel=orders] rect[data-day='{days_ago(5)}'][data-series=FULFILLED]")
+    # Heights are to scale: 3 orders draw three times as tall as 1.
+    assert today_fulfilled.bounding_box()["height"] == pytest.approx(
+        3 * five_days_fulfilled.bounding_box()["height"], rel=0.02
+    )
+    for text in ("delivered", "failed", "FULFILLED", "PROCESSING"):
+        assert chart.get_by_text(text, exact=True).count() >= 1, text
+    assert chart.get_by_text("day created", exact=False).count() == 2  # the x axis of each panel
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+    # And the order list at 1400 px shows every column inside the window, none scrolled out of sight
+    page.goto(f"{live_server.url}/admin/orders/order/")
+    headers = page.locator("#result_list thead th")
+    expect(headers.last).to_be_visible()
+    viewport = page.viewport_size["width"]
+    assert viewport == 1400
+    table = page.locator("#result_list").bounding_box()
+    assert table["x"] + table["width"] <= viewport, table
+    for header in headers.all():
+        box = header.bounding_box()
+        assert box["x"] + box["width"] <= viewport, (header.inner_text(), box)
+    assert page.evaluate("document.documentElement.scrollWidth") <= viewport
+    assert page.evaluate("document.querySelector('#result_list').closest('.results').scrollWidth") <= page.evaluate(
+        "document.querySelector('#result_list').closest('.results').clientWidth"
+    )
+
+
 def test_support_redrives_a_failed_order_from_the_stuck_filter_and_sees_it_fulfilled(
     live_server, browser_page, partner, product, zoho_sandbox, provisioning_worker, django_user_model
 ):
@@ -95,8 +183,6 @@ def test_support_redrives_a_failed_order_from_the_stuck_filter_and_sees_it_fulfi
     page.fill("#id_password", "Sandra-support-2026")
     page.click("input[type=submit]")
     page.wait_for_selector("#overview")
-    SCREENSHOT.parent.mkdir(exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT), full_page=True)
     stuck_row = page.locator("#overview tr", has_text="Stuck orders")
     expect(stuck_row.locator("td.figure")).to_have_text("2")
 

@@ -1,5 +1,7 @@
-"""``manage.py webhook_receiver``: verifies with the standardwebhooks library, prints, rejects with 400."""
+"""``manage.py webhook_receiver``: verifies with the standardwebhooks library, prints, rejects with 400;
+started as ``make run`` starts it, its secret is in its environment and not on its command line."""
 
+import importlib.util
 import os
 import socket
 import subprocess
@@ -16,6 +18,9 @@ from webhooks.signing import secret_generate
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parents[2]
+_spec = importlib.util.spec_from_file_location("run_local", ROOT / "scripts" / "run_local.py")
+run_local = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(run_local)
 
 
 def _free_port() -> int:
@@ -24,18 +29,31 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-def receiver_process():
-    secret, port = secret_generate(), _free_port()
+def start_receiver(args: list[str], **env_extra: str) -> subprocess.Popen:
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "t2mobile_portal.settings_test", "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "webhook_receiver", "--port", str(port), "--secret", secret],
+    return subprocess.Popen(
+        args,
         cwd=ROOT,
-        env=env,
+        env={**env, **env_extra},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+@pytest.fixture(params=["environment", "file"])
+def receiver_process(request, tmp_path):
+    """The receiver as make run starts it (secret in T2MOBILE_WEBHOOK_SECRET), or with --secret-file."""
+    secret, port = secret_generate(), _free_port()
+    if request.param == "environment":
+        process = start_receiver(run_local.receiver_command(port), T2MOBILE_WEBHOOK_SECRET=secret)
+    else:
+        secret_file = tmp_path / "webhook_secret"
+        secret_file.write_text(secret + "\n")
+        process = start_receiver(
+            [sys.executable, "manage.py", "webhook_receiver", "--port", str(port), "--secret-file", str(secret_file)],
+            T2MOBILE_WEBHOOK_SECRET="",
+        )
     deadline = time.monotonic() + 30
     while True:
         try:
@@ -70,3 +88,13 @@ def test_the_receiver_prints_a_verified_event_and_rejects_a_bad_signature(partne
     assert f"verified ORDER_FULFILLED {good.event_id} orderId={good.order.order_id}" in output
     assert bad_outcome == DeliveryOutcome.RETRY and bad.attempts.get().status_code == 400
     assert f"REJECTED {bad.event_id}" in output
+
+
+@pytest.mark.parametrize("receiver_process", ["environment"], indirect=True)
+def test_the_receiver_make_run_starts_has_no_secret_on_its_command_line(receiver_process):
+    process, port, secret = receiver_process
+
+    cmdline = Path(f"/proc/{process.pid}/cmdline").read_bytes().split(b"\0")
+
+    assert b"webhook_receiver" in cmdline and str(port).encode() in cmdline  # it is that process
+    assert not any(secret.encode() in arg or b"whsec_" in arg for arg in cmdline), cmdline
