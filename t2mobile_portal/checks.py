@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
 
 from django.conf import settings
 from django.core.checks import Error, Tags, register, run_checks
@@ -101,6 +102,26 @@ def check_api_keys(app_configs=None, **kwargs) -> list[Error]:
     ]
 
 
+def check_trusted_proxies(app_configs=None, **kwargs) -> list[Error]:
+    """Every TRUSTED_PROXIES entry is an address or a network; TRUSTED_PROXY_COUNT is gone."""
+    from t2mobile_portal.net import trusted_proxy_networks
+
+    errors = []
+    try:
+        trusted_proxy_networks()
+    except ValueError as exc:
+        errors.append(Error(f"TRUSTED_PROXIES: {exc}", hint="e.g. 127.0.0.1 or 10.0.0.0/24", id="t2mobile.E004"))
+    if os.environ.get("TRUSTED_PROXY_COUNT"):
+        errors.append(
+            Error(
+                "TRUSTED_PROXY_COUNT is no longer read: it let any caller choose its address in X-Forwarded-For.",
+                hint="Set TRUSTED_PROXIES to the address or network of your reverse proxies.",
+                id="t2mobile.E005",
+            )
+        )
+    return errors
+
+
 def secrets_refuse_weak() -> None:
     """Raise ``ImproperlyConfigured`` when a secret check fails (for processes that run no checks)."""
     errors = [error for error in run_checks(tags=[TAG]) if error.is_serious()]
@@ -110,5 +131,5 @@ def secrets_refuse_weak() -> None:
 
 def secret_checks_register() -> None:
     """Called by ``BackOfficeAdminConfig.ready``."""
-    for check in (check_webhook_secret, check_secret_key, check_api_keys):
+    for check in (check_webhook_secret, check_secret_key, check_api_keys, check_trusted_proxies):
         register(check, Tags.security, TAG)

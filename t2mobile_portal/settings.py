@@ -138,8 +138,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 # --- The partner ----------------------------------------------------------------------------------
 PARTNER_ID = env("PARTNER_ID", default="ICONTECH001")
 PARTNER_NAME = env("PARTNER_NAME", default="T2Mobile")
-# Reverse proxies in front of gunicorn that append to X-Forwarded-For (0: use the connection's address).
-TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+# Addresses or networks of the reverse proxies in front of gunicorn (nginx). X-Forwarded-For is
+# believed only on connections from them (t2mobile_portal/net.py); empty: the connection's address.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 RATELIMIT_IP_META_KEY = "t2mobile_portal.net.client_address"  # django-ratelimit's key="ip" (admin login)
 T2MOBILE_API_KEYS = env.list("T2MOBILE_API_KEYS", default=[])
 T2MOBILE_WEBHOOK_URL = env("T2MOBILE_WEBHOOK_URL", default="")

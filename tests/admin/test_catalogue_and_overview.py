@@ -169,7 +169,7 @@ def test_another_address_can_still_log_in(client, django_user_model):
 
 
 def test_behind_our_proxy_each_staff_member_has_their_own_login_budget(client, django_user_model, settings):
-    settings.TRUSTED_PROXY_COUNT = 1
+    settings.TRUSTED_PROXIES = ["10.0.0.2"]
     django_user_model.objects.create_user(username="staff", password="right-password-123", is_staff=True)
     url = reverse("admin:login")
     via_proxy = {"REMOTE_ADDR": "10.0.0.2"}
@@ -198,3 +198,20 @@ def test_staff_can_still_log_in_while_redis_is_down(client, django_user_model, s
     response = client.post(reverse("admin:login"), {"username": "staff", "password": "right-password-123"})
 
     assert response.status_code == 302 and "_auth_user_id" in client.session
+
+
+def test_a_direct_caller_rotating_x_forwarded_for_cannot_escape_the_login_limit(client, django_user_model, settings):
+    settings.TRUSTED_PROXIES = ["10.0.0.2"]
+    django_user_model.objects.create_user(username="staff", password="right-password-123", is_staff=True)
+    url = reverse("admin:login")
+    statuses = [
+        client.post(
+            url,
+            {"username": "staff", "password": f"wrong-{i}"},
+            HTTP_X_FORWARDED_FOR=f"198.51.100.{i}",
+            REMOTE_ADDR="203.0.113.66",
+        ).status_code
+        for i in range(12)
+    ]
+
+    assert statuses[-1] == 429

@@ -189,7 +189,7 @@ def test_a_valid_key_is_served_from_an_address_that_is_over_the_failure_limit(ap
 
 def test_behind_our_proxy_failures_count_per_caller_and_a_forged_forwarded_for_does_not_help(api_key, settings):
     settings.AUTH_FAILURE_RATE_LIMIT = "3/m"
-    settings.TRUSTED_PROXY_COUNT = 1
+    settings.TRUSTED_PROXIES = ["10.0.0.2"]
     proxy = {"REMOTE_ADDR": "10.0.0.2"}  # every request reaches gunicorn from nginx
     guesser = client_with("Bearer guess")
 
@@ -204,3 +204,48 @@ def test_behind_our_proxy_failures_count_per_caller_and_a_forged_forwarded_for_d
     assert honest.get("/t2mobile/products", HTTP_X_FORWARDED_FOR="203.0.113.50", **proxy).status_code == 200
     assert honest.get("/t2mobile/products", HTTP_X_FORWARDED_FOR="203.0.113.7", **proxy).status_code == 200
     assert guesser.get("/t2mobile/products", HTTP_X_FORWARDED_FOR="203.0.113.7", **proxy).status_code == 429
+
+
+def test_a_direct_caller_rotating_x_forwarded_for_is_still_limited(api_key, settings):
+    # Given our proxy is 10.0.0.2, and a guesser reaches gunicorn directly, forging the header
+    settings.AUTH_FAILURE_RATE_LIMIT = "20/m"
+    settings.TRUSTED_PROXIES = ["10.0.0.2"]
+    guesser = client_with("Bearer guess")
+
+    # When it sends 30 bad keys, each with a new X-Forwarded-For
+    statuses = [
+        guesser.get(
+            "/t2mobile/products", HTTP_X_FORWARDED_FOR=f"198.51.100.{i}", REMOTE_ADDR="203.0.113.66"
+        ).status_code
+        for i in range(30)
+    ]
+
+    # Then it is limited by its own address
+    assert statuses == [401] * 20 + [429] * 10
+
+
+def test_behind_two_proxies_of_ours_the_caller_is_the_first_address_they_do_not_vouch_for(api_key, settings):
+    settings.AUTH_FAILURE_RATE_LIMIT = "2/m"
+    settings.TRUSTED_PROXIES = ["10.0.0.0/24"]
+    guesser = client_with("Bearer guess")
+    via = {"REMOTE_ADDR": "10.0.0.3"}  # nginx → internal load balancer → gunicorn
+
+    statuses = [
+        guesser.get("/t2mobile/products", HTTP_X_FORWARDED_FOR=f"192.0.2.{i}, 203.0.113.7, 10.0.0.2", **via).status_code
+        for i in range(4)
+    ]
+
+    assert statuses == [401, 401, 429, 429]
+    other = guesser.get("/t2mobile/products", HTTP_X_FORWARDED_FOR="203.0.113.8, 10.0.0.2", **via)
+    assert other.status_code == 401
+
+
+def test_trusted_proxies_that_are_not_addresses_and_the_old_proxy_count_stop_start_up(settings, monkeypatch):
+    from t2mobile_portal.checks import check_trusted_proxies
+
+    settings.TRUSTED_PROXIES = ["nginx.internal"]
+    monkeypatch.setenv("TRUSTED_PROXY_COUNT", "1")
+
+    ids = [error.id for error in check_trusted_proxies()]
+
+    assert ids == ["t2mobile.E004", "t2mobile.E005"]
