@@ -249,3 +249,33 @@ def test_trusted_proxies_that_are_not_addresses_and_the_old_proxy_count_stop_sta
     ids = [error.id for error in check_trusted_proxies()]
 
     assert ids == ["t2mobile.E004", "t2mobile.E005"]
+
+
+@pytest.fixture
+def redis_unreachable(settings):
+    """The rate-limit counters' Redis refuses connections (a port nothing listens on)."""
+    from orders import throttling
+    from t2mobile_portal.outage import redis_breaker
+    from tests.zoho_fixtures import free_port
+
+    settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
+    throttling.redis_client.cache_clear()
+    yield
+    throttling.redis_client.cache_clear()
+    throttling._local._counts.clear()
+    redis_breaker._retry_at = 0.0
+    redis_breaker._warned_at = float("-inf")
+
+
+def test_while_redis_is_down_limits_are_counted_in_the_process_and_warned_once(api, partner, redis_unreachable, caplog):
+    partner.rate_limit = "3/m"
+    partner.save()
+
+    with caplog.at_level("WARNING", logger="t2mobile_portal.outage"):
+        statuses = [api.get("/t2mobile/products").status_code for _ in range(5)]
+        guesses = [client_with("Bearer guess").get("/t2mobile/products").status_code for _ in range(3)]
+
+    assert statuses == [200, 200, 200, 429, 429]
+    assert guesses == [401, 401, 401]
+    warnings = [r for r in caplog.records if "rate limits are counted in this process" in r.getMessage()]
+    assert len(warnings) == 1
