@@ -17,8 +17,6 @@ import secrets
 import shutil
 import signal
 import subprocess
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -28,7 +26,7 @@ from standardwebhooks import Webhook
 
 from integrations.zoho.sandbox import SANDBOX_REFRESH_TOKEN, ZohoSandbox
 from tests.webhooks.conftest import Receiver
-from tests.zoho_fixtures import database_url_of_tests, free_port
+from tests.zoho_fixtures import database_url_of_tests, free_port, wait_for
 from webhooks.signing import secret_generate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -52,17 +50,6 @@ def production_venv() -> Path:
                 f"{PRODUCTION_VENV}/bin/{tool} is missing: `make test` builds .venv-prod from requirements.txt alone"
             )
     return PRODUCTION_VENV
-
-
-def wait_for(predicate: Callable[[], object], *, timeout: float, interval: float = 0.25, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not reached within {timeout:.0f} s")
-        time.sleep(interval)
 
 
 class RedisServer:
