@@ -6,10 +6,15 @@ hostnames or versions.
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
+from django.utils import timezone
+
+from integrations.zoho.budget import zoho_paused
+from orders.serializers import iso_utc
 
 logger = logging.getLogger(__name__)
 
@@ -51,14 +56,14 @@ def _broker_queue_depths() -> dict[str, int] | None:
         return None
 
 
-def _zoho_auth_failing() -> bool:
-    """Zoho refused our credentials even after a token refresh, within the last 15 minutes."""
-    from integrations.zoho.client import AUTH_FAILING_KEY
+def _zoho_auth_failing_since() -> float | None:
+    """Since when (epoch seconds) Zoho has refused our credentials even after a token refresh."""
+    from integrations.zoho.client import auth_failing_since
 
     try:
-        return cache.get(AUTH_FAILING_KEY) is not None
+        return auth_failing_since()
     except Exception:
-        return False
+        return None
 
 
 def health_report() -> dict:
@@ -84,9 +89,18 @@ def health_report() -> dict:
             checks["zohoBudget"] = zoho_daily_usage()
         except Exception:
             logger.warning("health: Zoho budget unreadable")
-    zoho_failing = _zoho_auth_failing() if cache_ok else False
+    failing_since = _zoho_auth_failing_since() if cache_ok else None
+    zoho_failing = failing_since is not None
     checks["zoho"] = "failing" if zoho_failing else "ok"
-    zoho_warning = zoho_failing or checks.get("zohoBudget", {}).get("warning", False)
+    if zoho_failing:
+        checks["zohoFailingSince"] = iso_utc(datetime.fromtimestamp(failing_since, tz=UTC))
+    pause = zoho_paused() if cache_ok else None
+    if pause is not None:
+        checks["zohoPaused"] = {
+            "reason": pause.reason,
+            "until": iso_utc(timezone.now() + timedelta(seconds=pause.seconds)),
+        }
+    zoho_warning = zoho_failing or pause is not None or checks.get("zohoBudget", {}).get("warning", False)
     if not database:
         status = "down"
     elif not cache_ok or depths is None or zoho_warning:

@@ -43,7 +43,7 @@ from django.db.models import F, Min, Q
 from django.utils import timezone
 
 from integrations.zoho.client import CONNECT_TIMEOUT, READ_TIMEOUT, LineItem, SalesOrder, ZohoClient, zoho_client
-from integrations.zoho.errors import ZohoAuthError, ZohoError, ZohoPermanentError
+from integrations.zoho.errors import ZohoAuthError, ZohoError, ZohoPermanentError, ZohoWaitError
 from orders.models import Fulfilment, Order, Tenure
 from orders.provisioners import Licence, provisioner_for
 from t2mobile_portal.logging import order_id_var
@@ -362,6 +362,24 @@ def order_mark_failed(*, order: Order, reason: str, error: str = "") -> Order:
     return order
 
 
+def _zoho_wait(*, order: Order, fulfilment: Fulfilment, error: ZohoWaitError, describe: str) -> None:
+    """Zoho takes no calls for a while (the budget paused, the daily cap, our credentials in their
+    back-off): the attempt is given back, so the order's own retry schedule is not used up, and the
+    order waits until Zoho takes calls again. Orders that waited are queued oldest first (the sweeper
+    orders by due time, then by order)."""
+    wait = max(1.0, float(error.retry_after or 0))
+    fulfilment.attempts = max(0, fulfilment.attempts - 1)
+    fulfilment.last_error = describe
+    fulfilment.next_attempt_at = timezone.now() + timedelta(seconds=wait)
+    fulfilment.save(update_fields=["attempts", "last_error", "next_attempt_at", "updated_at"])
+    if wait <= CELERY_COUNTDOWN_MAX:
+        _enqueue_on_commit(order.pk, countdown=wait)
+    logger.info(
+        "provisioning waits for Zoho",
+        extra={"order_id": order.order_id, "wait_seconds": round(wait), "error": describe},
+    )
+
+
 def _attempt_failed(*, order_pk: int, error: ZohoError | Exception) -> None:
     """A transient failure: schedule the next attempt, or fail the order once retries run out."""
     describe = error.describe() if isinstance(error, ZohoError) else f"{type(error).__name__}: unexpected error"
@@ -369,6 +387,9 @@ def _attempt_failed(*, order_pk: int, error: ZohoError | Exception) -> None:
         order, fulfilment = _locked(order_pk)
         _attempt_end(fulfilment)
         if order.status != Order.Status.PROCESSING or fulfilment.status != Fulfilment.Status.PENDING:
+            return
+        if isinstance(error, ZohoWaitError):
+            _zoho_wait(order=order, fulfilment=fulfilment, error=error, describe=describe)
             return
         delay = retry_delay(fulfilment.attempts)
         if delay is None and not isinstance(error, ZohoAuthError):
@@ -560,7 +581,7 @@ def orders_redrive_stalled(*, now=None, batch_size: int = SWEEP_BATCH_SIZE) -> i
                 Fulfilment.objects.select_for_update(skip_locked=True, of=("self",))
                 .filter(status=Fulfilment.Status.PENDING, order__status=Order.Status.PROCESSING)
                 .filter(Q(next_attempt_at__lte=now - SWEEP_GRACE) | Q(next_attempt_at__isnull=True))
-                .order_by("next_attempt_at")
+                .order_by("next_attempt_at", "order_id")
                 .values_list("pk", "order_id")[:batch_size]
             )
             if not rows:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -102,7 +102,7 @@ def overview_figures(now=None) -> dict[str, list[Figure]]:
         ),
     ]
 
-    zoho = [_zoho_budget_figure()]
+    zoho = [_zoho_budget_figure(), *_zoho_wait_figures()]
     last_sync = last_catalogue_sync()
     if last_sync is None:
         zoho.append(Figure("Last catalogue sync", "never", _changelist("integrations.cataloguesync"), alert=True))
@@ -125,6 +125,26 @@ def _zoho_budget_figure() -> Figure:
     usage = zoho_daily_usage()
     share = int(usage["share"] * 100)
     return Figure("Zoho API calls today", f"{usage['calls']} of {usage['limit']} ({share} %)", alert=usage["warning"])
+
+
+def _zoho_wait_figures() -> list[Figure]:
+    """Why and until when Zoho calls are paused, and since when Zoho refuses our credentials."""
+    from integrations.zoho.budget import zoho_paused
+    from integrations.zoho.client import auth_failing_since
+
+    figures = []
+    try:
+        pause = zoho_paused()
+        since = auth_failing_since()
+    except Exception:  # the cache is down: the overview still renders
+        return [Figure("Zoho call budget", "unknown (cache unreachable)", alert=True)]
+    if pause is not None:
+        until = timezone.localtime() + timedelta(seconds=pause.seconds)
+        figures.append(Figure(f"Zoho calls paused: {pause.reason}", f"until {until:%Y-%m-%d %H:%M:%S}", alert=True))
+    if since is not None:
+        when = timezone.localtime(datetime.fromtimestamp(since, tz=UTC))
+        figures.append(Figure("Zoho refuses our credentials", f"since {when:%Y-%m-%d %H:%M}", alert=True))
+    return figures
 
 
 class BackOfficeSite(admin.AdminSite):

@@ -9,8 +9,14 @@ of orders must wait here, in our queue, instead of being refused by Zoho:
   (99 a minute for 90/m) even right after an idle spell, which stays under Zoho's 100.
 - ``ZOHO_MAX_CONCURRENCY`` slots, each a member of a sorted set scored by its lease expiry, so a
   worker killed in the middle of a call frees its slot when the lease runs out.
-- A ``Retry-After`` from Zoho pauses every worker until then (``pause``).
-- Each call increments ``zoho:calls:<local date>``; ``calls_today()`` feeds health and the admin.
+- A limit answer from Zoho pauses every worker (``pause``, with its reason): until its
+  ``Retry-After``, else 60 s for the per-minute (44) and concurrency (1070) limits, and until the
+  next local day for the daily one (45).
+- Each call is counted in ``zoho:calls:<local date>`` when its token is taken, atomically with the
+  check against ``ZOHO_DAILY_LIMIT``: at the cap, no call goes out until the next local day.
+- A wait longer than ``SLEEP_AT_MOST_SECONDS`` (a pause, the daily cap) is not slept in a worker:
+  ``ZohoWaitError`` says how long, and the order waits in the database (Zoho's wait, not the
+  order's: it does not use up its retry schedule). ``paused()`` tells health and the admin why.
 
 Redis server time drives the bucket, so clocks of different machines do not matter. Without Redis
 (``make run`` on a bare machine) the same rules run in-process.
@@ -25,16 +31,22 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 
 import redis
 from django.conf import settings
 from django.utils import timezone
 
-from integrations.zoho.errors import ZohoTransientError
+from integrations.zoho.errors import ZohoTransientError, ZohoWaitError
 
 KEY_PREFIX = "t2m:zoho:"
 #: Longest a caller sleeps for budget before giving up with a transient error (the task retries).
 MAX_WAIT_SECONDS = 120.0
+#: A token due within this long is waited for in the worker; a longer wait becomes ``ZohoWaitError``.
+SLEEP_AT_MOST_SECONDS = 5.0
+#: Without a Retry-After, the per-minute and concurrency limit answers pause every worker this long.
+LIMIT_PAUSE_SECONDS = 60.0
+REASON_DAILY_CAP = "ZOHO_DAILY_LIMIT reached: Zoho calls wait for the next day"
 #: A call slot is held at most this long (connect + read timeout, plus margin).
 SLOT_LEASE_MS = 60_000
 _PERIOD_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -44,6 +56,10 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local paused = tonumber(redis.call('GET', KEYS[2]) or '0')
 if paused > now then return paused - now end
+local daily_limit = tonumber(ARGV[3])
+if daily_limit > 0 and tonumber(redis.call('GET', KEYS[3]) or '0') >= daily_limit then
+  return tonumber(ARGV[4])
+end
 local capacity = tonumber(ARGV[1])
 local per_ms = tonumber(ARGV[2])
 local data = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
@@ -55,6 +71,10 @@ local wait = 0
 if tokens >= 1 then tokens = tokens - 1 else wait = math.ceil((1 - tokens) / per_ms) end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
 redis.call('PEXPIRE', KEYS[1], math.ceil(capacity / per_ms) + 60000)
+if wait == 0 then
+  redis.call('INCR', KEYS[3])
+  redis.call('EXPIRE', KEYS[3], 3 * 86400)
+end
 return wait
 """
 
@@ -75,8 +95,19 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local untl = now + tonumber(ARGV[1])
 local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
-if untl > cur then redis.call('SET', KEYS[1], untl, 'PX', tonumber(ARGV[1]) + 1000) end
+if untl > cur then
+  redis.call('SET', KEYS[1], untl, 'PX', tonumber(ARGV[1]) + 1000)
+  redis.call('SET', KEYS[2], ARGV[2], 'PX', tonumber(ARGV[1]) + 1000)
+end
 return untl
+"""
+
+_PAUSED_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local untl = tonumber(redis.call('GET', KEYS[1]) or '0')
+if untl <= now then return false end
+return {untl - now, redis.call('GET', KEYS[2]) or ''}
 """
 
 
@@ -107,10 +138,35 @@ def _today_key() -> str:
     return f"{KEY_PREFIX}calls:{timezone.localdate().isoformat()}"
 
 
+def seconds_until_tomorrow() -> float:
+    """Until the next local midnight (``TIME_ZONE``), when Zoho's and our daily counts start again."""
+    now = timezone.localtime()
+    tomorrow = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    return max(1.0, (timezone.make_aware(tomorrow.replace(tzinfo=None)) - now).total_seconds())
+
+
+@dataclass(frozen=True)
+class Pause:
+    """Why no Zoho call goes out now, and for how long."""
+
+    reason: str
+    seconds: float
+
+
 class _Budget:
     def call_slot(self, max_wait: float = MAX_WAIT_SECONDS):
         """Context manager around one Zoho call: waits for a token and a slot, counts the call."""
         return _call_slot(self, max_wait=max_wait)
+
+    def paused(self) -> Pause | None:
+        """The pause in force (a limit answer, or the daily cap reached), or None."""
+        pause = self._pause_in_force()
+        if pause is not None:
+            return pause
+        limit = settings.ZOHO_DAILY_LIMIT
+        if limit and self.calls_today() >= limit:
+            return Pause(reason=REASON_DAILY_CAP, seconds=seconds_until_tomorrow())
+        return None
 
 
 class RedisBudget(_Budget):
@@ -121,12 +177,18 @@ class RedisBudget(_Budget):
         self._bucket = self.redis.register_script(_BUCKET_LUA)
         self._slot = self.redis.register_script(_SLOT_LUA)
         self._pause = self.redis.register_script(_PAUSE_LUA)
+        self._paused = self.redis.register_script(_PAUSED_LUA)
 
     def _try_token(self) -> float:
-        """0 when a token was taken, else seconds to wait."""
+        """0 when a token was taken (and the call counted), else seconds to wait."""
         wait_ms = self._bucket(
-            keys=[f"{KEY_PREFIX}bucket", f"{KEY_PREFIX}paused_until"],
-            args=[self.rate.capacity, repr(self.rate.per_ms)],
+            keys=[f"{KEY_PREFIX}bucket", f"{KEY_PREFIX}paused_until", _today_key()],
+            args=[
+                self.rate.capacity,
+                repr(self.rate.per_ms),
+                settings.ZOHO_DAILY_LIMIT or 0,
+                int(seconds_until_tomorrow() * 1000),
+            ],
         )
         return int(wait_ms) / 1000
 
@@ -136,15 +198,18 @@ class RedisBudget(_Budget):
     def _release_slot(self, holder: str) -> None:
         self.redis.zrem(f"{KEY_PREFIX}inflight", holder)
 
-    def _count_call(self) -> None:
-        key = _today_key()
-        pipe = self.redis.pipeline()
-        pipe.incr(key)
-        pipe.expire(key, 3 * 86400)
-        pipe.execute()
+    def pause(self, seconds: float, reason: str = "Zoho asked us to wait") -> None:
+        self._pause(
+            keys=[f"{KEY_PREFIX}paused_until", f"{KEY_PREFIX}paused_reason"],
+            args=[max(1, int(seconds * 1000)), reason],
+        )
 
-    def pause(self, seconds: float) -> None:
-        self._pause(keys=[f"{KEY_PREFIX}paused_until"], args=[max(1, int(seconds * 1000))])
+    def _pause_in_force(self) -> Pause | None:
+        found = self._paused(keys=[f"{KEY_PREFIX}paused_until", f"{KEY_PREFIX}paused_reason"])
+        if not found:
+            return None
+        left_ms, reason = found
+        return Pause(reason=reason.decode() if isinstance(reason, bytes) else str(reason), seconds=int(left_ms) / 1000)
 
     def calls_today(self) -> int:
         return int(self.redis.get(_today_key()) or 0)
@@ -160,6 +225,7 @@ class LocalBudget(_Budget):
         self._tokens = float(rate.capacity)
         self._ts = time.monotonic()
         self._paused_until = 0.0
+        self._paused_reason = ""
         self._inflight: set[str] = set()
         self._day = ""
         self._count = 0
@@ -169,11 +235,17 @@ class LocalBudget(_Budget):
             now = time.monotonic()
             if self._paused_until > now:
                 return self._paused_until - now
+            day = timezone.localdate().isoformat()
+            if day != self._day:
+                self._day, self._count = day, 0
+            if settings.ZOHO_DAILY_LIMIT and self._count >= settings.ZOHO_DAILY_LIMIT:
+                return seconds_until_tomorrow()
             per_s = self.rate.per_ms * 1000
             self._tokens = min(self.rate.capacity, self._tokens + (now - self._ts) * per_s)
             self._ts = now
             if self._tokens >= 1:
                 self._tokens -= 1
+                self._count += 1
                 return 0.0
             return (1 - self._tokens) / per_s
 
@@ -188,16 +260,16 @@ class LocalBudget(_Budget):
         with self._lock:
             self._inflight.discard(holder)
 
-    def _count_call(self) -> None:
+    def pause(self, seconds: float, reason: str = "Zoho asked us to wait") -> None:
         with self._lock:
-            day = timezone.localdate().isoformat()
-            if day != self._day:
-                self._day, self._count = day, 0
-            self._count += 1
+            until = time.monotonic() + seconds
+            if until > self._paused_until:
+                self._paused_until, self._paused_reason = until, reason
 
-    def pause(self, seconds: float) -> None:
+    def _pause_in_force(self) -> Pause | None:
         with self._lock:
-            self._paused_until = max(self._paused_until, time.monotonic() + seconds)
+            left = self._paused_until - time.monotonic()
+            return Pause(reason=self._paused_reason, seconds=left) if left > 0 else None
 
     def calls_today(self) -> int:
         return self._count if self._day == timezone.localdate().isoformat() else 0
@@ -210,8 +282,12 @@ def _call_slot(budget: _Budget, *, max_wait: float) -> Iterator[None]:
         wait = budget._try_token()
         if wait <= 0:
             break
+        if wait > SLEEP_AT_MOST_SECONDS:
+            pause = budget.paused()
+            reason = pause.reason if pause is not None else "Zoho call budget exhausted"
+            raise ZohoWaitError(f"Zoho calls paused: {reason}", retry_after=wait)
         if time.monotonic() + wait > deadline:
-            raise ZohoTransientError("Zoho call budget exhausted; retry later", retry_after=wait)
+            raise ZohoWaitError("Zoho call budget exhausted; retry later", retry_after=wait)
         time.sleep(min(wait, 1.0))
     holder = uuid.uuid4().hex
     while not budget._try_slot(holder):
@@ -219,7 +295,6 @@ def _call_slot(budget: _Budget, *, max_wait: float) -> Iterator[None]:
             raise ZohoTransientError("too many Zoho calls in flight; retry later", retry_after=5)
         time.sleep(0.05)
     try:
-        budget._count_call()
         yield
     finally:
         budget._release_slot(holder)
@@ -242,6 +317,14 @@ def zoho_budget() -> RedisBudget | LocalBudget:
                 budget = LocalBudget(rate=rate, max_concurrency=settings.ZOHO_MAX_CONCURRENCY)
             _budgets[config] = budget
         return budget
+
+
+def zoho_paused() -> Pause | None:
+    """For health and the admin; None when Redis cannot say."""
+    try:
+        return zoho_budget().paused()
+    except redis.RedisError:
+        return None
 
 
 def zoho_calls_today() -> int:

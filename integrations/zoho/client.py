@@ -6,9 +6,16 @@ timeout, and turn the answer into a small dataclass or a classified error (``err
 of the code never sees Zoho's JSON.
 
 The access token lives in the shared cache until a minute before it expires. One process at a time
-refreshes it (a cache lock, ``cache.add``); the others wait for its result. Zoho allows only about
-ten token requests per refresh token in ten minutes and then blocks the rest of the window, so a
-failed refresh is remembered for ``TOKEN_FAILURE_BACKOFF`` seconds and not retried by every worker.
+refreshes it (a cache lock, ``cache.add``); the others wait for its result. Zoho allows only ten
+access tokens per refresh token in ten minutes and then blocks the rest of the window, so when Zoho
+refuses our credentials (a failed refresh, or a 401 that survives a fresh token) every worker waits
+out one shared back-off before the next token request: 2 minutes, doubling to 10, and 10 minutes
+after an ``Access Denied`` from the token endpoint (``auth_backoff_*``). Health shows since when.
+
+A limit answer (HTTP 429) pauses the shared budget for every worker (``budget.py``): code 44 (per
+minute) and 1070 (concurrency) for their ``Retry-After`` or 60 s, code 45 (daily) until the next
+local day. These, and the credentials' back-off, raise ``ZohoWaitError``: Zoho's wait, which does
+not use up an order's retry schedule.
 """
 
 from __future__ import annotations
@@ -28,12 +35,17 @@ import requests
 from django.conf import settings
 from django.core.cache import cache
 
-from integrations.zoho.budget import zoho_budget
+from integrations.zoho.budget import LIMIT_PAUSE_SECONDS, seconds_until_tomorrow, zoho_budget
 from integrations.zoho.errors import (
+    CODE_CONCURRENCY,
+    CODE_DAILY,
+    CODE_PER_MINUTE,
     ZohoAuthError,
+    ZohoAuthWaitError,
     ZohoError,
     ZohoInvalidTokenError,
     ZohoTransientError,
+    ZohoWaitError,
     error_from_exception,
     error_from_response,
     token_error_from_response,
@@ -47,10 +59,16 @@ ITEMS_PER_PAGE = 200
 TOKEN_LOCK_SECONDS = 30
 TOKEN_WAIT_SECONDS = 35
 TOKEN_EARLY_EXPIRY = 60
-TOKEN_FAILURE_BACKOFF = 30
+#: The shared back-off after Zoho refused our credentials: the first wait, doubled up to the cap.
+AUTH_BACKOFF_FIRST_SECONDS = 120
+AUTH_BACKOFF_MAX_SECONDS = 600
+#: After ``Access Denied`` (too many token requests): Zoho blocks the rest of its 10-minute window.
+AUTH_BACKOFF_ACCESS_DENIED_SECONDS = 600
 # Set while Zoho refuses our credentials (after one refresh); read by GET /t2mobile/health.
 AUTH_FAILING_KEY = "zoho:auth_failing"
+AUTH_FAILING_SINCE_KEY = "zoho:auth_failing_since"
 AUTH_FAILING_SECONDS = 15 * 60
+AUTH_BACKOFF_KEY = "zoho:auth_backoff"  # {"until": epoch, "step": seconds, "reason": …}
 
 
 @dataclass(frozen=True)
@@ -148,6 +166,48 @@ def custom_field_entry(name: str, value: str) -> dict:
 def _auth_failing_mark(error: ZohoError) -> None:
     """Zoho refused our credentials: health says so until a token refresh works (or 15 minutes)."""
     cache.set(AUTH_FAILING_KEY, error.message[:200], timeout=AUTH_FAILING_SECONDS)
+    cache.add(AUTH_FAILING_SINCE_KEY, time.time(), timeout=None)
+
+
+def auth_backoff_record(error: ZohoError) -> float:
+    """Every worker waits this many seconds before the next token request (shared in the cache):
+    2 minutes after the first refusal, doubling to 10; 10 minutes after ``Access Denied``."""
+    previous = cache.get(AUTH_BACKOFF_KEY) or {}
+    if "access denied" in error.message.lower():
+        step = AUTH_BACKOFF_ACCESS_DENIED_SECONDS
+    elif previous:
+        step = min(AUTH_BACKOFF_MAX_SECONDS, int(previous.get("step", 0)) * 2 or AUTH_BACKOFF_FIRST_SECONDS)
+    else:
+        step = AUTH_BACKOFF_FIRST_SECONDS
+    # Remembered past its wait, so that the next refusal doubles it; a working token clears it.
+    cache.set(
+        AUTH_BACKOFF_KEY,
+        {"until": time.time() + step, "step": step, "reason": error.message[:200]},
+        timeout=step + AUTH_BACKOFF_MAX_SECONDS * 2,
+    )
+    _auth_failing_mark(error)
+    logger.warning("zoho refuses our credentials; token requests wait %d s: %s", step, error.describe())
+    return step
+
+
+def auth_backoff_left() -> tuple[float, str] | None:
+    """(seconds left, reason) while the credentials' back-off is in force."""
+    state = cache.get(AUTH_BACKOFF_KEY)
+    if not state:
+        return None
+    left = float(state.get("until", 0)) - time.time()
+    return (left, str(state.get("reason", ""))) if left > 0 else None
+
+
+def auth_failing_since() -> float | None:
+    """Epoch seconds since Zoho has refused our credentials, while it does."""
+    if cache.get(AUTH_FAILING_KEY) is None:
+        return None
+    return cache.get(AUTH_FAILING_SINCE_KEY)
+
+
+def _auth_recovered() -> None:
+    cache.delete_many([AUTH_FAILING_KEY, AUTH_FAILING_SINCE_KEY, AUTH_BACKOFF_KEY])
 
 
 class ZohoClient:
@@ -174,7 +234,6 @@ class ZohoClient:
         scope = hashlib.sha256(f"{self.accounts_url}|{client_id}|{refresh_token}".encode()).hexdigest()[:16]
         self._token_key = f"zoho:access_token:{scope}"
         self._lock_key = f"zoho:access_token_lock:{scope}"
-        self._failure_key = f"zoho:access_token_failed:{scope}"
 
     @classmethod
     def from_settings(cls) -> ZohoClient:
@@ -197,9 +256,10 @@ class ZohoClient:
         deadline = time.monotonic() + TOKEN_WAIT_SECONDS
         owner = uuid.uuid4().hex
         while True:
-            failure = cache.get(self._failure_key)
-            if failure:
-                raise ZohoAuthError(f"token refresh failed recently: {failure}")
+            backoff = auth_backoff_left()
+            if backoff is not None:
+                left, reason = backoff
+                raise ZohoAuthWaitError(f"Zoho refused our credentials ({reason}); waiting", retry_after=left)
             if cache.add(self._lock_key, owner, timeout=TOKEN_LOCK_SECONDS):
                 try:
                     token = cache.get(self._token_key)  # another process may have finished just now
@@ -232,10 +292,9 @@ class ZohoClient:
             raise error_from_exception(exc) from exc
         error = token_error_from_response(response)
         if error is not None:
-            backoff = max(TOKEN_FAILURE_BACKOFF, error.retry_after or 0)
-            cache.set(self._failure_key, error.message[:200], timeout=backoff)
             if isinstance(error, ZohoAuthError):
-                _auth_failing_mark(error)
+                step = auth_backoff_record(error)
+                raise ZohoAuthWaitError(error.message, http_status=error.http_status, retry_after=step)
             logger.warning("zoho token refresh failed: %s", error.describe())
             raise error
         body = response.json()
@@ -245,7 +304,7 @@ class ZohoClient:
         except (TypeError, ValueError):
             expires_in = 3600
         cache.set(self._token_key, token, timeout=max(30, expires_in - TOKEN_EARLY_EXPIRY))
-        cache.delete(AUTH_FAILING_KEY)
+        _auth_recovered()
         logger.info("zoho access token refreshed")
         return token
 
@@ -286,19 +345,42 @@ class ZohoClient:
                 self._drop_token(token)
                 if attempt == 1:
                     continue
-                _auth_failing_mark(error)
-                raise ZohoAuthError(
+                refused = ZohoAuthError(
                     f"still unauthorised after a token refresh: {error.message}",
                     http_status=error.http_status,
                     code=error.code,
                 )
+                step = auth_backoff_record(refused)
+                raise ZohoAuthWaitError(
+                    refused.message, http_status=error.http_status, code=error.code, retry_after=step
+                )
             if isinstance(error, ZohoAuthError):  # 403: the organisation or scope is refused
                 _auth_failing_mark(error)
-            if error.retry_after:
-                budget.pause(error.retry_after)
             logger.info("zoho %s %s failed: %s", method, path.split("?")[0], error.describe())
+            if error.http_status == 429:
+                raise self._limit_pause(budget, error)
+            if error.retry_after:
+                budget.pause(error.retry_after, reason=f"Zoho asked us to wait ({error.describe()})")
             raise error
         raise AssertionError("unreachable")  # pragma: no cover
+
+    @staticmethod
+    def _limit_pause(budget, error: ZohoError) -> ZohoWaitError:
+        """A limit answer (HTTP 429) pauses every worker; Zoho documents no Retry-After for them."""
+        if error.code == CODE_DAILY:
+            seconds = error.retry_after or seconds_until_tomorrow()
+            reason = "Zoho's daily call limit reached (code 45): calls wait for the next day"
+        elif error.code == CODE_CONCURRENCY:
+            seconds = error.retry_after or LIMIT_PAUSE_SECONDS
+            reason = "Zoho's limit of calls in flight reached (code 1070)"
+        elif error.code == CODE_PER_MINUTE:
+            seconds = error.retry_after or LIMIT_PAUSE_SECONDS
+            reason = "Zoho's per-minute call limit reached (code 44)"
+        else:
+            seconds = error.retry_after or LIMIT_PAUSE_SECONDS
+            reason = f"Zoho answered HTTP 429 (code {error.code})"
+        budget.pause(seconds, reason=reason)
+        return ZohoWaitError(f"{reason}; paused {seconds:.0f} s", http_status=429, code=error.code, retry_after=seconds)
 
     # --- Items ----------------------------------------------------------------------------------
 

@@ -15,7 +15,11 @@ from __future__ import annotations
 import requests
 
 #: Zoho codes that mean "slow down" whatever the HTTP status they come with.
-RATE_LIMIT_CODES = frozenset({43, 44, 45, 4820, 4421})
+RATE_LIMIT_CODES = frozenset({43, 44, 45, 1070, 4820, 4421})
+#: The limit answers of Zoho's API (HTTP 429), each its own case (zoho.md, "Errors and limits").
+CODE_PER_MINUTE = 44
+CODE_DAILY = 45
+CODE_CONCURRENCY = 1070
 #: Zoho codes (with HTTP 401) that mean the access token is invalid or expired.
 INVALID_TOKEN_CODES = frozenset({14, 57, 4834})
 
@@ -52,6 +56,16 @@ class ZohoAuthError(ZohoTransientError):
 
 class ZohoInvalidTokenError(ZohoAuthError):
     """HTTP 401 with an invalid-token code: drop the cached token and retry the call once."""
+
+
+class ZohoWaitError(ZohoTransientError):
+    """Zoho takes no calls from us for ``retry_after`` seconds (the shared budget is paused, the
+    daily cap is reached, or our credentials are in their back-off): Zoho's wait, not the order's,
+    so it does not use up the order's own retry schedule."""
+
+
+class ZohoAuthWaitError(ZohoWaitError, ZohoAuthError):
+    """Zoho refused our credentials; every worker waits out the shared back-off before asking again."""
 
 
 class ZohoPermanentError(ZohoError):

@@ -15,7 +15,7 @@ from responses import matchers
 
 from integrations.zoho.budget import zoho_budget
 from integrations.zoho.client import LineItem, ZohoClient
-from integrations.zoho.errors import ZohoAuthError, ZohoPermanentError, ZohoTransientError
+from integrations.zoho.errors import ZohoAuthError, ZohoAuthWaitError, ZohoPermanentError, ZohoTransientError
 from tests.zoho_fixtures import ACCOUNTS_URL, API_BASE
 
 TOKEN_URL = f"{ACCOUNTS_URL}/oauth/v2/token"
@@ -172,6 +172,9 @@ def test_401_again_after_a_fresh_token_is_an_auth_outage_not_an_order_failure(zo
 
 
 def test_health_reports_zoho_failing_while_it_refuses_us_and_ok_once_a_refresh_works(zoho_settings):
+    from django.core.cache import cache
+
+    from integrations.zoho.client import AUTH_BACKOFF_KEY
     from orders.health import health_report
 
     with responses.RequestsMock() as rsps:
@@ -182,7 +185,16 @@ def test_health_reports_zoho_failing_while_it_refuses_us_and_ok_once_a_refresh_w
 
     failing = health_report()
     assert failing["checks"]["zoho"] == "failing" and failing["status"] == "degraded"
+    assert failing["checks"]["zohoFailingSince"].endswith("Z")
 
+    # While the shared back-off lasts, no worker asks Zoho for a token or calls it at all.
+    with responses.RequestsMock() as rsps, pytest.raises(ZohoAuthWaitError) as waiting:
+        client().items_page(page=1)
+    assert 100 < waiting.value.retry_after <= 120
+
+    # Once the back-off has run out, a working token clears the failure.
+    state = cache.get(AUTH_BACKOFF_KEY)
+    cache.set(AUTH_BACKOFF_KEY, {**state, "until": 0}, timeout=600)
     with responses.RequestsMock() as rsps:
         rsps.get(f"{API_BASE}/items", status=401, json={"code": 57, "message": "You are not authorized"})
         rsps.post(TOKEN_URL, json=TOKEN_BODY)
@@ -190,6 +202,7 @@ def test_health_reports_zoho_failing_while_it_refuses_us_and_ok_once_a_refresh_w
         client().items_page(page=1)
 
     assert health_report()["checks"]["zoho"] == "ok"
+    assert "zohoFailingSince" not in health_report()["checks"]
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,158 @@
+"""Zoho's limit answers and refused credentials, each its own case (zoho.md, "Errors and limits"):
+the shared budget pauses every worker, the daily cap is enforced here, the credentials' back-off is
+shared and never becomes a refresh storm, and none of these waits uses up an order's retries.
+
+Zoho is stubbed with ``responses`` using the documented bodies: HTTP 429 with code 44 (per minute),
+45 (daily) or 1070 (concurrency) and no ``Retry-After``; the token endpoint's ``error`` field.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import responses
+from django.utils import timezone
+
+from integrations.zoho.budget import seconds_until_tomorrow, zoho_budget
+from integrations.zoho.client import ZohoClient
+from integrations.zoho.errors import ZohoAuthWaitError, ZohoWaitError
+from orders.health import health_report
+from tests.integrations.test_zoho_client import API_BASE, TOKEN_BODY, TOKEN_URL, items_body, token_ok
+
+LIMIT_ANSWERS = {
+    44: "You have made too many requests continuously. Please try again after some time.",
+    45: "You have exceeded the maximum number of API calls allowed per day.",
+    1070: "Maximum concurrent API call limit reached.",
+}
+
+
+def client() -> ZohoClient:
+    return ZohoClient.from_settings()
+
+
+@pytest.mark.parametrize(("code", "paused_for"), [(44, 60), (1070, 60), (45, None)], ids=["44", "1070", "45"])
+def test_a_limit_answer_without_retry_after_pauses_every_worker(zoho_settings, code, paused_for):
+    with responses.RequestsMock() as rsps:
+        token_ok(rsps)
+        items = rsps.get(f"{API_BASE}/items", status=429, json={"code": code, "message": LIMIT_ANSWERS[code]})
+        with pytest.raises(ZohoWaitError) as first:
+            client().items_page(page=1)
+
+        # Every worker (another client, the same Redis) now waits without calling Zoho
+        with pytest.raises(ZohoWaitError) as second:
+            client().items_page(page=1)
+        assert items.call_count == 1
+
+    expected = paused_for if paused_for is not None else seconds_until_tomorrow()
+    assert expected - 5 < first.value.retry_after <= expected + 1
+    assert expected - 5 < second.value.retry_after <= expected + 1
+    pause = zoho_budget().paused()
+    assert f"code {code}" in pause.reason
+    checks = health_report()["checks"]
+    assert f"code {code}" in checks["zohoPaused"]["reason"] and checks["zohoPaused"]["until"].endswith("Z")
+
+
+def test_the_daily_limit_is_enforced_here_before_zoho_refuses(zoho_settings):
+    zoho_settings.ZOHO_DAILY_LIMIT = 3
+    with responses.RequestsMock() as rsps:
+        token_ok(rsps)
+        items = rsps.get(f"{API_BASE}/items", json=items_body([]))
+        for _ in range(3):
+            client().items_page(page=1)
+
+        with pytest.raises(ZohoWaitError) as capped:
+            client().items_page(page=1)
+
+        assert items.call_count == 3  # the fourth call never went out
+    assert capped.value.retry_after > seconds_until_tomorrow() - 5
+    assert "ZOHO_DAILY_LIMIT" in health_report()["checks"]["zohoPaused"]["reason"]
+
+
+def test_refused_credentials_back_off_for_every_worker_2_minutes_doubling_to_10(zoho_settings):
+    from django.core.cache import cache
+
+    from integrations.zoho.client import AUTH_BACKOFF_KEY
+
+    waits = []
+    with responses.RequestsMock() as rsps:
+        token = rsps.post(TOKEN_URL, json={"error": "invalid_client"})
+        for _ in range(5):
+            with pytest.raises(ZohoAuthWaitError) as refused:
+                client().access_token()
+            waits.append(round(refused.value.retry_after))
+            # 20 workers asking during the back-off send no token request at all
+            outcomes: list[str] = []
+            threads = [threading.Thread(target=_ask_for_a_token, args=(outcomes,)) for _ in range(20)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            assert outcomes == ["ZohoAuthWaitError"] * 20
+            # the back-off ran out (its end moved, not the clock: this test is about the steps)
+            cache.set(AUTH_BACKOFF_KEY, {**cache.get(AUTH_BACKOFF_KEY), "until": 0}, timeout=3600)
+        assert token.call_count == 5
+
+    assert waits == [120, 240, 480, 600, 600]
+    checks = health_report()["checks"]
+    assert checks["zoho"] == "failing" and checks["zohoFailingSince"].endswith("Z")
+
+
+def _ask_for_a_token(outcomes: list[str]) -> None:
+    try:
+        ZohoClient.from_settings().access_token()
+        outcomes.append("token")
+    except Exception as exc:
+        outcomes.append(type(exc).__name__)
+
+
+def test_access_denied_from_the_token_endpoint_waits_10_minutes(zoho_settings):
+    with responses.RequestsMock() as rsps:
+        rsps.post(TOKEN_URL, json={"error": "Access Denied", "error_description": "You have made too many requests"})
+        with pytest.raises(ZohoAuthWaitError) as denied:
+            client().access_token()
+
+    assert round(denied.value.retry_after) == 600
+
+
+def test_a_working_token_ends_the_back_off(zoho_settings):
+    from django.core.cache import cache
+
+    from integrations.zoho.client import AUTH_BACKOFF_KEY
+
+    with responses.RequestsMock() as rsps:
+        rsps.post(TOKEN_URL, json={"error": "invalid_client"})
+        with pytest.raises(ZohoAuthWaitError):
+            client().access_token()
+    cache.set(AUTH_BACKOFF_KEY, {**cache.get(AUTH_BACKOFF_KEY), "until": 0}, timeout=3600)
+    with responses.RequestsMock() as rsps:
+        rsps.post(TOKEN_URL, json=TOKEN_BODY)
+        client().access_token()
+
+    assert cache.get(AUTH_BACKOFF_KEY) is None
+    assert health_report()["checks"]["zoho"] == "ok"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_order_that_waits_for_zoho_keeps_its_retry_schedule(api, product, zoho_settings):
+    from orders.models import Fulfilment
+    from orders.provisioning import order_provision
+    from tests.conftest import place_order
+
+    place_order(api, orderId="T2M-WAIT-1")
+    fulfilment = Fulfilment.objects.get(order__order_id="T2M-WAIT-1")
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        token_ok(rsps)
+        rsps.get(f"{API_BASE}/contacts", status=429, json={"code": 44, "message": LIMIT_ANSWERS[44]})
+        order_provision(order_pk=fulfilment.order_id)
+
+        # and a second run during the pause waits too, without a call and without an attempt
+        Fulfilment.objects.filter(pk=fulfilment.pk).update(next_attempt_at=timezone.now())
+        order_provision(order_pk=fulfilment.order_id)
+
+    fulfilment.refresh_from_db()
+    assert fulfilment.order.status == "PROCESSING"
+    assert fulfilment.attempts == 0  # the waits were Zoho's, not the order's
+    assert "code 44" in fulfilment.last_error
+    wait = (fulfilment.next_attempt_at - timezone.now()).total_seconds()
+    assert 50 < wait <= 61
