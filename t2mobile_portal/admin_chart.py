@@ -64,28 +64,29 @@ def daily_activity(now: datetime | None = None, days: int = CHART_DAYS) -> Daily
     tz = timezone.get_current_timezone()
     day_list = [today - timedelta(days=n) for n in range(days - 1, -1, -1)]
 
-    orders: dict[str, dict[date, int]] = {s.key: {} for s in _order_series()}
-    rows = (
-        Order.objects.filter(status__in=list(orders), updated_at__gte=start, created_at__gte=start)
-        .annotate(day=TruncDate("created_at", tzinfo=tz))
-        .values_list("day", "status")
-        .annotate(n=Count("pk"))
-        .order_by()
+    order_keys = [series.key for series in _order_series()]
+    orders = _per_day_and_status(
+        Order.objects.filter(status__in=order_keys, updated_at__gte=start, created_at__gte=start), order_keys, tz
     )
-    for day, status, n in rows:
-        orders[status][day] = n
-
-    webhooks: dict[str, dict[date, int]] = {s.key: {} for s in WEBHOOK_SERIES}
-    rows = (
-        WebhookLog.objects.filter(status__in=list(webhooks), created_at__gte=start)
-        .annotate(day=TruncDate("created_at", tzinfo=tz))
-        .values_list("day", "status")
-        .annotate(n=Count("pk"))
-        .order_by()
+    webhook_keys = [series.key for series in WEBHOOK_SERIES]
+    webhooks = _per_day_and_status(
+        WebhookLog.objects.filter(status__in=webhook_keys, created_at__gte=start), webhook_keys, tz
     )
-    for day, status, n in rows:
-        webhooks[status][day] = n
     return DailyActivity(day_list, orders, webhooks)
+
+
+def _per_day_and_status(rows, statuses: list[str], tz) -> dict[str, dict[date, int]]:
+    """One grouped query: {status: {local day of created_at: count}}."""
+    counts: dict[str, dict[date, int]] = {status: {} for status in statuses}
+    grouped = (
+        rows.annotate(day=TruncDate("created_at", tzinfo=tz))
+        .values_list("day", "status")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    for day, status, n in grouped:
+        counts[status][day] = n
+    return counts
 
 
 def _axis_top(value: int) -> int:

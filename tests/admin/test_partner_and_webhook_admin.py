@@ -160,17 +160,7 @@ def test_a_webhook_url_that_is_not_public_https_is_refused_in_production(url, op
     settings.WEBHOOK_ALLOW_PRIVATE_URLS = False
     before = partner.webhook_url
 
-    response = ops.post(
-        reverse("admin:orders_partner_change", args=[partner.pk]),
-        {
-            "name": partner.name,
-            "webhook_url": url,
-            "webhook_scheme": partner.webhook_scheme,
-            "rate_limit": "",
-            "api_keys-TOTAL_FORMS": "0",
-            "api_keys-INITIAL_FORMS": "0",
-        },
-    )
+    response = post_webhook_url(ops, partner, url)
 
     assert response.status_code == 200 and response.context["adminform"].form.errors["webhook_url"]
     partner.refresh_from_db()
@@ -184,17 +174,7 @@ def test_a_webhook_url_that_is_not_public_https_is_refused_in_production(url, op
 def test_the_admin_refuses_a_url_that_parsers_read_differently(url, allow_private, ops, partner, settings):
     settings.WEBHOOK_ALLOW_PRIVATE_URLS = allow_private
 
-    response = ops.post(
-        reverse("admin:orders_partner_change", args=[partner.pk]),
-        {
-            "name": partner.name,
-            "webhook_url": url,
-            "webhook_scheme": partner.webhook_scheme,
-            "rate_limit": "",
-            "api_keys-TOTAL_FORMS": "0",
-            "api_keys-INITIAL_FORMS": "0",
-        },
-    )
+    response = post_webhook_url(ops, partner, url)
 
     assert response.status_code == 200 and response.context["adminform"].form.errors["webhook_url"]
     partner.refresh_from_db()
@@ -231,3 +211,18 @@ def test_webhook_log_list_shows_the_last_http_status(support, partner):
     page = support.get(reverse("admin:webhooks_webhooklog_changelist")).content.decode()
 
     assert '<td class="field-last_status_code">503</td>' in page
+
+
+def post_webhook_url(ops, partner, url: str):
+    """The partner's change form, saved with ``url`` as its webhook URL."""
+    return ops.post(
+        reverse("admin:orders_partner_change", args=[partner.pk]),
+        {
+            "name": partner.name,
+            "webhook_url": url,
+            "webhook_scheme": partner.webhook_scheme,
+            "rate_limit": "",
+            "api_keys-TOTAL_FORMS": "0",
+            "api_keys-INITIAL_FORMS": "0",
+        },
+    )
