@@ -187,10 +187,16 @@ def data_centre_check(*, api_domain: str, api_base: str) -> bool:
         default_port = {"http": 80, "https": 443}.get(url.scheme.lower())
         return (url.scheme.lower(), (url.hostname or "").lower(), url.port or default_port)
 
-    if origin(domain) == origin(base):
-        cache.delete(DATA_CENTRE_MISMATCH_KEY)
+    matches = origin(domain) == origin(base)
+    try:  # health's mark only: a cache that is down must not fail the token that just worked
+        if matches:
+            cache.delete(DATA_CENTRE_MISMATCH_KEY)
+        else:
+            cache.set(DATA_CENTRE_MISMATCH_KEY, 1, timeout=DATA_CENTRE_MISMATCH_SECONDS)
+    except Exception:
+        logger.debug("zoho data centre mark not written")
+    if matches:
         return True
-    cache.set(DATA_CENTRE_MISMATCH_KEY, 1, timeout=DATA_CENTRE_MISMATCH_SECONDS)
     if not _data_centre_logged:
         _data_centre_logged = True
         logger.error(
