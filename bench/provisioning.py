@@ -2,6 +2,7 @@
 call budget, against the ZOHO SANDBOX (a local stand-in for Zoho, never the real one).
 
     .venv/bin/python bench/provisioning.py [--orders 400] [--scale 20] [--concurrency 16]
+                                           [--modes per_customer,partner]
 
 Time is scaled down by ``--scale``: Zoho's ~100 calls a minute becomes a sandbox limit of 100 calls
 per ``60/scale`` seconds (sliding window, HTTP 429 beyond, at most 10 in flight), and our budget
@@ -9,7 +10,9 @@ per ``60/scale`` seconds (sliding window, HTTP 429 beyond, at most 10 in flight)
 ``--orders`` orders are queued at once: first each from a new customer, then one more from each of
 the same (returning) customers. For each burst it prints Zoho calls per order, the drain rate
 (orders and calls per second, and calls as a share of the budget's limit) and the 429s the sandbox
-answered.
+answered. It does so for each ``ZOHO_CUSTOMER_MODE`` in ``--modes`` (a fresh database and sandbox
+each), then prints, per mode, the calls per order and the orders a day that ``ZOHO_DAILY_LIMIT``
+(10,000 by default) allows: Zoho's daily cap, not our CPU, is what caps the business.
 
 Creates (and drops afterwards) the database ``bench_provisioning``; uses Redis database 7.
 """
@@ -46,15 +49,11 @@ def bench_env(*, sandbox_port: int, window: float) -> dict[str, str]:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--orders", type=int, default=400, help="orders per burst")
-    parser.add_argument("--scale", type=float, default=20.0, help="time scale: a Zoho minute lasts 60/scale s")
-    parser.add_argument("--concurrency", type=int, default=16, help="Celery worker processes")
-    args = parser.parse_args()
-    window = 60.0 / args.scale
+def bench_mode(*, mode: str, args, window: float) -> dict[str, float]:
+    """One mode: a fresh database, sandbox and worker; both bursts. Calls per order of each burst."""
     port = free_port()
     env = bench_env(sandbox_port=port, window=window)
+    env["ZOHO_CUSTOMER_MODE"] = mode
     os.environ.update(env)
 
     admin_sql(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
@@ -62,6 +61,7 @@ def main() -> None:
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
 
     import django
+    from django.conf import settings
 
     django.setup()
     import redis
@@ -72,9 +72,13 @@ def main() -> None:
     from orders.models import Order
     from orders.services import order_accept, partner_sync_from_settings
 
+    # django.setup() runs once per process: point this process's settings at this mode's sandbox.
+    settings.ZOHO_ACCOUNTS_URL, settings.ZOHO_API_BASE = env["ZOHO_ACCOUNTS_URL"], env["ZOHO_API_BASE"]
+    settings.ZOHO_CUSTOMER_MODE = mode
     redis.Redis.from_url(REDIS).flushdb()
     sandbox = ZohoSandbox(port=port, rate_limit=100, window=window, max_inflight=10).start()
     worker = None
+    per_order: dict[str, float] = {}
     try:
         partner = partner_sync_from_settings()
         catalogue_sync()
@@ -109,6 +113,7 @@ def main() -> None:
                 raise SystemExit("the Celery worker did not start")
 
         print(
+            f"\n=== ZOHO_CUSTOMER_MODE={mode} ===\n"
             f"ZOHO SANDBOX limit 100 calls / {window:g} s (= 100/min scaled x{args.scale:g}), 10 in flight; "
             f"budget ZOHO_RATE_LIMIT=90/{window:g}s, ZOHO_MAX_CONCURRENCY=5; "
             f"{args.concurrency} worker processes"
@@ -120,7 +125,7 @@ def main() -> None:
             for i in range(args.orders):
                 result = order_accept(
                     partner=partner,
-                    idempotency_key=f"bench-{prefix}-{i}",
+                    idempotency_key=f"bench-{mode}-{prefix}-{i}",
                     payload={
                         "orderId": f"BENCH-{prefix}-{i:05d}",
                         "productId": "4815000000044208",
@@ -152,6 +157,7 @@ def main() -> None:
             tokens = after.get("token", 0) - before.get("token", 0)
             throttled = after.get("throttled", 0) - before.get("throttled", 0)
             elapsed = finished - started
+            per_order[label] = calls / args.orders
             print(
                 f"\n{label}: {args.orders} orders queued in {queued - started:.1f} s, all settled after "
                 f"{elapsed:.1f} s ({counts['failed']} failed)"
@@ -178,6 +184,26 @@ def main() -> None:
 
         connections.close_all()
         admin_sql(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
+    return per_order
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--orders", type=int, default=400, help="orders per burst")
+    parser.add_argument("--scale", type=float, default=20.0, help="time scale: a Zoho minute lasts 60/scale s")
+    parser.add_argument("--concurrency", type=int, default=16, help="Celery worker processes")
+    parser.add_argument("--modes", default="per_customer,partner", help="ZOHO_CUSTOMER_MODE values, comma-separated")
+    args = parser.parse_args()
+    window = 60.0 / args.scale
+    daily_limit = int(os.environ.get("ZOHO_DAILY_LIMIT", "10000"))
+    results = {mode: bench_mode(mode=mode, args=args, window=window) for mode in args.modes.split(",") if mode}
+
+    print(f"\n=== Orders a day under the daily cap (ZOHO_DAILY_LIMIT={daily_limit:,} calls) ===")
+    print(f"{'mode':<14}{'customers':<22}{'calls/order':>12}{'orders/day':>12}")
+    for mode, per_order in results.items():
+        for label, calls in per_order.items():
+            orders_per_day = int(daily_limit // calls) if calls else 0
+            print(f"{mode:<14}{label:<22}{calls:>12.2f}{orders_per_day:>12,}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Readiness figures for GET /t2mobile/health: database, broker, cache, queue depth per queue,
-stuck orders, webhooks waiting, the Zoho budget and whether Zoho refuses our credentials. Names no
-hostnames or versions.
+stuck orders, webhooks waiting, the Zoho budget, whether Zoho refuses our credentials and whether
+its token answer names another data centre than ``ZOHO_API_BASE``. Names no hostnames or versions.
 """
 
 from __future__ import annotations
@@ -66,6 +66,16 @@ def _zoho_auth_failing_since() -> float | None:
         return None
 
 
+def _zoho_data_centre_mismatch() -> bool:
+    """The last token answer's ``api_domain`` is not the host of ZOHO_API_BASE (the wrong data centre)."""
+    from integrations.zoho.client import DATA_CENTRE_MISMATCH_KEY
+
+    try:
+        return cache.get(DATA_CENTRE_MISMATCH_KEY) is not None
+    except Exception:
+        return False
+
+
 def health_report() -> dict:
     database = _database_ok()
     cache_ok = _cache_ok()
@@ -100,7 +110,11 @@ def health_report() -> dict:
             "reason": pause.reason,
             "until": iso_utc(timezone.now() + timedelta(seconds=pause.seconds)),
         }
-    zoho_warning = zoho_failing or pause is not None or checks.get("zohoBudget", {}).get("warning", False)
+    data_centre_mismatch = _zoho_data_centre_mismatch() if cache_ok else False
+    checks["zohoDataCentre"] = "mismatch" if data_centre_mismatch else "ok"
+    zoho_warning = (
+        zoho_failing or pause is not None or data_centre_mismatch or checks.get("zohoBudget", {}).get("warning", False)
+    )
     if not database:
         status = "down"
     elif not cache_ok or depths is None or zoho_warning:

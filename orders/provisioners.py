@@ -33,7 +33,7 @@ class Licence:
 
 @dataclass(frozen=True)
 class SalesOrderAnnotations:
-    """What the provisioner wants written on the sales order when it is created (saves a PUT)."""
+    """What the provisioner wants written on the sales order by its create (there is no update)."""
 
     notes: str = ""
     custom_fields: list[dict] = field(default_factory=list)

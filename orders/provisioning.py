@@ -42,7 +42,15 @@ from django.db import connection, transaction
 from django.db.models import F, Min, Q
 from django.utils import timezone
 
-from integrations.zoho.client import CONNECT_TIMEOUT, READ_TIMEOUT, LineItem, SalesOrder, ZohoClient, zoho_client
+from integrations.zoho.client import (
+    CONNECT_TIMEOUT,
+    READ_TIMEOUT,
+    LineItem,
+    SalesOrder,
+    ZohoClient,
+    ZohoCustomerUnknownError,
+    zoho_client,
+)
 from integrations.zoho.errors import ZohoAuthError, ZohoError, ZohoPermanentError, ZohoWaitError
 from orders.models import Fulfilment, Order, Tenure
 from orders.provisioners import Licence, provisioner_for
@@ -436,15 +444,24 @@ def _sales_order_obtain(*, attempt: _Attempt, client: ZohoClient, provisioner) -
         if found is not None:
             _sales_order_id_store(order_pk=order.pk, salesorder_id=found.salesorder_id)
             return found
-    from integrations.services import zoho_contact_id
+    return _sales_order_create(order=order, client=client, provisioner=provisioner)
 
-    contact_id = zoho_contact_id(order=order, client=client)
+
+def _sales_order_create(*, order: Order, client: ZohoClient, provisioner) -> SalesOrder:
+    """``POST /salesorders`` on the order's contact, with the activation reference already in it.
+
+    A cached contact Zoho no longer knows (merged or deleted by staff, a sandbox restarted) is
+    forgotten and found or created again, once, at once: no sales order was made by the refused
+    create, so posting again cannot make two.
+    """
+    from integrations.services import zoho_contact_forget, zoho_contact_id, zoho_customer_notes
+
     annotations = provisioner.sales_order_annotations(order=order)
-    sales_order = client.sales_order_create(
-        customer_id=contact_id,
-        reference=order.order_id,
-        on=timezone.localdate(),
-        line_items=[
+    notes = "\n\n".join(part for part in (annotations.notes, zoho_customer_notes(order=order)) if part)
+    fields = {
+        "reference": order.order_id,
+        "on": timezone.localdate(),
+        "line_items": [
             LineItem(
                 item_id=order.product_id,
                 quantity=order.quantity,
@@ -452,9 +469,16 @@ def _sales_order_obtain(*, attempt: _Attempt, client: ZohoClient, provisioner) -
                 description=f"{Tenure(order.tenure).label} ({order.type.lower()} order {order.order_id})",
             )
         ],
-        notes=annotations.notes,
-        custom_fields=annotations.custom_fields or None,
-    )
+        "notes": notes,
+        "custom_fields": annotations.custom_fields or None,
+    }
+    contact_id = zoho_contact_id(order=order, client=client)
+    try:
+        sales_order = client.sales_order_create(customer_id=contact_id, **fields)
+    except ZohoCustomerUnknownError:
+        logger.warning("zoho no longer knows the cached contact; finding or creating it again")
+        zoho_contact_forget(order=order, contact_id=contact_id)
+        sales_order = client.sales_order_create(customer_id=zoho_contact_id(order=order, client=client), **fields)
     _sales_order_id_store(order_pk=order.pk, salesorder_id=sales_order.salesorder_id)
     return sales_order
 

@@ -124,13 +124,15 @@ def receiver_command(port: int) -> list[str]:
 def order_lines(*, base: str, key: str, product_id: str) -> list[str]:
     """Shell lines (bash and curl) that place an order, show its keys, and read its status.
 
-    The customerId is new with each order too: the sandbox forgets its Zoho contacts on exit, while
-    db.sqlite3 remembers which contact a customerId had, so a customer of an earlier run would fail.
+    The customer is the same every time, on purpose: the sandbox forgets its Zoho contacts on exit
+    while db.sqlite3 remembers which contact the customerId had, so the first order after a second
+    ``make run`` shows a cached contact Zoho no longer knows being found or created again (the order
+    is fulfilled; the log says "zoho no longer knows the cached contact").
     """
     auth = f"-H 'Authorization: Bearer {key}'"
     body = (
         '\'{"orderId":"\'"$ORDER"\'","productId":"' + product_id + '","tenure":"12_MONTHS",'
-        '"customerId":"CUST-\'"$ORDER"\'","customerName":"Ada Obi","customerEmail":"ada@example.com",'
+        '"customerId":"CUST-ADA-OBI","customerName":"Ada Obi","customerEmail":"ada@example.com",'
         '"customerPhone":"08031234567"}\''
     )
     return [

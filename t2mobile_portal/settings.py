@@ -162,7 +162,16 @@ ZOHO_ORGANIZATION_ID = env("ZOHO_ORGANIZATION_ID", default="")
 ZOHO_RATE_LIMIT = env("ZOHO_RATE_LIMIT", default="90/m")
 ZOHO_MAX_CONCURRENCY = env.int("ZOHO_MAX_CONCURRENCY", default=5)
 ZOHO_DAILY_LIMIT = env.int("ZOHO_DAILY_LIMIT", default=10000)
+# The sales order's custom field for the activation reference: by id (wins) or by label; else the notes.
+ZOHO_ACTIVATION_FIELD_ID = env("ZOHO_ACTIVATION_FIELD_ID", default="")
 ZOHO_ACTIVATION_FIELD = env("ZOHO_ACTIVATION_FIELD", default="")
+# per_customer: one Zoho contact per T2Mobile customer (up to 4 calls for a new customer's order, 2
+# after); partner: every sales order on one contact for the partner (2 calls for every order).
+ZOHO_CUSTOMER_MODE = env("ZOHO_CUSTOMER_MODE", default="per_customer")
+if ZOHO_CUSTOMER_MODE not in ("per_customer", "partner"):
+    raise environ.ImproperlyConfigured(
+        f"ZOHO_CUSTOMER_MODE must be per_customer or partner, not {ZOHO_CUSTOMER_MODE!r}"
+    )
 DEFAULT_TENURES = env.list("DEFAULT_TENURES", default=["1_MONTH", "12_MONTHS"])
 
 # --- Scheduled work and webhooks ------------------------------------------------------------------

@@ -39,6 +39,8 @@ def zoho_settings(settings):
     settings.ZOHO_RATE_LIMIT = "100000/m"
     settings.ZOHO_MAX_CONCURRENCY = 50
     settings.ZOHO_ACTIVATION_FIELD = ""
+    settings.ZOHO_ACTIVATION_FIELD_ID = ""
+    settings.ZOHO_CUSTOMER_MODE = "per_customer"
     return settings
 
 
@@ -55,6 +57,8 @@ def zoho_sandbox(settings):
     settings.ZOHO_RATE_LIMIT = "100000/m"
     settings.ZOHO_MAX_CONCURRENCY = 50
     settings.ZOHO_ACTIVATION_FIELD = ""
+    settings.ZOHO_ACTIVATION_FIELD_ID = ""
+    settings.ZOHO_CUSTOMER_MODE = "per_customer"
     yield sandbox
     sandbox.stop()
 

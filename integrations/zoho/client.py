@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
@@ -44,6 +45,7 @@ from integrations.zoho.errors import (
     ZohoAuthWaitError,
     ZohoError,
     ZohoInvalidTokenError,
+    ZohoPermanentError,
     ZohoTransientError,
     ZohoWaitError,
     error_from_exception,
@@ -69,6 +71,12 @@ AUTH_FAILING_KEY = "zoho:auth_failing"
 AUTH_FAILING_SINCE_KEY = "zoho:auth_failing_since"
 AUTH_FAILING_SECONDS = 15 * 60
 AUTH_BACKOFF_KEY = "zoho:auth_backoff"  # {"until": epoch, "step": seconds, "reason": …}
+SALES_ORDERS_PER_PAGE = 200
+# Set while the token answer's ``api_domain`` names another data centre than ZOHO_API_BASE; read by
+# GET /t2mobile/health. Refreshed with every token (about hourly), so it clears itself once fixed.
+DATA_CENTRE_MISMATCH_KEY = "zoho:data_centre_mismatch"
+DATA_CENTRE_MISMATCH_SECONDS = 2 * 3600
+_data_centre_logged = False
 
 
 @dataclass(frozen=True)
@@ -134,12 +142,14 @@ def _item(raw: dict) -> Item:
 
 
 def _sales_order(raw: dict) -> SalesOrder:
+    # Each custom field is kept under its ``customfield_id`` and its ``label``: the two keys Zoho
+    # documents for writing one, so a reader can look it up by whichever the settings name.
     custom: dict[str, str] = {}
     for entry in raw.get("custom_fields") or []:
         if isinstance(entry, dict):
-            name = entry.get("api_name") or entry.get("label") or entry.get("customfield_id")
-            if name:
-                custom[str(name)] = str(entry.get("value") or "")
+            for key in ("customfield_id", "label"):
+                if entry.get(key) not in (None, ""):
+                    custom[str(entry[key])] = str(entry.get("value") or "")
     return SalesOrder(
         salesorder_id=str(raw["salesorder_id"]),
         salesorder_number=str(raw.get("salesorder_number") or ""),
@@ -152,15 +162,67 @@ def _sales_order(raw: dict) -> SalesOrder:
 
 
 def _sales_order_from_body(body: dict) -> SalesOrder:
+    # Zoho's documented create answer names the object ``sales_order``, the get answer ``salesorder``.
     raw = body.get("salesorder") or body.get("sales_order")
     if not isinstance(raw, dict) or "salesorder_id" not in raw:
         raise ZohoTransientError("Zoho answered without a sales order")
     return _sales_order(raw)
 
 
-def custom_field_entry(name: str, value: str) -> dict:
-    """Zoho names custom fields by ``api_name`` (``cf_…``) in current APIs, by label in older ones."""
-    return {"api_name": name, "value": value} if name.startswith("cf_") else {"label": name, "value": value}
+def custom_field_entry(*, value: str, customfield_id: str = "", label: str = "") -> dict:
+    """A sales order's custom field as Zoho documents it: by ``customfield_id`` (wins), else ``label``."""
+    if customfield_id:
+        return {"customfield_id": customfield_id, "value": value}
+    if label:
+        return {"label": label, "value": value}
+    raise ValueError("a custom field needs a customfield_id or a label")
+
+
+class ZohoCustomerUnknownError(ZohoPermanentError):
+    """The sales-order create named a ``customer_id`` Zoho does not know (merged, deleted, or a
+    sandbox restarted): the caller forgets its cached contact and finds or creates it again."""
+
+
+def _customer_unknown(error: ZohoPermanentError) -> bool:
+    # Zoho's "does not exist" answers share code 1002 ("Item does not exist.", "Customer does not
+    # exist."), so the message tells which record is missing.
+    message = error.message.lower()
+    return "customer" in message and ("does not exist" in message or "invalid" in message)
+
+
+def data_centre_check(*, api_domain: str, api_base: str) -> bool:
+    """True when the token answer's ``api_domain`` is the host of ``api_base`` (or names none).
+
+    A mismatch means the credentials belong to another data centre than ZOHO_API_BASE: it is logged
+    once per process and marked for health, which says "mismatch" without naming either host.
+    """
+    global _data_centre_logged
+    if not api_domain:
+        return True
+    domain, base = urlsplit(api_domain), urlsplit(api_base)
+
+    def origin(url) -> tuple:
+        default_port = {"http": 80, "https": 443}.get(url.scheme.lower())
+        return (url.scheme.lower(), (url.hostname or "").lower(), url.port or default_port)
+
+    matches = origin(domain) == origin(base)
+    try:  # health's mark only: a cache that is down must not fail the token that just worked
+        if matches:
+            cache.delete(DATA_CENTRE_MISMATCH_KEY)
+        else:
+            cache.set(DATA_CENTRE_MISMATCH_KEY, 1, timeout=DATA_CENTRE_MISMATCH_SECONDS)
+    except Exception:
+        logger.debug("zoho data centre mark not written")
+    if matches:
+        return True
+    if not _data_centre_logged:
+        _data_centre_logged = True
+        logger.error(
+            "zoho data centre mismatch: the token answer's api_domain is %s but ZOHO_API_BASE points at %s",
+            f"{domain.scheme}://{domain.netloc}",
+            f"{base.scheme}://{base.netloc}",
+        )
+    return False
 
 
 def _auth_failing_mark(error: ZohoError) -> None:
@@ -305,6 +367,7 @@ class ZohoClient:
             expires_in = 3600
         cache.set(self._token_key, token, timeout=max(30, expires_in - TOKEN_EARLY_EXPIRY))
         _auth_recovered()
+        data_centre_check(api_domain=str(body.get("api_domain") or ""), api_base=self.api_base)
         logger.info("zoho access token refreshed")
         return token
 
@@ -413,25 +476,29 @@ class ZohoClient:
                 return Contact(str(raw["contact_id"]), str(raw.get("contact_name") or ""), found_email)
         return None
 
-    def contact_create(self, *, name: str, email: str, phone: str) -> Contact:
-        first_name, _, last_name = name.partition(" ")
-        body = self._request(
-            "POST",
-            "/contacts",
-            json={
-                "contact_name": name,
-                "contact_type": "customer",
-                "contact_persons": [
-                    {
-                        "first_name": first_name,
-                        "last_name": last_name,
-                        "email": email,
-                        "phone": phone,
-                        "is_primary_contact": True,
-                    }
-                ],
-            },
-        )
+    def contact_find_by_name(self, *, name: str) -> Contact | None:
+        """The contact whose ``contact_name`` is exactly ``name`` (Zoho's filter, checked here)."""
+        body = self._request("GET", "/contacts", params={"contact_name": name})
+        for raw in body.get("contacts") or []:
+            if raw.get("contact_id") and str(raw.get("contact_name") or "") == name:
+                return Contact(str(raw["contact_id"]), name, str(raw.get("email") or ""))
+        return None
+
+    def contact_create(self, *, name: str, email: str = "", phone: str = "") -> Contact:
+        """A customer contact; with an email or phone, a primary contact person carries them."""
+        payload: dict[str, Any] = {"contact_name": name, "contact_type": "customer"}
+        if email or phone:
+            first_name, _, last_name = name.partition(" ")
+            payload["contact_persons"] = [
+                {
+                    "first_name": first_name,
+                    "last_name": last_name,
+                    "email": email,
+                    "phone": phone,
+                    "is_primary_contact": True,
+                }
+            ]
+        body = self._request("POST", "/contacts", json=payload)
         raw = body.get("contact") or {}
         if not raw.get("contact_id"):
             raise ZohoTransientError("Zoho answered without a contact")
@@ -440,17 +507,34 @@ class ZohoClient:
     # --- Sales orders ---------------------------------------------------------------------------
 
     def sales_order_find_by_reference(self, *, reference: str) -> SalesOrder | None:
-        """The sales order whose ``reference_number`` is exactly ``reference`` (Zoho's filter is
-        not unique and may match loosely, so the match is checked here)."""
-        body = self._request("GET", "/salesorders", params={"reference_number": reference})
-        matches = [
-            _sales_order(raw)
-            for raw in body.get("salesorders") or body.get("sales_orders") or []
-            if isinstance(raw, dict) and raw.get("salesorder_id") and str(raw.get("reference_number")) == reference
-        ]
-        if len(matches) > 1:
-            logger.warning("zoho has %d sales orders with one reference; using the first", len(matches))
-        return matches[0] if matches else None
+        """The sales order whose ``reference_number`` is exactly ``reference``.
+
+        Zoho Inventory does not document this filter (Zoho Books does) and it may match loosely or
+        not at all, so every page is read (``page_context.has_more_page``) until an exact match.
+        """
+        page = 1
+        while True:
+            body = self._request(
+                "GET",
+                "/salesorders",
+                params={"reference_number": reference, "page": page, "per_page": SALES_ORDERS_PER_PAGE},
+            )
+            rows = [raw for raw in body.get("salesorders") or body.get("sales_orders") or [] if isinstance(raw, dict)]
+            matches = [
+                _sales_order(raw)
+                for raw in rows
+                if raw.get("salesorder_id") and str(raw.get("reference_number") or "") == reference
+            ]
+            if matches:
+                if len(matches) > 1:
+                    logger.warning("zoho has %d sales orders with one reference; using the first", len(matches))
+                return matches[0]
+            if not (body.get("page_context") or {}).get("has_more_page"):
+                return None
+            if not rows:
+                # "More pages" after an empty one would loop for ever; not knowing is not "none".
+                raise ZohoTransientError("Zoho announced more sales orders after an empty page")
+            page += 1
 
     def sales_order_get(self, *, salesorder_id: str) -> SalesOrder:
         return _sales_order_from_body(self._request("GET", f"/salesorders/{salesorder_id}"))
@@ -477,20 +561,16 @@ class ZohoClient:
         }
         if custom_fields:
             payload["custom_fields"] = custom_fields
-        return _sales_order_from_body(self._request("POST", "/salesorders", json=payload))
+        try:
+            body = self._request("POST", "/salesorders", json=payload)
+        except ZohoPermanentError as exc:
+            if _customer_unknown(exc):
+                raise ZohoCustomerUnknownError(exc.message, http_status=exc.http_status, code=exc.code) from exc
+            raise
+        return _sales_order_from_body(body)
 
     def sales_order_confirm(self, *, salesorder_id: str) -> None:
         self._request("POST", f"/salesorders/{salesorder_id}/status/confirmed")
-
-    def sales_order_update(
-        self, *, salesorder_id: str, notes: str | None = None, custom_fields: list[dict] | None = None
-    ) -> SalesOrder:
-        payload: dict[str, Any] = {}
-        if notes is not None:
-            payload["notes"] = notes
-        if custom_fields:
-            payload["custom_fields"] = custom_fields
-        return _sales_order_from_body(self._request("PUT", f"/salesorders/{salesorder_id}", json=payload))
 
 
 _clients: dict[tuple, ZohoClient] = {}
@@ -514,4 +594,14 @@ def zoho_client() -> ZohoClient:
         return client
 
 
-__all__ = ["Contact", "Item", "ItemPage", "LineItem", "SalesOrder", "ZohoClient", "ZohoError", "zoho_client"]
+__all__ = [
+    "Contact",
+    "Item",
+    "ItemPage",
+    "LineItem",
+    "SalesOrder",
+    "ZohoClient",
+    "ZohoCustomerUnknownError",
+    "ZohoError",
+    "zoho_client",
+]

@@ -3,9 +3,10 @@
 The activation reference is derived, not random: ``ICT-`` + base32 of an HMAC (keyed by
 ``SECRET_KEY``) of the partner and the order id, grouped in fours. The same order always gets the
 same reference, so a retry or a crash can never hand out two. A renewal keeps the reference of the
-subscription it extends. The reference is written on the sales order when it is created (custom
-field ``ZOHO_ACTIVATION_FIELD``, else the notes) and only PUT again if the order found in Zoho lacks
-it; then the sales order is confirmed unless it already is.
+subscription it extends. The reference is written on the sales order by its create (the custom
+field ``ZOHO_ACTIVATION_FIELD_ID`` or ``ZOHO_ACTIVATION_FIELD``, else the notes): there is no update
+call, because Zoho's update requires the whole sales order and a refused update would fail an order
+whose sales order exists. Then the sales order is confirmed unless it already is.
 """
 
 from __future__ import annotations
@@ -53,26 +54,15 @@ class ZohoSalesOrderProvisioner:
 
     def sales_order_annotations(self, *, order: Order) -> SalesOrderAnnotations:
         reference = activation_reference_for(order)
-        field = settings.ZOHO_ACTIVATION_FIELD
-        if field:
-            return SalesOrderAnnotations(notes=_notes(reference), custom_fields=[custom_field_entry(field, reference)])
+        field_id, label = settings.ZOHO_ACTIVATION_FIELD_ID, settings.ZOHO_ACTIVATION_FIELD
+        if field_id or label:
+            return SalesOrderAnnotations(
+                custom_fields=[custom_field_entry(value=reference, customfield_id=field_id, label=label)]
+            )
         return SalesOrderAnnotations(notes=_notes(reference))
-
-    def _carries(self, sales_order: SalesOrder, reference: str) -> bool:
-        field = settings.ZOHO_ACTIVATION_FIELD
-        if field:
-            return sales_order.custom_fields.get(field) == reference
-        return reference in sales_order.notes
 
     def provision(self, *, order: Order, sales_order: SalesOrder) -> Licence:
         reference = activation_reference_for(order)
-        if not self._carries(sales_order, reference):
-            annotations = self.sales_order_annotations(order=order)
-            self.client.sales_order_update(
-                salesorder_id=sales_order.salesorder_id,
-                notes=None if settings.ZOHO_ACTIVATION_FIELD else annotations.notes,
-                custom_fields=annotations.custom_fields or None,
-            )
         if sales_order.status in ("", "draft"):
             self.client.sales_order_confirm(salesorder_id=sales_order.salesorder_id)
         starts_at = timezone.now()

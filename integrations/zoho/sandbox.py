@@ -4,10 +4,21 @@
 and in tests: point ``ZOHO_ACCOUNTS_URL`` at ``http://127.0.0.1:8765`` and ``ZOHO_API_BASE`` at
 ``http://127.0.0.1:8765/inventory/v1``. It speaks the calls the gateway makes, with Zoho's shapes:
 
-- ``POST /oauth/v2/token`` (refresh-token grant; a wrong refresh token gets HTTP 200 with ``error``)
+- ``POST /oauth/v2/token`` (refresh-token grant; a wrong refresh token gets HTTP 200 with ``error``;
+  ``api_domain`` is the sandbox's own origin unless ``api_domain=`` says otherwise)
 - ``GET /inventory/v1/items`` (paging), ``GET /inventory/v1/items/{id}``
-- ``GET|POST /inventory/v1/contacts``, ``GET|POST /inventory/v1/salesorders``
-- ``POST /inventory/v1/salesorders/{id}/status/confirmed``, ``PUT /inventory/v1/salesorders/{id}``
+- ``GET|POST /inventory/v1/contacts`` (``email`` and ``contact_name`` filters)
+- ``GET /inventory/v1/salesorders`` paged like Zoho's lists (``page``, ``per_page`` up to 200,
+  ``page_context.has_more_page``; ``reference_number`` matches loosely, "contains"),
+  ``POST /inventory/v1/salesorders`` (the answer names the object ``sales_order``, as Zoho's
+  documented create answer does; 400 code 1002 "Customer does not exist." for an unknown
+  ``customer_id``), ``GET /inventory/v1/salesorders/{id}`` (``salesorder``)
+- ``POST /inventory/v1/salesorders/{id}/status/confirmed``
+
+There is no ``PUT``: the gateway never updates a sales order. Contacts can vanish as they do in Zoho
+when staff merge or delete one: ``DELETE /sandbox/contacts/{id}`` (or ``delete_contact``), and every
+restart forgets them all; ids never repeat across restarts, so a cached id of an earlier run is
+unknown, never somebody else's.
 
 Like Zoho it enforces a per-organisation rate limit (``rate_limit`` calls per ``window`` seconds,
 sliding) and a cap on calls in flight, answering HTTP 429 with ``Retry-After``; it can also fail a
@@ -82,8 +93,10 @@ class SandboxState:
         fail_rate: float,
         seed: int | None,
         refresh_token: str,
+        api_domain: str = "",
     ):
         self.lock = threading.Lock()
+        self.api_domain = api_domain
         self.rate_limit = rate_limit
         self.window = window
         self.max_inflight = max_inflight
@@ -101,7 +114,8 @@ class SandboxState:
         self.inflight = 0
         self.counts: Counter[str] = Counter()
         self.faults: list[dict] = []
-        self.next_id = 4815000000100000
+        # Zoho-like 16-digit ids that differ from one start to the next (by the millisecond).
+        self.next_id = 4815 * 10**12 + (time.time_ns() // 10**6 % 10**7) * 10**4
 
     def new_id(self) -> str:
         self.next_id += 1
@@ -167,6 +181,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_PUT(self):  # noqa: N802
         self._dispatch("PUT")
 
+    def do_DELETE(self):  # noqa: N802
+        self._dispatch("DELETE")
+
     def _dispatch(self, method: str) -> None:
         url = urlparse(self.path)
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
@@ -181,6 +198,13 @@ class _Handler(BaseHTTPRequestHandler):
             with state.lock:
                 state.reset()
             return self._send(200, {"code": 0, "message": "sandbox reset"})
+        match = re.fullmatch(r"/sandbox/contacts/(\w+)", url.path)
+        if match and method == "DELETE":
+            with state.lock:
+                gone = state.contacts.pop(match.group(1), None)
+            if gone is None:
+                return self._send(404, {"code": 1002, "message": "Contact does not exist."})
+            return self._send(200, {"code": 0, "message": "The contact has been deleted (sandbox)."})
         if url.path == "/sandbox/faults" and method == "POST":
             with state.lock:
                 state.faults.append(body)
@@ -198,9 +222,10 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send(200, {"error": "invalid_code"})
             token = "1000." + secrets.token_hex(16) + "." + secrets.token_hex(16)
             state.tokens.add(token)
-        self._send(
-            200, {"access_token": token, "api_domain": "http://127.0.0.1", "token_type": "Bearer", "expires_in": 3600}
-        )
+        # Its own origin, as the client reached it (Zoho answers the API host of the data centre).
+        host, port = self.server.server_address[:2]
+        api_domain = state.api_domain or f"http://{self.headers.get('Host') or f'{host}:{port}'}"
+        self._send(200, {"access_token": token, "api_domain": api_domain, "token_type": "Bearer", "expires_in": 3600})
 
     # --- the API --------------------------------------------------------------------------------
 
@@ -261,6 +286,22 @@ class _Handler(BaseHTTPRequestHandler):
                 return fault
         return None
 
+    @staticmethod
+    def _page(query: dict, name: str, rows: list[dict]) -> dict:
+        """One page of a list, the way Zoho pages its lists (``page``, ``per_page`` ≤ 200)."""
+        try:
+            page = max(1, int(query.get("page", 1)))
+            per_page = max(1, min(200, int(query.get("per_page", 200))))
+        except ValueError:
+            page, per_page = 1, 200
+        chunk = rows[(page - 1) * per_page : page * per_page]
+        return {
+            "code": 0,
+            "message": "success",
+            name: chunk,
+            "page_context": {"page": page, "per_page": per_page, "has_more_page": page * per_page < len(rows)},
+        }
+
     def _route(self, method: str, path: str, query: dict, body: dict) -> tuple[int, dict]:
         state = self.server.state
         if method == "GET" and path == "/items":
@@ -282,13 +323,13 @@ class _Handler(BaseHTTPRequestHandler):
             return 200, {"code": 0, "message": "success", "item": item}
         if path == "/contacts" and method == "GET":
             email = query.get("email", "").lower()
-            found = [c for c in state.contacts.values() if not email or c["email"].lower() == email]
-            return 200, {
-                "code": 0,
-                "message": "success",
-                "contacts": found,
-                "page_context": {"page": 1, "has_more_page": False},
-            }
+            name = query.get("contact_name", "")
+            found = [
+                c
+                for c in state.contacts.values()
+                if (not email or c["email"].lower() == email) and (not name or c["contact_name"] == name)
+            ]
+            return 200, self._page(query, "contacts", found)
         if path == "/contacts" and method == "POST":
             persons = body.get("contact_persons") or [{}]
             if not body.get("contact_name"):
@@ -306,14 +347,10 @@ class _Handler(BaseHTTPRequestHandler):
             reference = query.get("reference_number")
             # Like Zoho's search, the filter matches loosely ("contains"); callers must check.
             found = [so for so in state.salesorders.values() if not reference or reference in so["reference_number"]]
-            return 200, {
-                "code": 0,
-                "message": "success",
-                "salesorders": found,
-                "page_context": {"page": 1, "has_more_page": False},
-            }
+            return 200, self._page(query, "salesorders", found)
         if path == "/salesorders" and method == "POST":
-            if body.get("customer_id") not in state.contacts:
+            if str(body.get("customer_id")) not in state.contacts:
+                # Zoho's "does not exist" answer (code 1002), as for a contact merged or deleted.
                 return 400, {"code": 1002, "message": "Customer does not exist."}
             lines = body.get("line_items") or []
             for line in lines:
@@ -333,7 +370,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "custom_fields": body.get("custom_fields") or [],
             }
             state.salesorders[so["salesorder_id"]] = so
-            return 201, {"code": 0, "message": "Sales Order has been created.", "salesorder": so}
+            return 201, {"code": 0, "message": "Sales Order has been created.", "sales_order": so}
         match = re.fullmatch(r"/salesorders/(\w+)/status/confirmed", path)
         if method == "POST" and match:
             so = state.salesorders.get(match.group(1))
@@ -342,16 +379,11 @@ class _Handler(BaseHTTPRequestHandler):
             so["status"] = "confirmed"
             return 200, {"code": 0, "message": "Sales Order has been marked as confirmed."}
         match = re.fullmatch(r"/salesorders/(\w+)", path)
-        if match and method in ("GET", "PUT"):
+        if match and method == "GET":
             so = state.salesorders.get(match.group(1))
             if so is None:
                 return 404, {"code": 1002, "message": "Sales order does not exist."}
-            if method == "PUT":
-                if "notes" in body:
-                    so["notes"] = body["notes"]
-                if body.get("custom_fields"):
-                    so["custom_fields"] = body["custom_fields"]
-            return 200, {"code": 0, "message": "Sales Order has been updated.", "salesorder": so}
+            return 200, {"code": 0, "message": "success", "salesorder": so}
         return 404, {"code": 5, "message": "Invalid URL Passed"}
 
 
@@ -379,6 +411,7 @@ class ZohoSandbox:
         fail_rate: float = 0.0,
         seed: int | None = None,
         refresh_token: str = SANDBOX_REFRESH_TOKEN,
+        api_domain: str = "",
         verbose: bool = False,
     ):
         self.state = SandboxState(
@@ -388,6 +421,7 @@ class ZohoSandbox:
             fail_rate=fail_rate,
             seed=seed,
             refresh_token=refresh_token,
+            api_domain=api_domain,
         )
         self.server = _SandboxServer((host, port), self.state, verbose)
         self.host, self.port = self.server.server_address[:2]
@@ -444,3 +478,25 @@ class ZohoSandbox:
     def sales_orders_for(self, reference: str) -> list[dict]:
         with self.state.lock:
             return [dict(so) for so in self.state.salesorders.values() if so["reference_number"] == reference]
+
+    def delete_contact(self, contact_id: str) -> bool:
+        """A contact vanishes, as when staff merge or delete it in Zoho."""
+        with self.state.lock:
+            return self.state.contacts.pop(contact_id, None) is not None
+
+    def add_sales_order(self, *, reference: str, customer_id: str = "") -> dict:
+        """A sales order made by someone else (staff, another integration), for paging tests."""
+        with self.state.lock:
+            so = {
+                "salesorder_id": self.state.new_id(),
+                "salesorder_number": f"SO-{len(self.state.salesorders) + 1:05d}",
+                "reference_number": reference,
+                "customer_id": customer_id,
+                "date": date.today().isoformat(),
+                "status": "confirmed",
+                "line_items": [],
+                "notes": "",
+                "custom_fields": [],
+            }
+            self.state.salesorders[so["salesorder_id"]] = so
+            return dict(so)

@@ -112,23 +112,35 @@ def test_an_order_on_hold_is_not_provisioned_until_released(
     assert len(zoho_sandbox.sales_orders_for("T2M-HOLD-1")) == 1
 
 
-def test_activation_reference_is_stable_and_written_to_the_custom_field_when_configured(
+def test_activation_reference_is_stable_and_written_to_the_custom_field_by_label_when_configured(
     api, product, zoho_sandbox, settings
 ):
-    settings.ZOHO_ACTIVATION_FIELD = "cf_activation_reference"
+    settings.ZOHO_ACTIVATION_FIELD = "Activation reference"
     order = place(api, orderId="T2M-CF-1")
 
     order_provision(order_pk=order.pk)
 
     order.refresh_from_db()
     [sales_order] = zoho_sandbox.sales_orders_for("T2M-CF-1")
-    assert sales_order["custom_fields"] == [
-        {"api_name": "cf_activation_reference", "value": order.activation_reference}
-    ]
+    assert sales_order["custom_fields"] == [{"label": "Activation reference", "value": order.activation_reference}]
     assert order.activation_reference.count("-") == 4 and len(order.activation_reference) == 23
     from integrations.zoho.provisioner import activation_reference_derive
 
     assert activation_reference_derive(partner_id="ICONTECH001", order_id="T2M-CF-1") == order.activation_reference
+
+
+def test_the_custom_field_id_wins_over_the_label_and_no_update_is_ever_sent(api, product, zoho_sandbox, settings):
+    settings.ZOHO_ACTIVATION_FIELD = "Activation reference"
+    settings.ZOHO_ACTIVATION_FIELD_ID = "460000000639127"
+    order = place(api, orderId="T2M-CF-2")
+
+    order_provision(order_pk=order.pk)
+
+    order.refresh_from_db()
+    [sales_order] = zoho_sandbox.sales_orders_for("T2M-CF-2")
+    assert sales_order["custom_fields"] == [{"customfield_id": "460000000639127", "value": order.activation_reference}]
+    assert order.status == Order.Status.FULFILLED
+    assert not [call for call in zoho_sandbox.state.counts if call.startswith("PUT")]
 
 
 def test_renewal_extends_the_subscription_and_keeps_its_activation_reference(api, product, zoho_sandbox):
