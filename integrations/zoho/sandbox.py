@@ -21,7 +21,8 @@ restart forgets them all; ids never repeat across restarts, so a cached id of an
 unknown, never somebody else's.
 
 Like Zoho it enforces a per-organisation rate limit (``rate_limit`` calls per ``window`` seconds,
-sliding) and a cap on calls in flight, answering HTTP 429 with ``Retry-After``; it can also fail a
+sliding), a cap on calls in flight and optionally a daily cap, answering HTTP 429 with Zoho's codes
+(44 per minute, 1070 in flight, 45 daily) and, as Zoho documents, no ``Retry-After``; it can also fail a
 share of calls (``fail_rate``) or the next N calls (``POST /sandbox/faults``). ``GET /sandbox/state``
 reports what it holds and how many calls it answered and refused; ``POST /sandbox/reset`` empties it.
 All state is in memory and lost on exit.
@@ -94,9 +95,11 @@ class SandboxState:
         seed: int | None,
         refresh_token: str,
         api_domain: str = "",
+        daily_limit: int = 0,
     ):
         self.lock = threading.Lock()
         self.api_domain = api_domain
+        self.daily_limit = daily_limit  # calls answered in this run; 0: none
         self.rate_limit = rate_limit
         self.window = window
         self.max_inflight = max_inflight
@@ -240,14 +243,16 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send(401, {"code": 57, "message": "You are not authorized to perform this operation"})
             while state.recent and state.recent[0] <= now - state.window:
                 state.recent.popleft()
-            if len(state.recent) >= state.rate_limit or state.inflight >= state.max_inflight:
+            # Zoho's limit answers as documented: HTTP 429, a code per limit, no Retry-After header.
+            if state.daily_limit and state.counts["api"] >= state.daily_limit:
                 state.counts["throttled"] += 1
-                retry_after = max(1, int(state.recent[0] + state.window - now + 0.999)) if state.recent else 1
-                return self._send(
-                    429,
-                    {"code": 44, "message": "You have made too many requests continuously."},
-                    {"Retry-After": str(retry_after)},
-                )
+                return self._send(429, {"code": 45, "message": "You have reached the maximum API calls per day."})
+            if len(state.recent) >= state.rate_limit:
+                state.counts["throttled"] += 1
+                return self._send(429, {"code": 44, "message": "You have made too many requests continuously."})
+            if state.inflight >= state.max_inflight:
+                state.counts["throttled"] += 1
+                return self._send(429, {"code": 1070, "message": "Maximum concurrent API call limit reached."})
             state.recent.append(now)
             state.inflight += 1
             state.counts["api"] += 1
@@ -412,6 +417,7 @@ class ZohoSandbox:
         seed: int | None = None,
         refresh_token: str = SANDBOX_REFRESH_TOKEN,
         api_domain: str = "",
+        daily_limit: int = 0,
         verbose: bool = False,
     ):
         self.state = SandboxState(
@@ -422,6 +428,7 @@ class ZohoSandbox:
             seed=seed,
             refresh_token=refresh_token,
             api_domain=api_domain,
+            daily_limit=daily_limit,
         )
         self.server = _SandboxServer((host, port), self.state, verbose)
         self.host, self.port = self.server.server_address[:2]

@@ -156,3 +156,32 @@ def test_an_order_that_waits_for_zoho_keeps_its_retry_schedule(api, product, zoh
     assert "code 44" in fulfilment.last_error
     wait = (fulfilment.next_attempt_at - timezone.now()).total_seconds()
     assert 50 < wait <= 61
+
+
+@pytest.mark.parametrize(("limits", "code"), [({"rate_limit": 2}, 44), ({"daily_limit": 2}, 45)], ids=["44", "45"])
+def test_the_sandbox_answers_its_limits_as_zoho_documents_them(zoho_settings, limits, code):
+    import requests
+
+    from integrations.zoho.sandbox import SANDBOX_REFRESH_TOKEN, ZohoSandbox
+
+    sandbox = ZohoSandbox(port=0, **limits).start()
+    try:
+        token = requests.post(
+            f"{sandbox.accounts_url}/oauth/v2/token",
+            data={"refresh_token": SANDBOX_REFRESH_TOKEN, "grant_type": "refresh_token"},
+            timeout=5,
+        ).json()["access_token"]
+        answers = [
+            requests.get(
+                f"{sandbox.api_base}/items",
+                headers={"Authorization": f"Zoho-oauthtoken {token}"},
+                params={"organization_id": "60012345678"},
+                timeout=5,
+            )
+            for _ in range(3)
+        ]
+    finally:
+        sandbox.stop()
+
+    assert [answer.status_code for answer in answers] == [200, 200, 429]
+    assert answers[2].json()["code"] == code and "Retry-After" not in answers[2].headers
