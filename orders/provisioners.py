@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 DEFAULT_PROVISIONER = "zoho_sales_order"
 PROVISIONERS = {
-    "zoho_sales_order": "integrations.zoho.provisioner.ZohoSalesOrderProvisioner",
+    "zoho_sales_order": "orders.zoho_provisioner.ZohoSalesOrderProvisioner",
 }
 
 
