@@ -24,14 +24,13 @@ from django.core.cache import cache
 from rest_framework.throttling import BaseThrottle
 
 from t2mobile_portal.outage import redis_breaker
-
-_PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+from t2mobile_portal.rates import Rate
 
 
 def parse_rate(rate: str) -> tuple[int, int]:
-    """'100/m' → (100, 60)."""
-    count, _, period = rate.partition("/")
-    return int(count), _PERIODS[period.strip()[:1].lower()]
+    """'100/m' → (100, 60): the limit and its fixed window in seconds."""
+    parsed = Rate.parse(rate)
+    return parsed.limit, max(1, int(parsed.period_seconds))
 
 
 @functools.cache

@@ -24,7 +24,6 @@ Redis server time drives the bucket, so clocks of different machines do not matt
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 import uuid
@@ -38,6 +37,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from integrations.zoho.errors import ZohoTransientError, ZohoWaitError
+from t2mobile_portal.rates import Rate
 
 KEY_PREFIX = "t2m:zoho:"
 #: Longest a caller sleeps for budget before giving up with a transient error (the task retries).
@@ -49,7 +49,6 @@ LIMIT_PAUSE_SECONDS = 60.0
 REASON_DAILY_CAP = "ZOHO_DAILY_LIMIT reached: Zoho calls wait for the next day"
 #: A call slot is held at most this long (connect + read timeout, plus margin).
 SLOT_LEASE_MS = 60_000
-_PERIOD_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 _BUCKET_LUA = """
 local t = redis.call('TIME')
@@ -109,29 +108,6 @@ local untl = tonumber(redis.call('GET', KEYS[1]) or '0')
 if untl <= now then return false end
 return {untl - now, redis.call('GET', KEYS[2]) or ''}
 """
-
-
-@dataclass(frozen=True)
-class Rate:
-    limit: int
-    period_seconds: float
-
-    @classmethod
-    def parse(cls, text: str) -> Rate:
-        """'90/m' → 90 per 60 s; '90/6s' → 90 per 6 s (scaled-down budgets for benchmarks)."""
-        match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d*)\s*([smhd])\w*\s*", text or "")
-        if not match:
-            raise ValueError(f"not a rate: {text!r} (expected e.g. 90/m)")
-        count, multiple, unit = match.groups()
-        return cls(int(count), (int(multiple) if multiple else 1) * _PERIOD_SECONDS[unit])
-
-    @property
-    def capacity(self) -> int:
-        return max(1, self.limit // 10)
-
-    @property
-    def per_ms(self) -> float:
-        return self.limit / (self.period_seconds * 1000)
 
 
 def _today_key() -> str:

@@ -9,7 +9,8 @@ import pytest
 from django.conf import settings
 
 from integrations.selectors import zoho_daily_usage
-from integrations.zoho.budget import Rate, RedisBudget, zoho_calls_today
+from integrations.zoho.budget import RedisBudget, zoho_calls_today
+from t2mobile_portal.rates import Rate
 
 
 def test_rates_parse_with_scaled_periods():
