@@ -24,6 +24,7 @@ from orders.provisioning import (
     orders_redrive_stalled,
 )
 from orders.serializers import iso_utc
+from orders.zoho_provisioner import activation_reference_derive
 from tests.conftest import place_order
 from tests.zoho_fixtures import zoho_sandbox  # noqa: F401
 from webhooks.models import WebhookLog
@@ -124,8 +125,6 @@ def test_activation_reference_is_stable_and_written_to_the_custom_field_by_label
     [sales_order] = zoho_sandbox.sales_orders_for("T2M-CF-1")
     assert sales_order["custom_fields"] == [{"label": "Activation reference", "value": order.activation_reference}]
     assert order.activation_reference.count("-") == 4 and len(order.activation_reference) == 23
-    from orders.zoho_provisioner import activation_reference_derive
-
     assert activation_reference_derive(partner_id="ICONTECH001", order_id="T2M-CF-1") == order.activation_reference
 
 

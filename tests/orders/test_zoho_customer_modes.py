@@ -174,23 +174,42 @@ def test_a_crash_retry_finds_its_sales_order_on_page_3_and_creates_no_second_one
 # --- The same with ``responses``: Zoho's documented bodies -----------------------------------------
 
 
+def token_answered(rsps) -> None:
+    """Zoho Accounts' documented token answer, for the data centre of the test settings."""
+    rsps.post(
+        "https://accounts.zoho.test/oauth/v2/token",
+        json={"access_token": "1000.a.b", "api_domain": "https://www.zohoapis.test", "expires_in": 3600},
+    )
+
+
+def sales_order_answered(rsps, *, salesorder_id: str, reference: str, customer_id: str):
+    """The documented answers to the create (201, ``sales_order``) and the confirm; their stubs."""
+    created = {
+        "salesorder_id": salesorder_id,
+        "salesorder_number": "SO-" + salesorder_id[-5:],
+        "reference_number": reference,
+        "customer_id": customer_id,
+        "status": "draft",
+    }
+    accepted = rsps.post(
+        f"{API_BASE}/salesorders",
+        status=201,
+        json={"code": 0, "message": "Sales Order has been created.", "sales_order": created},
+    )
+    confirmed = rsps.post(
+        f"{API_BASE}/salesorders/{salesorder_id}/status/confirmed",
+        json={"code": 0, "message": "Sales Order has been marked as confirmed."},
+    )
+    return accepted, confirmed
+
+
 def test_customer_does_not_exist_on_create_is_answered_by_a_fresh_contact_not_a_failed_order(
     api, product, zoho_settings
 ):
     order = place(api, "T2M-RSP-1", customer=4)
     ZohoContact.objects.create(partner=order.partner, customer_id="CUST-0004", contact_id="4815000000011111")
-    created = {
-        "salesorder_id": "4815000000200001",
-        "salesorder_number": "SO-00001",
-        "reference_number": "T2M-RSP-1",
-        "customer_id": "4815000000022222",
-        "status": "draft",
-    }
     with responses.RequestsMock() as rsps:
-        rsps.post(
-            "https://accounts.zoho.test/oauth/v2/token",
-            json={"access_token": "1000.a.b", "api_domain": "https://www.zohoapis.test", "expires_in": 3600},
-        )
+        token_answered(rsps)
         refused = rsps.post(
             f"{API_BASE}/salesorders", status=400, json={"code": 1002, "message": "Customer does not exist."}
         )
@@ -207,14 +226,8 @@ def test_customer_does_not_exist_on_create_is_answered_by_a_fresh_contact_not_a_
                 "contact": {"contact_id": "4815000000022222", "contact_name": "Customer 4"},
             },
         )
-        accepted = rsps.post(
-            f"{API_BASE}/salesorders",
-            status=201,
-            json={"code": 0, "message": "Sales Order has been created.", "sales_order": created},
-        )
-        confirmed = rsps.post(
-            f"{API_BASE}/salesorders/4815000000200001/status/confirmed",
-            json={"code": 0, "message": "Sales Order has been marked as confirmed."},
+        accepted, confirmed = sales_order_answered(
+            rsps, salesorder_id="4815000000200001", reference="T2M-RSP-1", customer_id="4815000000022222"
         )
 
         order_provision(order_pk=order.pk)
@@ -233,26 +246,10 @@ def test_customer_does_not_exist_on_create_is_answered_by_a_fresh_contact_not_a_
 def test_a_returning_customers_order_costs_two_calls_against_zohos_documented_answers(api, product, zoho_settings):
     order = place(api, "T2M-RSP-2", customer=3)
     ZohoContact.objects.create(partner=order.partner, customer_id="CUST-0003", contact_id="4815000000033333")
-    created = {
-        "salesorder_id": "4815000000200002",
-        "salesorder_number": "SO-00002",
-        "reference_number": "T2M-RSP-2",
-        "customer_id": "4815000000033333",
-        "status": "draft",
-    }
     with responses.RequestsMock() as rsps:
-        rsps.post(
-            "https://accounts.zoho.test/oauth/v2/token",
-            json={"access_token": "1000.a.b", "api_domain": "https://www.zohoapis.test", "expires_in": 3600},
-        )
-        rsps.post(
-            f"{API_BASE}/salesorders",
-            status=201,
-            json={"code": 0, "message": "Sales Order has been created.", "sales_order": created},
-        )
-        rsps.post(
-            f"{API_BASE}/salesorders/4815000000200002/status/confirmed",
-            json={"code": 0, "message": "Sales Order has been marked as confirmed."},
+        token_answered(rsps)
+        sales_order_answered(
+            rsps, salesorder_id="4815000000200002", reference="T2M-RSP-2", customer_id="4815000000033333"
         )
 
         order_provision(order_pk=order.pk)
