@@ -9,6 +9,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import kombu.pools
 import pytest
@@ -91,30 +92,41 @@ def wait_for(predicate: Callable[[], object], *, timeout: float = 20.0, interval
 
 
 class PrivateRedis:
-    """A redis-server of our own on a free port, which a test may stop and start again."""
+    """A redis-server of our own on a free port, which a test may stop (or kill) and start again.
 
-    def __init__(self):
+    ``persistent`` keeps an append-only file in ``workdir``, so a stop and start is an outage and
+    not a loss (as a production Redis with AOF); without it, a start after a stop is an empty Redis.
+    """
+
+    def __init__(self, workdir: Path, *, persistent: bool = False):
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.workdir = workdir
+        self.persistent = persistent
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
-            pytest.skip("redis-server is not installed")
+            pytest.fail("redis-server is not installed")
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        persistence = ["--appendonly", "yes", "--appendfsync", "always"] if self.persistent else ["--appendonly", "no"]
         self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--dir", str(self.workdir)]
+            + persistence,
+            stdout=(self.workdir / "redis.log").open("ab"),
+            stderr=subprocess.STDOUT,
         )
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
-        wait_for(lambda: _pings(client), timeout=10, interval=0.05)
+        wait_for(lambda: _pings(self.client()), timeout=10, interval=0.05, what="redis-server answering")
 
-    def stop(self) -> None:
+    def stop(self, *, kill: bool = False) -> None:
         if self.process is not None:
-            self.process.terminate()
+            (self.process.kill if kill else self.process.terminate)()
             self.process.wait(timeout=10)
             self.process = None
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(port=self.port, socket_connect_timeout=0.2)
 
 
 def _pings(client: redis.Redis) -> bool:
@@ -125,8 +137,8 @@ def _pings(client: redis.Redis) -> bool:
 
 
 @pytest.fixture
-def private_redis():
-    server = PrivateRedis()
+def private_redis(tmp_path):
+    server = PrivateRedis(tmp_path / "redis")
     server.start()
     yield server
     server.stop()

@@ -14,19 +14,17 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import signal
 import subprocess
 from pathlib import Path
 
 import pytest
-import redis
 import requests
 from standardwebhooks import Webhook
 
 from integrations.zoho.sandbox import SANDBOX_REFRESH_TOKEN, ZohoSandbox
 from tests.webhooks.conftest import Receiver
-from tests.zoho_fixtures import database_url_of_tests, free_port, wait_for
+from tests.zoho_fixtures import PrivateRedis, database_url_of_tests, free_port, wait_for
 from webhooks.signing import secret_generate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,52 +48,6 @@ def production_venv() -> Path:
                 f"{PRODUCTION_VENV}/bin/{tool} is missing: `make test` builds .venv-prod from requirements.txt alone"
             )
     return PRODUCTION_VENV
-
-
-class RedisServer:
-    """One private redis-server on a free port: stopped, killed and started again by the tests.
-
-    ``persistent`` keeps an append-only file, so a stop and start is an outage and not a loss (as
-    a production Redis with AOF); without it, a start after a stop is an empty Redis.
-    """
-
-    def __init__(self, workdir: Path, *, persistent: bool):
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.workdir = workdir
-        self.persistent = persistent
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            pytest.fail("redis-server is not installed")
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        persistence = ["--appendonly", "yes", "--appendfsync", "always"] if self.persistent else ["--appendonly", "no"]
-        self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--dir", str(self.workdir)]
-            + persistence,
-            stdout=(self.workdir / "redis.log").open("ab"),
-            stderr=subprocess.STDOUT,
-        )
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
-        wait_for(lambda: _pings(client), timeout=10, interval=0.05, what="redis-server answering")
-
-    def stop(self, *, kill: bool = False) -> None:
-        if self.process is not None:
-            (self.process.kill if kill else self.process.terminate)()
-            self.process.wait(timeout=10)
-            self.process = None
-
-    def client(self) -> redis.Redis:
-        return redis.Redis(port=self.port, socket_connect_timeout=1)
-
-
-def _pings(client: redis.Redis) -> bool:
-    try:
-        return bool(client.ping())
-    except redis.RedisError:
-        return False
 
 
 class ProcfileProcess:
@@ -182,7 +134,7 @@ class System:
         self.venv = production_venv()
         self.logs = tmp_path / "logs"
         self.logs.mkdir()
-        self.redis = RedisServer(tmp_path / "redis", persistent=redis_persistent)
+        self.redis = PrivateRedis(tmp_path / "redis", persistent=redis_persistent)
         self.sandbox = ZohoSandbox(port=0, rate_limit=100000, max_inflight=100)
         self.webhook_secret = secret_generate()
         self.receiver = VerifyingReceiver(self.webhook_secret)
