@@ -67,10 +67,11 @@ def bench_mode(*, mode: str, args, window: float) -> dict[str, float]:
     import redis
     from django.db.models import Count, Q
 
-    from integrations.services import catalogue_sync
+    from catalogue.services import catalogue_sync
     from integrations.zoho.sandbox import ZohoSandbox
     from orders.models import Order
-    from orders.services import order_accept, partner_sync_from_settings
+    from orders.services import order_accept
+    from partners.services import partner_sync_from_settings
 
     # django.setup() runs once per process: point this process's settings at this mode's sandbox.
     settings.ZOHO_ACCOUNTS_URL, settings.ZOHO_API_BASE = env["ZOHO_ACCOUNTS_URL"], env["ZOHO_API_BASE"]

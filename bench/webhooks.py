@@ -142,8 +142,8 @@ def main() -> None:
     from django.db import transaction
     from django.utils import timezone
 
-    from orders.models import Partner
-    from webhooks.models import WebhookEndpointState, WebhookLog, WebhookSecret
+    from partners.models import Partner, WebhookSecret
+    from webhooks.models import WebhookEndpointState, WebhookLog
     from webhooks.services import event_record
     from webhooks.tasks import deliver_due_webhooks
 

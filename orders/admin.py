@@ -1,4 +1,5 @@
-"""The back-office for orders, partners and API keys, and the catalogue.
+"""The back-office for orders (with their fulfilment and webhook events), idempotency records and
+the Zoho contacts the provisioner remembers.
 
 An order's page answers "where is order X and why": its status and failure reason, the fulfilment
 (attempts, last error, next attempt), and every webhook event with its attempts. History is
@@ -11,73 +12,26 @@ permissions and the Support and Ops groups are made by ``t2mobile_portal/staff_g
 
 from __future__ import annotations
 
-import json
-from datetime import timedelta
-
 from django import forms
-from django.contrib import admin, messages
-from django.contrib.admin.models import CHANGE, LogEntry
-from django.contrib.contenttypes.models import ContentType
-from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Max, OuterRef, Q, Subquery
-from django.http import HttpResponseRedirect
-from django.urls import path, reverse
+from django.contrib import admin
+from django.db.models import Count, OuterRef, Subquery
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from orders.models import ApiKey, Fulfilment, IdempotencyRecord, Order, Partner, Product, ProductPlan
+from catalogue.models import Product
+from orders.models import Fulfilment, IdempotencyRecord, Order, ZohoContact
 from orders.provisioning import OrderStateError, order_hold, order_mark_failed, order_redrive, order_release
 from orders.selectors import orders_needing_attention
-from orders.services import (
-    api_key_create,
-    api_key_revoke,
-    catalogue_sync_request,
-    product_plan_save_by_staff,
-    product_save_by_staff,
-)
 from t2mobile_portal.admin_actions import (
     ObjectActionsMixin,
     confirm_then_act,
-    confirmation_page,
-    confirmed_form,
-    show_once,
 )
+from t2mobile_portal.admin_display import ReadOnlyAdminMixin, admin_link, pretty_json
 from t2mobile_portal.admin_pii import PiiGuardedAdmin, can_see_pii
 from t2mobile_portal.logging import mask_email, mask_phone
-from webhooks.client import UrlRefused, webhook_url_validate
-from webhooks.models import WebhookLog, WebhookSecret
-from webhooks.services import (
-    event_resend,
-    events_resend_failed,
-    partner_deliveries_pause,
-    partner_deliveries_resume,
-    webhook_secret_rotate,
-)
-
-
-def pretty_json(value) -> str:
-    return format_html("<pre style='white-space: pre-wrap'>{}</pre>", json.dumps(value, indent=2, ensure_ascii=False))
-
-
-def admin_link(obj, text=None) -> str:
-    if obj is None:
-        return "-"
-    url = reverse(f"admin:{obj._meta.app_label}_{obj._meta.model_name}_change", args=[obj.pk])
-    return format_html('<a href="{}">{}</a>', url, text or str(obj))
-
-
-class ReadOnlyAdminMixin:
-    """History: viewable, never added, changed or deleted through the admin."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
+from webhooks.admin import ResendPermissionMixin
+from webhooks.models import WebhookLog
+from webhooks.services import event_resend
 
 # --- Orders ---------------------------------------------------------------------------------------
 
@@ -180,7 +134,7 @@ class MarkFailedForm(forms.Form):
 
 
 @admin.register(Order)
-class OrderAdmin(ObjectActionsMixin, ReadOnlyAdminMixin, PiiGuardedAdmin, admin.ModelAdmin):
+class OrderAdmin(ResendPermissionMixin, ObjectActionsMixin, ReadOnlyAdminMixin, PiiGuardedAdmin, admin.ModelAdmin):
     list_filter = (
         AttentionFilter,
         "status",
@@ -326,9 +280,6 @@ class OrderAdmin(ObjectActionsMixin, ReadOnlyAdminMixin, PiiGuardedAdmin, admin.
     def has_fail_permission(self, request):
         return request.user.has_perm("orders.fail_order")
 
-    def has_resend_permission(self, request):
-        return request.user.has_perm("webhooks.resend_webhook")
-
     @admin.action(permissions=["redrive"], description="Re-drive provisioning (FAILED or stuck → PROCESSING)")
     def redrive_orders(self, request, queryset):
         def act(order, data):
@@ -440,423 +391,10 @@ class IdempotencyRecordAdmin(ReadOnlyAdminMixin, PiiGuardedAdmin, admin.ModelAdm
         return pretty_json(record.response_body)
 
 
-# --- Partners and API keys ------------------------------------------------------------------------
-
-
-class ApiKeyInline(ReadOnlyAdminMixin, admin.TabularInline):
-    model = ApiKey
-    extra = 0
-    fields = ("key", "name", "created_at", "last_used_at", "revoked_at")
+@admin.register(ZohoContact)
+class ZohoContactAdmin(ReadOnlyAdminMixin, PiiGuardedAdmin, admin.ModelAdmin):
+    list_display = ("customer_id", "contact_id", "partner", "created_at")
+    list_filter = ("partner",)
+    search_fields = ("=customer_id", "=contact_id")
+    fields = ("partner", "customer_id", "contact_id", "created_at")
     readonly_fields = fields
-    ordering = ("-created_at",)
-
-    @admin.display(description="key")
-    def key(self, api_key):
-        return admin_link(api_key, f"{api_key.prefix}…")
-
-
-class WebhookSecretInline(ReadOnlyAdminMixin, admin.TabularInline):
-    """Only for staff who may see secrets (``webhooks.view_webhooksecret``); even they see a prefix."""
-
-    model = WebhookSecret
-    extra = 0
-    fields = ("secret_prefix", "created_at", "expires_at")
-    readonly_fields = fields
-    verbose_name_plural = "webhook signing secrets (new ones are shown once, at rotation)"
-
-    @admin.display(description="secret")
-    def secret_prefix(self, secret):
-        return f"{secret.secret[:10]}…"
-
-
-class ApiKeyCreateForm(forms.Form):
-    name = forms.CharField(max_length=100, required=False, help_text="A label to tell keys apart.")
-
-
-class SecretRotateForm(forms.Form):
-    grace_hours = forms.IntegerField(
-        min_value=0,
-        max_value=24 * 30,
-        initial=24,
-        help_text="How long the current secrets keep signing beside the new one.",
-    )
-
-
-class ResendSinceForm(forms.Form):
-    since = forms.DateTimeField(
-        help_text="Resend FAILED events created at or after this time (YYYY-MM-DD HH:MM).",
-        initial=lambda: timezone.localtime().replace(microsecond=0) - timedelta(days=3),
-    )
-
-
-class PartnerForm(forms.ModelForm):
-    class Meta:
-        model = Partner
-        fields = ("partner_id", "name", "webhook_url", "webhook_scheme", "rate_limit")
-
-    def clean_webhook_url(self):
-        url = self.cleaned_data["webhook_url"]
-        if url:
-            try:
-                webhook_url_validate(url)  # a plain URL; https and public targets only in production
-            except UrlRefused as exc:
-                raise forms.ValidationError(str(exc)) from None
-        return url
-
-
-@admin.register(Partner)
-class PartnerAdmin(ObjectActionsMixin, PiiGuardedAdmin, admin.ModelAdmin):
-    form = PartnerForm
-    list_display = (
-        "partner_id",
-        "name",
-        "webhook_url",
-        "webhook_scheme",
-        "deliveries_paused",
-        "active_keys",
-        "keys_last_used_at",
-    )
-    search_fields = ("partner_id", "name")
-    fields = (
-        "partner_id",
-        "name",
-        "webhook_url",
-        "webhook_scheme",
-        "rate_limit",
-        "deliveries_paused",
-        "created_at",
-        "updated_at",
-    )
-    readonly_fields = ("deliveries_paused", "created_at", "updated_at")
-    inlines = (ApiKeyInline, WebhookSecretInline)
-    actions = (
-        "create_api_key",
-        "rotate_webhook_secret",
-        "pause_deliveries",
-        "resume_deliveries",
-        "resend_failed_since",
-    )
-    object_actions = actions
-    object_action_labels = {
-        "create_api_key": "Create an API key",
-        "rotate_webhook_secret": "Rotate webhook secret",
-        "pause_deliveries": "Pause deliveries",
-        "resume_deliveries": "Resume deliveries",
-        "resend_failed_since": "Resend FAILED webhooks",
-    }
-
-    def get_queryset(self, request):
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(
-                active_key_count=Count("api_keys", filter=Q(api_keys__revoked_at__isnull=True)),
-                keys_last_used=Max("api_keys__last_used_at"),
-            )
-        )
-
-    def get_readonly_fields(self, request, obj=None):
-        return (*self.readonly_fields, "partner_id") if obj else self.readonly_fields
-
-    def has_delete_permission(self, request, obj=None):
-        return False  # orders point to partners; a partner is never removed
-
-    @admin.display(description="active API keys", ordering="active_key_count")
-    def active_keys(self, partner):
-        return partner.active_key_count
-
-    @admin.display(description="API key last used", ordering="keys_last_used")
-    def keys_last_used_at(self, partner):
-        return partner.keys_last_used
-
-    def has_create_key_permission(self, request):
-        return request.user.has_perm("orders.add_apikey")
-
-    def has_rotate_secret_permission(self, request):
-        return request.user.has_perm("webhooks.add_webhooksecret")
-
-    def has_pause_permission(self, request):
-        return request.user.has_perm("orders.pause_deliveries")
-
-    def has_resend_permission(self, request):
-        return request.user.has_perm("webhooks.resend_webhook")
-
-    def _one_partner(self, request, queryset):
-        if queryset.count() != 1:
-            self.message_user(request, "Select exactly one partner.", messages.WARNING)
-            return None
-        return queryset.get()
-
-    def _change_url(self, partner) -> str:
-        return reverse("admin:orders_partner_change", args=[partner.pk])
-
-    @admin.action(permissions=["create_key"], description="Create an API key (shown once)")
-    def create_api_key(self, request, queryset):
-        partner = self._one_partner(request, queryset)
-        if partner is None:
-            return None
-        confirmed, form = confirmed_form(request, ApiKeyCreateForm)
-        if not confirmed:
-            return confirmation_page(
-                self,
-                request,
-                queryset,
-                title="Create an API key",
-                question=f"Create a new API key for {partner}? The plain key is shown once, on the next page.",
-                confirm_label="Yes, create the key",
-                form=form,
-            )
-        api_key, plain = api_key_create(partner=partner, name=form.cleaned_data["name"])
-        self.log_change(request, partner, f"Created API key {api_key.prefix}…")
-        return show_once(
-            self,
-            request,
-            title="New API key",
-            secret_label="API key",
-            secret=plain,
-            note="Copy this key now and hand it over securely: it is not stored and is never shown again.",
-            back_url=self._change_url(partner),
-        )
-
-    @admin.action(permissions=["rotate_secret"], description="Rotate the webhook signing secret (shown once)")
-    def rotate_webhook_secret(self, request, queryset):
-        partner = self._one_partner(request, queryset)
-        if partner is None:
-            return None
-        confirmed, form = confirmed_form(request, SecretRotateForm)
-        if not confirmed:
-            return confirmation_page(
-                self,
-                request,
-                queryset,
-                title="Rotate the webhook signing secret",
-                question=(
-                    f"Add a new signing secret for {partner}? Both sign during the grace period; "
-                    "the new secret is shown once, on the next page."
-                ),
-                confirm_label="Yes, rotate",
-                form=form,
-            )
-        hours = form.cleaned_data["grace_hours"]
-        secret = webhook_secret_rotate(partner=partner, grace=timedelta(hours=hours))
-        self.log_change(request, partner, f"Rotated the webhook secret ({hours} h grace)")
-        return show_once(
-            self,
-            request,
-            title="New webhook signing secret",
-            secret_label="Signing secret",
-            secret=secret,
-            note=f"Give this secret to the partner now; it is not shown again. The old one signs for {hours} h more.",
-            back_url=self._change_url(partner),
-        )
-
-    @admin.action(permissions=["pause"], description="Pause webhook deliveries")
-    def pause_deliveries(self, request, queryset):
-        def act(partner, data):
-            partner_deliveries_pause(partner=partner)
-            return "Paused webhook deliveries"
-
-        return confirm_then_act(
-            self,
-            request,
-            queryset,
-            title="Pause webhook deliveries",
-            question="Hold every webhook delivery to these partners? Events wait and go out, in order, on resume.",
-            confirm_label="Yes, pause",
-            act=act,
-            done="Paused",
-        )
-
-    @admin.action(permissions=["pause"], description="Resume webhook deliveries")
-    def resume_deliveries(self, request, queryset):
-        def act(partner, data):
-            partner_deliveries_resume(partner=partner)
-            return "Resumed webhook deliveries"
-
-        return confirm_then_act(
-            self,
-            request,
-            queryset,
-            title="Resume webhook deliveries",
-            question="Send these partners' waiting webhook events again, in order?",
-            confirm_label="Yes, resume",
-            act=act,
-            done="Resumed",
-        )
-
-    @admin.action(permissions=["resend"], description="Resend all FAILED webhook events since a time")
-    def resend_failed_since(self, request, queryset):
-        def act(partner, data):
-            count = events_resend_failed(since=data["since"], partner=partner)
-            return f"Resent {count} FAILED webhook event(s) since {data['since']:%Y-%m-%d %H:%M}" if count else None
-
-        return confirm_then_act(
-            self,
-            request,
-            queryset,
-            title="Resend FAILED webhook events",
-            question="Send these partners' FAILED webhook events again (same event ids)?",
-            confirm_label="Yes, resend",
-            act=act,
-            done="Partners with events resent",
-            form_class=ResendSinceForm,
-        )
-
-
-@admin.register(ApiKey)
-class ApiKeyAdmin(ObjectActionsMixin, PiiGuardedAdmin, admin.ModelAdmin):
-    list_display = ("prefix", "name", "partner", "created_at", "last_used_at", "revoked_at")
-    list_filter = ("partner", ("revoked_at", admin.EmptyFieldListFilter))
-    search_fields = ("prefix", "name")
-    fields = ("partner", "name", "prefix", "created_at", "last_used_at", "revoked_at")
-    readonly_fields = fields
-    actions = ("revoke_keys",)
-    object_actions = actions
-    object_action_labels = {"revoke_keys": "Revoke this key"}
-
-    def has_add_permission(self, request):
-        return False  # keys are created by the partner's "Create an API key" action, which shows it once
-
-    def has_change_permission(self, request, obj=None):
-        return False  # a key is only ever revoked, by its action
-
-    def has_delete_permission(self, request, obj=None):
-        return False  # revoked, never deleted: the history of who called with which key stays
-
-    def has_revoke_permission(self, request):
-        return request.user.has_perm("orders.change_apikey")
-
-    @admin.action(permissions=["revoke"], description="Revoke the selected keys")
-    def revoke_keys(self, request, queryset):
-        def act(api_key, data):
-            if api_key.revoked_at is not None:
-                return None
-            api_key_revoke(api_key=api_key)
-            return "Revoked"
-
-        return confirm_then_act(
-            self,
-            request,
-            queryset,
-            title="Revoke API keys",
-            question="Revoke these keys? Calls with them are refused from now on; this cannot be undone.",
-            confirm_label="Yes, revoke",
-            act=act,
-            done="Revoked",
-        )
-
-
-# --- Catalogue ------------------------------------------------------------------------------------
-
-
-class ProductPlanInline(admin.TabularInline):
-    model = ProductPlan
-    extra = 0
-    can_delete = False  # untick "is active" instead, so that a sync does not bring the tenure back
-    fields = ("tenure", "price", "is_active", "set_by_staff", "updated_at")
-    readonly_fields = ("set_by_staff", "updated_at")
-
-
-@admin.register(Product)
-class ProductAdmin(PiiGuardedAdmin, admin.ModelAdmin):
-    list_display = (
-        "name",
-        "item_id",
-        "sku",
-        "zoho_status",
-        "is_published",
-        "plans_summary",
-        "published_set_by_staff",
-        "last_synced_at",
-    )
-    list_editable = ("is_published",)
-    list_filter = ("is_published", "zoho_status", "published_set_by_staff")
-    search_fields = ("name", "=item_id", "sku")
-    fields = (
-        "item_id",
-        "name",
-        "sku",
-        "description",
-        "rate",
-        "unit",
-        "zoho_status",
-        "is_published",
-        "published_set_by_staff",
-        "provisioner",
-        "last_synced_at",
-    )
-    readonly_fields = (
-        "item_id",
-        "name",
-        "sku",
-        "description",
-        "rate",
-        "unit",
-        "zoho_status",
-        "published_set_by_staff",
-        "provisioner",
-        "last_synced_at",
-    )
-    inlines = (ProductPlanInline,)
-    change_list_template = "admin/orders/product/change_list.html"
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).prefetch_related("plans")
-
-    def has_add_permission(self, request):
-        return False  # products come from Zoho; "Sync from Zoho now" brings new ones
-
-    def has_delete_permission(self, request, obj=None):
-        return False  # old orders point to products; unpublish instead
-
-    @admin.display(description="plans (tenure: price)")
-    def plans_summary(self, product):
-        plans = sorted(product.plans.all(), key=lambda plan: plan.price)
-        return ", ".join(f"{plan.tenure}: {plan.price}" + ("" if plan.is_active else " (off)") for plan in plans) or "-"
-
-    def save_model(self, request, obj, form, change):
-        product_save_by_staff(product=obj, changed_fields=form.changed_data)
-
-    def save_formset(self, request, form, formset, change):
-        for plan in formset.save(commit=False):
-            product_plan_save_by_staff(plan=plan)
-
-    # --- "Sync from Zoho now" ---------------------------------------------------------------------
-
-    def has_sync_permission(self, request) -> bool:
-        return request.user.has_perm("orders.sync_catalogue")
-
-    def get_urls(self):
-        return [
-            path("sync/", self.admin_site.admin_view(self.sync_view), name="orders_product_sync"),
-            *super().get_urls(),
-        ]
-
-    def changelist_view(self, request, extra_context=None):
-        extra_context = {**(extra_context or {}), "can_sync": self.has_sync_permission(request)}
-        return super().changelist_view(request, extra_context=extra_context)
-
-    def sync_view(self, request):
-        if not self.has_sync_permission(request):
-            raise PermissionDenied
-        confirmed, form = confirmed_form(request, None)
-        if not confirmed or request.method != "POST":
-            return confirmation_page(
-                self,
-                request,
-                [],
-                title="Sync the catalogue from Zoho",
-                question="Read every Zoho item now and update the local catalogue? Prices and published "
-                "flags set by staff are kept.",
-                confirm_label="Yes, sync now",
-            )
-        catalogue_sync_request()
-        LogEntry.objects.create(
-            user_id=request.user.pk,
-            content_type=ContentType.objects.get_for_model(Product),
-            object_repr="catalogue",
-            action_flag=CHANGE,
-            change_message="Queued a catalogue sync from Zoho",
-        )
-        self.message_user(request, "Catalogue sync queued; refresh in a minute to see the result.", messages.SUCCESS)
-        return HttpResponseRedirect(reverse("admin:orders_product_changelist"))

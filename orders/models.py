@@ -1,5 +1,5 @@
-"""Tables of the order flow: partners and their API keys, idempotency records, the local copy of
-the Zoho catalogue, orders and their fulfilments.
+"""Tables of the order flow: orders, their fulfilments, the idempotency records of intake, and the
+Zoho contacts the provisioner remembers.
 
 Table names are fixed by the contract (``../shared/spec/orders-and-jobs.md``). Models hold fields,
 named constraints and small derived properties only; every write goes through ``services.py``.
@@ -10,68 +10,8 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 
-
-class Tenure(models.TextChoices):
-    ONE_MONTH = "1_MONTH", "1 month"
-    THREE_MONTHS = "3_MONTHS", "3 months"
-    SIX_MONTHS = "6_MONTHS", "6 months"
-    TWELVE_MONTHS = "12_MONTHS", "12 months"
-    TWENTY_FOUR_MONTHS = "24_MONTHS", "24 months"
-    THIRTY_SIX_MONTHS = "36_MONTHS", "36 months"
-
-    @classmethod
-    def months_of(cls, tenure: str) -> int:
-        return int(str(tenure).split("_", 1)[0])
-
-
-class WebhookScheme(models.TextChoices):
-    STANDARD_WEBHOOKS = "standard-webhooks-v1", "Standard Webhooks v1"
-    HMAC_SHA256_HEX = "hmac-sha256-hex", "HMAC-SHA256 hex (X-Signature)"
-
-
-class Partner(models.Model):
-    """A partner that calls our API; ``partner_id`` is how we name ourselves to it."""
-
-    partner_id = models.CharField(max_length=64, unique=True)
-    name = models.CharField(max_length=200)
-    webhook_url = models.URLField(max_length=500, blank=True)
-    webhook_scheme = models.CharField(
-        max_length=32, choices=WebhookScheme.choices, default=WebhookScheme.STANDARD_WEBHOOKS
-    )
-    rate_limit = models.CharField(
-        max_length=20, blank=True, help_text="e.g. 100/m; empty means the T2MOBILE_RATE_LIMIT setting"
-    )
-    deliveries_paused = models.BooleanField(default=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        db_table = "t2mobile_partners"
-
-    def __str__(self) -> str:
-        return f"{self.name} ({self.partner_id})"
-
-    # DRF's IsAuthenticated-style checks read this on request.user.
-    is_authenticated = True
-
-
-class ApiKey(models.Model):
-    """A partner's API key, stored as a SHA-256 hash; the plain key is shown once at creation."""
-
-    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="api_keys")
-    name = models.CharField(max_length=100, blank=True)
-    prefix = models.CharField(max_length=16, db_index=True, help_text="first characters, to tell keys apart")
-    hash = models.CharField(max_length=64, unique=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    last_used_at = models.DateTimeField(null=True, blank=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        db_table = "t2mobile_api_keys"
-        verbose_name = "API key"
-
-    def __str__(self) -> str:
-        return f"{self.prefix}… ({'revoked' if self.revoked_at else 'active'})"
+from catalogue.models import Tenure
+from partners.models import Partner
 
 
 class IdempotencyRecord(models.Model):
@@ -96,59 +36,6 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} ({self.status})"
-
-
-class Product(models.Model):
-    """The local copy of one Zoho item; ``item_id`` is the partner-facing ``productId``."""
-
-    class ZohoStatus(models.TextChoices):
-        ACTIVE = "active"
-        INACTIVE = "inactive"
-
-    item_id = models.CharField(max_length=64, unique=True)
-    name = models.CharField(max_length=255)
-    sku = models.CharField(max_length=100, blank=True)
-    description = models.TextField(blank=True)
-    rate = models.DecimalField(max_digits=12, decimal_places=2, default=0)
-    unit = models.CharField(max_length=50, blank=True)
-    zoho_status = models.CharField(max_length=16, choices=ZohoStatus.choices, default=ZohoStatus.ACTIVE)
-    is_published = models.BooleanField(default=False)
-    published_set_by_staff = models.BooleanField(
-        default=False, help_text="staff chose the published flag; a sync never overrides it"
-    )
-    provisioner = models.CharField(max_length=50, default="zoho_sales_order")
-    last_synced_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        db_table = "t2mobile_products"
-        indexes = [models.Index(fields=["is_published", "zoho_status"], name="product_published_idx")]
-
-    def __str__(self) -> str:
-        return f"{self.name} ({self.sku or self.item_id})"
-
-
-class ProductPlan(models.Model):
-    """A tenure a product is sold for, at a price; ``set_by_staff`` rows are never overwritten."""
-
-    product = models.ForeignKey(Product, on_delete=models.CASCADE, related_name="plans")
-    tenure = models.CharField(max_length=16, choices=Tenure.choices)
-    price = models.DecimalField(max_digits=12, decimal_places=2)
-    is_active = models.BooleanField(default=True)
-    set_by_staff = models.BooleanField(default=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        db_table = "t2mobile_product_plans"
-        constraints = [
-            models.UniqueConstraint(fields=["product", "tenure"], name="product_plan_unique_tenure"),
-            models.CheckConstraint(condition=Q(price__gte=0), name="product_plan_price_not_negative"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.tenure} at {self.price}"
 
 
 class Order(models.Model):
@@ -244,3 +131,19 @@ class Fulfilment(models.Model):
 
     def __str__(self) -> str:
         return f"fulfilment of {self.order_id}"
+
+
+class ZohoContact(models.Model):
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="+")
+    customer_id = models.CharField(max_length=64)
+    contact_id = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "t2mobile_zoho_contacts"
+        constraints = [
+            models.UniqueConstraint(fields=["partner", "customer_id"], name="zoho_contact_unique_customer"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} → {self.contact_id}"

@@ -52,7 +52,7 @@ class UnknownProvisioner(Exception):
 
 
 def provisioner_for(*, order: Order, client) -> Provisioner:
-    from orders.models import Product
+    from catalogue.models import Product
 
     name = Product.objects.filter(item_id=order.product_id).values_list("provisioner", flat=True).first()
     path = PROVISIONERS.get(name or DEFAULT_PROVISIONER)

@@ -42,6 +42,7 @@ from django.db import connection, transaction
 from django.db.models import F, Min, Q
 from django.utils import timezone
 
+from catalogue.models import Tenure
 from integrations.zoho.client import (
     CONNECT_TIMEOUT,
     READ_TIMEOUT,
@@ -52,7 +53,8 @@ from integrations.zoho.client import (
     zoho_client,
 )
 from integrations.zoho.errors import ZohoAuthError, ZohoError, ZohoPermanentError, ZohoWaitError
-from orders.models import Fulfilment, Order, Tenure
+from orders.events import order_event_data, order_event_record
+from orders.models import Fulfilment, Order
 from orders.provisioners import Licence, provisioner_for
 from t2mobile_portal.logging import order_id_var
 
@@ -275,8 +277,7 @@ def _attempt_end(fulfilment: Fulfilment) -> None:
 def order_fulfil(*, order_pk: int, sales_order: SalesOrder, licence: Licence) -> Order:
     """PROCESSING → FULFILLED with the fulfilment ACTIVE and ORDER_FULFILLED (or, for a renewal,
     the subscription extended and SUBSCRIPTION_RENEWED), in one transaction."""
-    from orders.serializers import iso_utc
-    from webhooks.services import event_record, order_event_data
+    from t2mobile_portal.times import iso_utc
 
     with transaction.atomic():
         order, fulfilment = _locked(order_pk)
@@ -337,9 +338,9 @@ def order_fulfil(*, order_pk: int, sales_order: SalesOrder, licence: Licence) ->
                     "expiresAt": iso_utc(fulfilment.expires_at),
                 }
             )
-            event_record(partner=order.partner, event_type="SUBSCRIPTION_RENEWED", data=data, order=order)
+            order_event_record(order=order, event_type="SUBSCRIPTION_RENEWED", data=data)
         else:
-            event_record(partner=order.partner, event_type="ORDER_FULFILLED", data=data, order=order)
+            order_event_record(order=order, event_type="ORDER_FULFILLED", data=data)
     logger.info("order fulfilled", extra={"order_id": order.order_id, "sales_order_id": sales_order.salesorder_id})
     return order
 
@@ -350,7 +351,6 @@ def order_mark_failed(*, order: Order, reason: str, error: str = "") -> Order:
     ``error`` (Zoho's code and message) goes to ``fulfilment.last_error`` only. A FAILED or
     FULFILLED order is left as it is.
     """
-    from webhooks.services import event_record, order_event_data
 
     with transaction.atomic():
         order, fulfilment = _locked(order.pk)
@@ -365,7 +365,7 @@ def order_mark_failed(*, order: Order, reason: str, error: str = "") -> Order:
         fulfilment.next_attempt_at = None
         fulfilment.attempt_running = False
         fulfilment.save(update_fields=["status", "last_error", "next_attempt_at", "attempt_running", "updated_at"])
-        event_record(partner=order.partner, event_type="ORDER_FAILED", data=order_event_data(order), order=order)
+        order_event_record(order=order, event_type="ORDER_FAILED", data=order_event_data(order))
     logger.warning("order failed", extra={"order_id": order.order_id, "reason": reason})
     return order
 
@@ -454,7 +454,7 @@ def _sales_order_create(*, order: Order, client: ZohoClient, provisioner) -> Sal
     forgotten and found or created again, once, at once: no sales order was made by the refused
     create, so posting again cannot make two.
     """
-    from integrations.services import zoho_contact_forget, zoho_contact_id, zoho_customer_notes
+    from orders.zoho_customers import zoho_contact_forget, zoho_contact_id, zoho_customer_notes
 
     annotations = provisioner.sales_order_annotations(order=order)
     notes = "\n\n".join(part for part in (annotations.notes, zoho_customer_notes(order=order)) if part)

@@ -9,23 +9,17 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import UTC, datetime
 
 from rest_framework import serializers
 
-from orders.models import Order, Tenure
-from t2mobile_portal.errors import ERROR_CODES
+from catalogue.models import Tenure
+from orders.models import Order
+from t2mobile_portal.times import iso_utc
 
 ORDER_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 E164_RE = re.compile(r"^\+[1-9][0-9]{7,14}$")
 METADATA_MAX_KEYS = 20
 METADATA_MAX_CHARS = 500
-
-
-def iso_utc(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def normalise_phone(raw: str) -> str:
@@ -214,32 +208,3 @@ class OrderListSerializer(serializers.Serializer):
     success = serializers.BooleanField()
     orders = OrderSerializer(many=True)
     nextCursor = serializers.CharField(allow_null=True)
-
-
-class PlanSerializer(serializers.Serializer):
-    tenure = serializers.ChoiceField(choices=Tenure.values)
-    price = serializers.CharField()
-
-
-class ProductSerializer(serializers.Serializer):
-    productId = serializers.CharField()
-    sku = serializers.CharField()
-    name = serializers.CharField()
-    description = serializers.CharField()
-    plans = PlanSerializer(many=True)
-
-
-class CatalogueSerializer(serializers.Serializer):
-    success = serializers.BooleanField()
-    partnerId = serializers.CharField()
-    currency = serializers.CharField()
-    updatedAt = serializers.CharField(allow_null=True)
-    products = ProductSerializer(many=True)
-
-
-class ErrorSerializer(serializers.Serializer):
-    success = serializers.BooleanField(default=False)
-    errorCode = serializers.ChoiceField(choices=sorted(ERROR_CODES))
-    message = serializers.CharField()
-    details = serializers.DictField(required=False)
-    requestId = serializers.CharField()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import secrets
 import struct
 from dataclasses import dataclass
 from datetime import timedelta
@@ -22,88 +21,14 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from orders.models import ApiKey, Fulfilment, IdempotencyRecord, Order, Partner
+from catalogue.selectors import published_plan, published_product
+from orders.models import Fulfilment, IdempotencyRecord, Order
 from orders.provisioning import order_enqueue
-from orders.selectors import published_plan, published_product
+from partners.models import Partner
 from t2mobile_portal import errors
 from t2mobile_portal.logging import order_id_var
 
 logger = logging.getLogger(__name__)
-
-API_KEY_PREFIX_CHARS = 12
-GENERATED_KEY_PREFIX = "t2m_live_"
-
-
-# --- Partners and API keys ------------------------------------------------------------------------
-
-
-def api_key_hash(key: str) -> str:
-    # Keys are 256-bit random strings (or long operator-chosen secrets), so a fast hash is enough.
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()
-
-
-def api_key_prefix(key: str) -> str:
-    return key[:API_KEY_PREFIX_CHARS]
-
-
-def api_key_store(*, partner: Partner, key: str, name: str = "") -> ApiKey:
-    api_key, _ = ApiKey.objects.get_or_create(
-        hash=api_key_hash(key),
-        defaults={"partner": partner, "prefix": api_key_prefix(key), "name": name},
-    )
-    return api_key
-
-
-def api_key_create(*, partner: Partner, name: str = "") -> tuple[ApiKey, str]:
-    """A new random key; the plain key is returned once and never stored."""
-    plain = GENERATED_KEY_PREFIX + secrets.token_urlsafe(32)
-    return api_key_store(partner=partner, key=plain, name=name), plain
-
-
-def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
-    if api_key.revoked_at is None:
-        api_key.revoked_at = timezone.now()
-        api_key.save(update_fields=["revoked_at"])
-    return api_key
-
-
-ENV_KEY_NAME = "from T2MOBILE_API_KEYS"
-
-
-@transaction.atomic
-def partner_sync_from_settings() -> Partner:
-    """Create or update the partner of ``PARTNER_ID`` from the environment (run by every ``migrate``).
-
-    - ``T2MOBILE_API_KEYS`` is the list of the env-managed keys: each is hashed in, and an env-managed
-      key no longer listed is revoked (a key rotation is: add the new key, deploy, let T2Mobile switch,
-      remove the old one, deploy). An empty list changes nothing, so a missing variable never locks
-      T2Mobile out. Keys made with ``create_api_key`` or the admin are never touched.
-    - A new ``T2MOBILE_WEBHOOK_SECRET`` starts signing at once; the secrets before it keep signing
-      beside it for the rotation grace period (24 h), then stop.
-    """
-    from webhooks.models import WebhookSecret
-    from webhooks.services import DEFAULT_ROTATION_GRACE
-
-    partner, _ = Partner.objects.get_or_create(partner_id=settings.PARTNER_ID, defaults={"name": settings.PARTNER_NAME})
-    if settings.T2MOBILE_WEBHOOK_URL and partner.webhook_url != settings.T2MOBILE_WEBHOOK_URL:
-        partner.webhook_url = settings.T2MOBILE_WEBHOOK_URL
-        partner.save(update_fields=["webhook_url", "updated_at"])
-    secret = settings.T2MOBILE_WEBHOOK_SECRET
-    if secret and not WebhookSecret.objects.filter(partner=partner, secret=secret).exists():
-        grace_end = timezone.now() + DEFAULT_ROTATION_GRACE
-        WebhookSecret.objects.filter(partner=partner).filter(
-            Q(expires_at__isnull=True) | Q(expires_at__gt=grace_end)
-        ).update(expires_at=grace_end)
-        WebhookSecret.objects.create(partner=partner, secret=secret)
-    if settings.T2MOBILE_API_KEYS:
-        listed = [api_key_store(partner=partner, key=key, name=ENV_KEY_NAME).pk for key in settings.T2MOBILE_API_KEYS]
-        dropped = ApiKey.objects.filter(partner=partner, name=ENV_KEY_NAME, revoked_at__isnull=True).exclude(
-            pk__in=listed
-        )
-        if revoked := dropped.update(revoked_at=timezone.now()):
-            logger.info("API keys no longer in T2MOBILE_API_KEYS revoked", extra={"count": revoked})
-    return partner
-
 
 # --- Idempotency ----------------------------------------------------------------------------------
 
@@ -288,32 +213,3 @@ def idempotency_records_purge(*, now=None, batch_size: int = IDEMPOTENCY_PURGE_B
             break
     logger.info("idempotency records purged: %d", deleted)
     return deleted
-
-
-# --- Catalogue edits by staff (the admin) ---------------------------------------------------------
-
-
-def product_save_by_staff(*, product, changed_fields) -> None:
-    """Save a staff edit of a product; a published flag staff chose is never overridden by a sync."""
-    from orders.selectors import catalogue_invalidate
-
-    if "is_published" in changed_fields:
-        product.published_set_by_staff = True
-    product.save()
-    transaction.on_commit(catalogue_invalidate)
-
-
-def product_plan_save_by_staff(*, plan) -> None:
-    """Save a staff edit of a tenure's price or availability; a sync never overwrites it."""
-    from orders.selectors import catalogue_invalidate
-
-    plan.set_by_staff = True
-    plan.save()
-    transaction.on_commit(catalogue_invalidate)
-
-
-def catalogue_sync_request() -> None:
-    """Queue ``integrations.sync_zoho_catalogue`` now (after the caller's commit), by its task name."""
-    from t2mobile_portal.celery import app
-
-    transaction.on_commit(lambda: app.send_task("integrations.sync_zoho_catalogue"))

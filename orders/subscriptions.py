@@ -34,7 +34,10 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from orders.models import Fulfilment, Order, Tenure
+from catalogue.models import Tenure
+from orders.events import order_event_record, subscription_event_data
+from orders.models import Fulfilment, Order
+from webhooks.models import WebhookLog
 
 logger = logging.getLogger(__name__)
 
@@ -65,24 +68,6 @@ def subscription_root_order(order: Order) -> Order:
         seen.add(order.pk)
         order = order.renewal_of
     return order
-
-
-# --- Shared -------------------------------------------------------------------------------------
-
-
-def subscription_event_data(*, fulfilment: Fulfilment) -> dict:
-    """``orderId, customerId, productId, activationReference, expiresAt`` and the order's metadata."""
-    from orders.serializers import iso_utc
-
-    order = fulfilment.order
-    return {
-        "orderId": order.order_id,
-        "customerId": order.customer_id,
-        "productId": order.product_id,
-        "activationReference": fulfilment.activation_reference or order.activation_reference or None,
-        "expiresAt": iso_utc(fulfilment.expires_at),
-        "metadata": order.metadata or {},
-    }
 
 
 def _due_batch(*, base: Q, after: tuple[datetime, int] | None, batch_size: int) -> list[Fulfilment]:
@@ -118,7 +103,7 @@ class ReminderRun:
 
 
 def reminder_dedup_key(*, order_pk: int, expires_at: datetime, days: int) -> str:
-    from orders.serializers import iso_utc
+    from t2mobile_portal.times import iso_utc
 
     return f"EXPIRY_REMINDER:{order_pk}:{iso_utc(expires_at)}:{days}"
 
@@ -142,8 +127,6 @@ def expiry_reminders_send(
     transaction, the rows are shared out with SKIP LOCKED, and the unique dedup key refuses a second
     event for the same subscription, expiry date and threshold.
     """
-    from webhooks.models import WebhookLog
-    from webhooks.services import event_record
 
     as_of = as_of or timezone.now()
     thresholds = [int(d) for d in (thresholds if thresholds is not None else settings.REMINDER_DAYS) if int(d) > 0]
@@ -178,12 +161,8 @@ def expiry_reminders_send(
                     continue
                 data = subscription_event_data(fulfilment=fulfilment)
                 data["daysLeft"] = math.ceil((fulfilment.expires_at - as_of) / ONE_DAY)
-                log = event_record(
-                    partner=fulfilment.order.partner,
-                    event_type=WebhookLog.EventType.EXPIRY_REMINDER,
-                    data=data,
-                    order=fulfilment.order,
-                    dedup_key=key,
+                log = order_event_record(
+                    order=fulfilment.order, event_type=WebhookLog.EventType.EXPIRY_REMINDER, data=data, dedup_key=key
                 )
                 if log is None:  # a concurrent run sent it between our check and our insert
                     run.already_sent += 1
@@ -213,7 +192,7 @@ class ExpiryRun:
 
 
 def expired_dedup_key(*, order_pk: int, expires_at: datetime) -> str:
-    from orders.serializers import iso_utc
+    from t2mobile_portal.times import iso_utc
 
     return f"SUBSCRIPTION_EXPIRED:{order_pk}:{iso_utc(expires_at)}"
 
@@ -222,8 +201,6 @@ def fulfilment_expire(*, fulfilment: Fulfilment, as_of: datetime) -> bool:
     """ACTIVE → EXPIRED for one locked fulfilment past its expiry, with SUBSCRIPTION_EXPIRED for a
     subscription (NEW order). The guard makes a second call a no-op; the caller holds the row lock
     inside its transaction. Returns whether the status changed."""
-    from webhooks.models import WebhookLog
-    from webhooks.services import event_record
 
     if fulfilment.status != Fulfilment.Status.ACTIVE or fulfilment.expires_at is None:
         return False
@@ -233,11 +210,10 @@ def fulfilment_expire(*, fulfilment: Fulfilment, as_of: datetime) -> bool:
     fulfilment.save(update_fields=["status", "updated_at"])
     order = fulfilment.order
     if order.type == Order.Type.NEW:
-        event_record(
-            partner=order.partner,
+        order_event_record(
+            order=order,
             event_type=WebhookLog.EventType.SUBSCRIPTION_EXPIRED,
             data=subscription_event_data(fulfilment=fulfilment),
-            order=order,
             dedup_key=expired_dedup_key(order_pk=order.pk, expires_at=fulfilment.expires_at),
         )
     return True

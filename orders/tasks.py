@@ -48,8 +48,8 @@ def redrive_stalled_orders() -> int:
 def send_expiry_reminders(as_of: str | None = None) -> dict:
     """EXPIRY_REMINDER per due subscription and threshold. Safe to run twice at once and to kill at
     any line: SKIP LOCKED batches commit one by one and every event has a unique dedup key."""
-    from orders.schedule import as_of_parse
     from orders.subscriptions import expiry_reminders_send
+    from t2mobile_portal.times import as_of_parse
 
     run = expiry_reminders_send(as_of=as_of_parse(as_of))
     return {"sent": run.sent, "alreadySent": run.already_sent, "scanned": run.scanned}
@@ -59,8 +59,8 @@ def send_expiry_reminders(as_of: str | None = None) -> dict:
 def expire_subscriptions(as_of: str | None = None) -> dict:
     """ACTIVE past expires_at → EXPIRED with SUBSCRIPTION_EXPIRED. Safe to run twice and to kill at
     any line: the transition is guarded under a row lock and the event has a unique dedup key."""
-    from orders.schedule import as_of_parse
     from orders.subscriptions import subscriptions_expire
+    from t2mobile_portal.times import as_of_parse
 
     run = subscriptions_expire(as_of=as_of_parse(as_of))
     return {"expired": run.expired, "events": run.events}

@@ -19,8 +19,9 @@ from dateutil.relativedelta import relativedelta
 from django.conf import settings
 from django.utils import timezone
 
+from catalogue.models import Tenure
 from integrations.zoho.client import SalesOrder, ZohoClient, custom_field_entry
-from orders.models import Order, Tenure
+from orders.models import Order
 from orders.provisioners import Licence, SalesOrderAnnotations
 
 REFERENCE_PREFIX = "ICT-"

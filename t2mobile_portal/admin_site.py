@@ -48,8 +48,8 @@ def _changelist(model_label: str, **params) -> str:
 
 def overview_figures(now=None) -> dict[str, list[Figure]]:
     """The overview's figures, grouped by section; every count links to its filtered change list."""
-    from integrations.models import CatalogueSync
-    from integrations.selectors import last_catalogue_sync
+    from catalogue.models import CatalogueSync
+    from catalogue.selectors import last_catalogue_sync
     from orders.models import Order
     from orders.selectors import orders_needing_attention
     from webhooks.models import WebhookLog
@@ -105,14 +105,14 @@ def overview_figures(now=None) -> dict[str, list[Figure]]:
     zoho = [_zoho_budget_figure(), *_zoho_wait_figures()]
     last_sync = last_catalogue_sync()
     if last_sync is None:
-        zoho.append(Figure("Last catalogue sync", "never", _changelist("integrations.cataloguesync"), alert=True))
+        zoho.append(Figure("Last catalogue sync", "never", _changelist("catalogue.cataloguesync"), alert=True))
     else:
         when = timezone.localtime(last_sync.started_at).strftime("%Y-%m-%d %H:%M")
         zoho.append(
             Figure(
                 "Last catalogue sync",
                 f"{when} {last_sync.status}",
-                _changelist("integrations.cataloguesync"),
+                _changelist("catalogue.cataloguesync"),
                 alert=last_sync.status == CatalogueSync.Status.FAILED,
             )
         )
@@ -120,7 +120,7 @@ def overview_figures(now=None) -> dict[str, list[Figure]]:
 
 
 def _zoho_budget_figure() -> Figure:
-    from integrations.selectors import zoho_daily_usage
+    from integrations.zoho.budget import zoho_daily_usage
 
     usage = zoho_daily_usage()
     share = int(usage["share"] * 100)

@@ -194,3 +194,27 @@ def error_response(error: PartnerApiError, headers: dict[str, str] | None = None
     for name, value in (headers or {}).items():
         response[name] = value
     return response
+
+
+# --- Django's handlers under /t2mobile/: the envelope, not HTML ---------------------------------
+
+
+def api_not_found(request, *args, **kwargs):
+    """Any other path under /t2mobile/: the NOT_FOUND envelope (no auth needed to learn that)."""
+    return error_response(NotFound())
+
+
+def json_not_found(request, exception=None):
+    if request.path.startswith("/t2mobile/"):
+        return error_response(NotFound())
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)
+
+
+def json_server_error(request):
+    if request.path.startswith("/t2mobile/"):
+        return error_response(InternalError())
+    from django.views.defaults import server_error
+
+    return server_error(request)

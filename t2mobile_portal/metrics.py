@@ -24,7 +24,7 @@ RECENT = timedelta(hours=24)
 
 class GatewayCollector:
     def collect(self):
-        from integrations.selectors import zoho_daily_usage
+        from integrations.zoho.budget import zoho_daily_usage
         from orders.models import Fulfilment, Order
         from webhooks.models import WebhookAttempt, WebhookLog
 

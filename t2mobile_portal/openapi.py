@@ -7,9 +7,14 @@ and the schema and docs views, whose errors (401 without a key or a staff sessio
 
 from __future__ import annotations
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework import serializers
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
+
+from t2mobile_portal import errors
 
 HEADER_DOCS = {
     "X-Request-ID": "The caller's request id when it was sane (≤ 128 chars of [A-Za-z0-9._-]), else a new one.",
@@ -68,3 +73,44 @@ class SchemaView(JsonErrorsMixin, SpectacularAPIView):
 
 class DocsView(JsonErrorsMixin, SpectacularSwaggerView):
     pass
+
+
+class ErrorSerializer(serializers.Serializer):
+    success = serializers.BooleanField(default=False)
+    errorCode = serializers.ChoiceField(choices=sorted(errors.ERROR_CODES))
+    message = serializers.CharField()
+    details = serializers.DictField(required=False)
+    requestId = serializers.CharField()
+
+
+# --- The shared headers and errors of every operation --------------------------------------------
+
+REQUEST_ID_HEADER = OpenApiParameter(
+    "X-Request-ID",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="Your id for this request (≤ 128 chars of [A-Za-z0-9._-]); echoed back, else generated.",
+)
+
+
+def error_responses(*codes: str) -> dict[int, OpenApiResponse]:
+    """OpenAPI responses for the given error codes, grouped by HTTP status."""
+    by_status: dict[int, list[str]] = {}
+    for code in ("UNAUTHORIZED", "RATE_LIMITED", "INTERNAL_ERROR", "SERVICE_UNAVAILABLE", *codes):
+        by_status.setdefault(errors.ERROR_CODES[code], []).append(code)
+    return {
+        status: OpenApiResponse(
+            response=ErrorSerializer,
+            description="Error envelope; errorCode is one of: " + ", ".join(sorted(set(found))),
+            examples=[
+                OpenApiExample(
+                    code,
+                    value={"success": False, "errorCode": code, "message": "…", "requestId": "…"},
+                    status_codes=[str(status)],
+                )
+                for code in sorted(set(found))
+            ],
+        )
+        for status, found in by_status.items()
+    }

@@ -4,13 +4,20 @@ After a failed call, callers skip Redis for ``retry_seconds`` and use their fall
 this process, the database), so that an unreachable Redis (a connect timeout, not just a refused
 connection) does not add seconds to every request. The first failure is logged as a warning, and
 again at most once per ``warn_every_seconds`` while the outage lasts.
+
+``redis_client()`` is the one direct Redis client of a process (rate-limit counters, webhook
+slots); the cache and the broker have their own.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
+
+import redis
+from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
@@ -41,3 +48,12 @@ class OutageBreaker:
 
 #: The one Redis of this process: cache, rate-limit counters and broker share it.
 redis_breaker = OutageBreaker("Redis")
+
+
+@functools.cache
+def redis_client() -> redis.Redis | None:
+    """One Redis client per process for the rate-limit counters and the webhook slots (None without
+    REDIS_URL: the local cache)."""
+    if not settings.REDIS_URL:
+        return None
+    return redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2)

@@ -42,9 +42,14 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI and Redoc served by us, not from a CDN
     "django_celery_beat",
-    "orders.apps.OrdersConfig",
-    "webhooks.apps.WebhooksConfig",
+    # Ours, bottom of the layers first (ARCHITECTURE.md), so that an app's admin module is loaded
+    # after the admin of the app below it (webhooks/admin.py extends the partner page).
     "integrations.apps.IntegrationsConfig",
+    "partners.apps.PartnersConfig",
+    "webhooks.apps.WebhooksConfig",
+    "catalogue.apps.CatalogueConfig",
+    "orders.apps.OrdersConfig",
+    "t2mobile_portal.apps.PortalConfig",
 ]
 
 MIDDLEWARE = [
@@ -249,9 +254,9 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- DRF and OpenAPI ------------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["orders.authentication.PartnerApiKeyAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["orders.authentication.IsPartner"],
-    "DEFAULT_THROTTLE_CLASSES": ["orders.throttling.PartnerRateThrottle"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["partners.authentication.PartnerApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["partners.authentication.IsPartner"],
+    "DEFAULT_THROTTLE_CLASSES": ["partners.throttling.PartnerRateThrottle"],
     "DEFAULT_PARSER_CLASSES": ["t2mobile_portal.parsers.PartnerJsonParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "t2mobile_portal.negotiation.JsonFallbackContentNegotiation",
@@ -268,9 +273,9 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
-    "SERVE_PERMISSIONS": ["orders.authentication.IsPartnerOrStaff"],
+    "SERVE_PERMISSIONS": ["partners.authentication.IsPartnerOrStaff"],
     "SERVE_AUTHENTICATION": [
-        "orders.authentication.PartnerApiKeyAuthentication",
+        "partners.authentication.PartnerApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "APPEND_COMPONENTS": {

@@ -24,19 +24,19 @@ CUSTOM_PERMISSIONS: tuple[tuple[str, str, str, str], ...] = (
     ("orders", "order", "redrive_order", "Can re-drive provisioning of an order"),
     ("orders", "order", "hold_order", "Can put an order on hold and release it"),
     ("orders", "order", "fail_order", "Can mark an order FAILED"),
-    ("orders", "partner", "pause_deliveries", "Can pause and resume webhook deliveries of a partner"),
-    ("orders", "product", "sync_catalogue", "Can start a catalogue sync from Zoho"),
+    ("partners", "partner", "pause_deliveries", "Can pause and resume webhook deliveries of a partner"),
+    ("catalogue", "product", "sync_catalogue", "Can start a catalogue sync from Zoho"),
     ("webhooks", "webhooklog", "resend_webhook", "Can resend a webhook event"),
 )
 
 SUPPORT_GROUP = "Support"
 OPS_GROUP = "Ops"
-BACK_OFFICE_APPS = ("orders", "webhooks", "integrations", "django_celery_beat")
-SECRET_MODELS = {("webhooks", "webhooksecret")}
+BACK_OFFICE_APPS = ("orders", "catalogue", "webhooks", "partners", "django_celery_beat")
+SECRET_MODELS = {("partners", "webhooksecret")}
 SUPPORT_EXTRA = {("orders", "redrive_order"), ("webhooks", "resend_webhook")}
 # Contract (orders-and-jobs.md): customer email and phone are masked for everyone but superusers, so
 # neither group holds view_customer_pii; it can still be granted to one person when needed.
-OPS_DENIED = {("orders", "add_apikey"), ("orders", "view_customer_pii")}
+OPS_DENIED = {("partners", "add_apikey"), ("orders", "view_customer_pii")}
 
 
 def custom_permissions_ensure(*, apps=global_apps) -> None:
@@ -80,12 +80,14 @@ def staff_groups_ensure(*, apps=global_apps) -> None:
 
 
 def staff_groups_on_post_migrate(sender, app_config=None, apps=global_apps, **kwargs) -> None:
-    """post_migrate receiver; does its work once per migrate, after the last of our apps."""
-    if app_config is None or app_config.label != "integrations":
+    """post_migrate receiver; does its work once per migrate, after the last of our apps with models
+    (``orders``, the top of the layers, is listed last in INSTALLED_APPS)."""
+    if app_config is None or app_config.label != "orders":
         return
     try:
         apps.get_model("webhooks", "WebhookLog")
-        apps.get_model("integrations", "CatalogueSync")
+        apps.get_model("catalogue", "CatalogueSync")
+        apps.get_model("partners", "Partner")
     except LookupError:  # migrating back to an older state: not every table is there
         return
     staff_groups_ensure()

@@ -5,23 +5,26 @@ schema and docs, and the Django admin at /admin/.
 from django.contrib import admin
 from django.urls import path, re_path
 
+from catalogue.api import ProductsView
 from orders import api
+from t2mobile_portal import errors
+from t2mobile_portal.health import HealthLiveView, HealthView
 from t2mobile_portal.metrics import metrics_view
 from t2mobile_portal.openapi import DocsView, SchemaView
 
-handler404 = "orders.api.json_not_found"
-handler500 = "orders.api.json_server_error"
+handler404 = "t2mobile_portal.errors.json_not_found"
+handler500 = "t2mobile_portal.errors.json_server_error"
 
 urlpatterns = [
-    re_path(r"^t2mobile/products/?$", api.ProductsView.as_view(), name="products"),
+    re_path(r"^t2mobile/products/?$", ProductsView.as_view(), name="products"),
     re_path(r"^t2mobile/fulfilment/?$", api.FulfilmentView.as_view(), name="fulfilment"),
     re_path(r"^t2mobile/orders/?$", api.OrderListView.as_view(), name="order-list"),
     re_path(r"^t2mobile/orders/(?P<orderId>[^/]{1,200})/?$", api.OrderDetailView.as_view(), name="order-detail"),
-    re_path(r"^t2mobile/health/live/?$", api.HealthLiveView.as_view(), name="health-live"),
-    re_path(r"^t2mobile/health/?$", api.HealthView.as_view(), name="health"),
+    re_path(r"^t2mobile/health/live/?$", HealthLiveView.as_view(), name="health-live"),
+    re_path(r"^t2mobile/health/?$", HealthView.as_view(), name="health"),
     path("t2mobile/schema/", SchemaView.as_view(), name="schema"),
     path("t2mobile/docs/", DocsView.as_view(url_name="schema"), name="docs"),
-    re_path(r"^t2mobile/", api.api_not_found),
+    re_path(r"^t2mobile/", errors.api_not_found),
     path("admin/", admin.site.urls),
     path("metrics", metrics_view, name="metrics"),
 ]

@@ -10,8 +10,9 @@ from django.conf import settings
 from django.core.servers.basehttp import ThreadedWSGIServer
 from rest_framework.test import APIClient
 
-from orders.models import Partner, Product, ProductPlan
-from orders.services import api_key_create
+from catalogue.models import Product, ProductPlan
+from partners.models import Partner
+from partners.services import api_key_create
 
 # The live server must take 50 connections at once (Django's default listen backlog is 10).
 ThreadedWSGIServer.request_queue_size = 128

@@ -8,16 +8,30 @@ exact body sent is shown only to staff with it.
 
 from __future__ import annotations
 
-from django.contrib import admin
+from datetime import timedelta
 
-from orders.admin import ReadOnlyAdminMixin, admin_link, can_see_pii, pretty_json
+from django import forms
+from django.contrib import admin
+from django.utils import timezone
+
+from partners import admin as partners_admin
+from partners.models import Partner
 from t2mobile_portal.admin_actions import ObjectActionsMixin, confirm_then_act
-from t2mobile_portal.admin_pii import PiiGuardedAdmin
+from t2mobile_portal.admin_display import ReadOnlyAdminMixin, admin_link, pretty_json
+from t2mobile_portal.admin_pii import PiiGuardedAdmin, can_see_pii
 from t2mobile_portal.logging import mask_email, mask_phone
-from webhooks.models import WebhookAttempt, WebhookLog, WebhookSecret
-from webhooks.services import event_resend
+from webhooks.client import UrlRefused, webhook_url_validate
+from webhooks.models import WebhookAttempt, WebhookLog
+from webhooks.services import event_resend, events_resend_failed, partner_deliveries_pause, partner_deliveries_resume
 
 PII_KEYS = {"customerEmail": mask_email, "customerPhone": mask_phone}
+
+
+class ResendPermissionMixin:
+    """``resend`` actions (events, an order's events, a partner's FAILED events) need this one permission."""
+
+    def has_resend_permission(self, request):
+        return request.user.has_perm("webhooks.resend_webhook")
 
 
 def payload_masked(value):
@@ -41,7 +55,7 @@ class WebhookAttemptInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(WebhookLog)
-class WebhookLogAdmin(ObjectActionsMixin, ReadOnlyAdminMixin, PiiGuardedAdmin, admin.ModelAdmin):
+class WebhookLogAdmin(ResendPermissionMixin, ObjectActionsMixin, ReadOnlyAdminMixin, PiiGuardedAdmin, admin.ModelAdmin):
     list_display = (
         "event_id",
         "event_type",
@@ -107,9 +121,6 @@ class WebhookLogAdmin(ObjectActionsMixin, ReadOnlyAdminMixin, PiiGuardedAdmin, a
     def payload_masked_json(self, log):
         return pretty_json(payload_masked(log.payload))
 
-    def has_resend_permission(self, request):
-        return request.user.has_perm("webhooks.resend_webhook")
-
     @admin.action(permissions=["resend"], description="Resend the selected events (same event id)")
     def resend_events(self, request, queryset):
         def act(log, data):
@@ -128,16 +139,103 @@ class WebhookLogAdmin(ObjectActionsMixin, ReadOnlyAdminMixin, PiiGuardedAdmin, a
         )
 
 
-@admin.register(WebhookSecret)
-class WebhookSecretAdmin(ReadOnlyAdminMixin, PiiGuardedAdmin, admin.ModelAdmin):
-    """Visible only with ``webhooks.view_webhooksecret`` (not Support, not Ops); prefixes only.
-    New secrets are made by the partner's "Rotate the webhook signing secret" action."""
+# --- The partner page: webhook settings and deliveries ---------------------------------------------
 
-    list_display = ("secret_prefix", "partner", "created_at", "expires_at")
-    list_filter = ("partner",)
-    fields = ("partner", "secret_prefix", "created_at", "expires_at")
-    readonly_fields = fields
 
-    @admin.display(description="secret")
-    def secret_prefix(self, secret):
-        return f"{secret.secret[:10]}…"
+class ResendSinceForm(forms.Form):
+    since = forms.DateTimeField(
+        help_text="Resend FAILED events created at or after this time (YYYY-MM-DD HH:MM).",
+        initial=lambda: timezone.localtime().replace(microsecond=0) - timedelta(days=3),
+    )
+
+
+class PartnerWebhookForm(forms.ModelForm):
+    """The partner form, with the webhook URL checked as deliveries will check it."""
+
+    class Meta:
+        model = Partner
+        fields = ("partner_id", "name", "webhook_url", "webhook_scheme", "rate_limit")
+
+    def clean_webhook_url(self):
+        url = self.cleaned_data["webhook_url"]
+        if url:
+            try:
+                webhook_url_validate(url)  # a plain URL; https and public targets only in production
+            except UrlRefused as exc:
+                raise forms.ValidationError(str(exc)) from None
+        return url
+
+
+class PartnerAdmin(ResendPermissionMixin, partners_admin.PartnerAdmin):
+    """``partners.admin.PartnerAdmin`` with what webhooks adds: the webhook URL checked as deliveries
+    will check it, and pause, resume and resend. Registered in place of it (``partners`` comes before
+    ``webhooks`` in INSTALLED_APPS, so its admin module is loaded first)."""
+
+    form = PartnerWebhookForm
+    actions = (*partners_admin.PartnerAdmin.actions, "pause_deliveries", "resume_deliveries", "resend_failed_since")
+    object_actions = actions
+    object_action_labels = {
+        **partners_admin.PartnerAdmin.object_action_labels,
+        "pause_deliveries": "Pause deliveries",
+        "resume_deliveries": "Resume deliveries",
+        "resend_failed_since": "Resend FAILED webhooks",
+    }
+
+    def has_pause_permission(self, request):
+        return request.user.has_perm("partners.pause_deliveries")
+
+    @admin.action(permissions=["pause"], description="Pause webhook deliveries")
+    def pause_deliveries(self, request, queryset):
+        def act(partner, data):
+            partner_deliveries_pause(partner=partner)
+            return "Paused webhook deliveries"
+
+        return confirm_then_act(
+            self,
+            request,
+            queryset,
+            title="Pause webhook deliveries",
+            question="Hold every webhook delivery to these partners? Events wait and go out, in order, on resume.",
+            confirm_label="Yes, pause",
+            act=act,
+            done="Paused",
+        )
+
+    @admin.action(permissions=["pause"], description="Resume webhook deliveries")
+    def resume_deliveries(self, request, queryset):
+        def act(partner, data):
+            partner_deliveries_resume(partner=partner)
+            return "Resumed webhook deliveries"
+
+        return confirm_then_act(
+            self,
+            request,
+            queryset,
+            title="Resume webhook deliveries",
+            question="Send these partners' waiting webhook events again, in order?",
+            confirm_label="Yes, resume",
+            act=act,
+            done="Resumed",
+        )
+
+    @admin.action(permissions=["resend"], description="Resend all FAILED webhook events since a time")
+    def resend_failed_since(self, request, queryset):
+        def act(partner, data):
+            count = events_resend_failed(since=data["since"], partner=partner)
+            return f"Resent {count} FAILED webhook event(s) since {data['since']:%Y-%m-%d %H:%M}" if count else None
+
+        return confirm_then_act(
+            self,
+            request,
+            queryset,
+            title="Resend FAILED webhook events",
+            question="Send these partners' FAILED webhook events again (same event ids)?",
+            confirm_label="Yes, resend",
+            act=act,
+            done="Partners with events resent",
+            form_class=ResendSinceForm,
+        )
+
+
+admin.site.unregister(Partner)
+admin.site.register(Partner, PartnerAdmin)

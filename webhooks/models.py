@@ -24,7 +24,7 @@ class WebhookLog(models.Model):
         SUBSCRIPTION_EXPIRED = "SUBSCRIPTION_EXPIRED"
 
     event_id = models.CharField(max_length=64, unique=True)
-    partner = models.ForeignKey("orders.Partner", on_delete=models.CASCADE, related_name="webhook_logs")
+    partner = models.ForeignKey("partners.Partner", on_delete=models.CASCADE, related_name="webhook_logs")
     event_type = models.CharField(max_length=32, choices=EventType.choices)
     order = models.ForeignKey(
         "orders.Order", null=True, blank=True, on_delete=models.SET_NULL, related_name="webhook_logs"
@@ -68,21 +68,6 @@ class WebhookAttempt(models.Model):
         return f"attempt at {self.attempted_at:%Y-%m-%d %H:%M:%S}: {self.status_code or self.error}"
 
 
-class WebhookSecret(models.Model):
-    """A partner's signing secret; several may be active during a rotation's grace period."""
-
-    partner = models.ForeignKey("orders.Partner", on_delete=models.CASCADE, related_name="webhook_secrets")
-    secret = models.CharField(max_length=200, help_text="whsec_<base64> for Standard Webhooks")
-    created_at = models.DateTimeField(auto_now_add=True)
-    expires_at = models.DateTimeField(null=True, blank=True, help_text="end of the rotation grace period")
-
-    class Meta:
-        db_table = "t2mobile_webhook_secrets"
-
-    def __str__(self) -> str:
-        return f"secret {self.secret[:10]}… of {self.partner_id}"
-
-
 class WebhookEndpointState(models.Model):
     """How a partner's endpoint is doing: while it keeps failing, one attempt at a time is sent to it.
 
@@ -91,7 +76,7 @@ class WebhookEndpointState(models.Model):
     """
 
     partner = models.OneToOneField(
-        "orders.Partner", on_delete=models.CASCADE, primary_key=True, related_name="webhook_endpoint_state"
+        "partners.Partner", on_delete=models.CASCADE, primary_key=True, related_name="webhook_endpoint_state"
     )
     consecutive_failures = models.PositiveIntegerField(default=0)
     busy_until = models.DateTimeField(null=True, blank=True)

@@ -8,8 +8,8 @@ from datetime import datetime
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
-from orders.models import Partner
-from webhooks.models import WebhookLog, WebhookSecret
+from partners.models import Partner, WebhookSecret
+from webhooks.models import WebhookLog
 
 
 def earlier_pending_of_same_order() -> Exists:

@@ -32,9 +32,9 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from orders.models import Order, Partner
+from partners.models import Partner
 from webhooks.client import DeliveryResult, WebhookClient
-from webhooks.models import WebhookAttempt, WebhookEndpointState, WebhookLog, WebhookSecret
+from webhooks.models import WebhookAttempt, WebhookEndpointState, WebhookLog
 from webhooks.selectors import (
     DeliveryGate,
     delivery_gate,
@@ -43,7 +43,7 @@ from webhooks.selectors import (
     partners_with_due_events,
     secrets_active,
 )
-from webhooks.signing import secret_generate, signature_headers
+from webhooks.signing import signature_headers
 from webhooks.slots import slot_release, slot_take
 
 logger = logging.getLogger(__name__)
@@ -75,31 +75,26 @@ def new_event_id() -> str:
     return f"evt_{uuid.uuid4().hex}"
 
 
-def order_event_data(order: Order) -> dict:
-    """The order as GET /t2mobile/orders/{id} shows it, without the ``success`` flag."""
-    from orders.serializers import order_representation
-
-    data = order_representation(order)
-    data.pop("success", None)
-    return data
-
-
 def event_record(
     *,
     partner: Partner,
     event_type: str,
     data: dict,
-    order: Order | None = None,
+    order_pk: int | None = None,
     dedup_key: str | None = None,
 ) -> WebhookLog | None:
     """Write one event row in the caller's transaction; None when ``dedup_key`` was already used.
+
+    ``order_pk`` is the order the event is about, if any: the events of one order are delivered one
+    after another, in the order they were recorded (the caller builds ``data``; this room never reads
+    orders).
 
     Delivery is queued only after the caller's transaction commits; if that queueing fails, the
     periodic ``webhooks.deliver_due_webhooks`` sends the event anyway (``next_retry_at`` is now).
     """
     from django.core.serializers.json import DjangoJSONEncoder
 
-    from orders.serializers import iso_utc
+    from t2mobile_portal.times import iso_utc
 
     now = timezone.now()
     event_id = new_event_id()
@@ -117,7 +112,7 @@ def event_record(
                 event_id=event_id,
                 partner=partner,
                 event_type=event_type,
-                order=order,
+                order_id=order_pk,
                 payload=json.loads(body),  # exactly what is sent, as JSON
                 body=body,
                 status=WebhookLog.Status.PENDING,
@@ -577,20 +572,6 @@ def events_resend_failed(*, since: datetime, partner: Partner | None = None) -> 
         transaction.on_commit(lambda: events_dispatch_due(partner=partner))
     logger.info("failed webhook events resent", extra={"count": count})
     return count
-
-
-def webhook_secret_rotate(*, partner: Partner, grace: timedelta = DEFAULT_ROTATION_GRACE) -> str:
-    """Add a new ``whsec_`` secret and return it (it is shown once); the current secrets keep
-    signing beside it until ``grace`` has passed, so the receiver can switch at any moment."""
-    secret = secret_generate()
-    grace_end = timezone.now() + grace
-    with transaction.atomic():
-        WebhookSecret.objects.filter(partner=partner).filter(
-            Q(expires_at__isnull=True) | Q(expires_at__gt=grace_end)
-        ).update(expires_at=grace_end)
-        WebhookSecret.objects.create(partner=partner, secret=secret)
-    logger.info("webhook secret rotated", extra={"partner_id": partner.partner_id, "grace_ends": grace_end.isoformat()})
-    return secret
 
 
 # --- Retention ------------------------------------------------------------------------------------

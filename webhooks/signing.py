@@ -11,18 +11,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import secrets as secrets_module
 from collections.abc import Sequence
 
-SECRET_PREFIX = "whsec_"
-SECRET_BYTES = 32
+from partners.services import WEBHOOK_SECRET_PREFIX as SECRET_PREFIX
+
 SCHEME_STANDARD = "standard-webhooks-v1"
 SCHEME_HMAC_HEX = "hmac-sha256-hex"
-
-
-def secret_generate() -> str:
-    """A new ``whsec_<base64 of 32 random bytes>`` secret."""
-    return SECRET_PREFIX + base64.b64encode(secrets_module.token_bytes(SECRET_BYTES)).decode("ascii")
 
 
 def secret_key(secret: str) -> bytes:

@@ -19,7 +19,7 @@ import uuid
 
 from django.conf import settings
 
-from orders.throttling import redis_client
+from t2mobile_portal.outage import redis_client
 
 logger = logging.getLogger(__name__)
 

@@ -32,7 +32,7 @@ def deliver_due_webhooks(partner_pk: int | None = None) -> int:
 
     Safe to run twice at once: two runs never claim the same row.
     """
-    from orders.models import Partner
+    from partners.models import Partner
     from webhooks.services import events_dispatch_due
 
     if partner_pk is None:

@@ -309,3 +309,11 @@ def zoho_calls_today() -> int:
         return zoho_budget().calls_today()
     except redis.RedisError:
         return 0
+
+
+def zoho_daily_usage() -> dict:
+    """Today's Zoho calls against ``ZOHO_DAILY_LIMIT``; ``warning`` from 80 % (health)."""
+    calls = zoho_calls_today()
+    limit = settings.ZOHO_DAILY_LIMIT
+    share = calls / limit if limit else 0.0
+    return {"calls": calls, "limit": limit, "share": round(share, 4), "warning": share >= 0.8}

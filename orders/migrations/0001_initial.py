@@ -5,189 +5,323 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='Partner',
+            name="Partner",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('partner_id', models.CharField(max_length=64, unique=True)),
-                ('name', models.CharField(max_length=200)),
-                ('webhook_url', models.URLField(blank=True, max_length=500)),
-                ('webhook_scheme', models.CharField(choices=[('standard-webhooks-v1', 'Standard Webhooks v1'), ('hmac-sha256-hex', 'HMAC-SHA256 hex (X-Signature)')], default='standard-webhooks-v1', max_length=32)),
-                ('rate_limit', models.CharField(blank=True, help_text='e.g. 100/m; empty means the T2MOBILE_RATE_LIMIT setting', max_length=20)),
-                ('deliveries_paused', models.BooleanField(default=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("partner_id", models.CharField(max_length=64, unique=True)),
+                ("name", models.CharField(max_length=200)),
+                ("webhook_url", models.URLField(blank=True, max_length=500)),
+                (
+                    "webhook_scheme",
+                    models.CharField(
+                        choices=[
+                            ("standard-webhooks-v1", "Standard Webhooks v1"),
+                            ("hmac-sha256-hex", "HMAC-SHA256 hex (X-Signature)"),
+                        ],
+                        default="standard-webhooks-v1",
+                        max_length=32,
+                    ),
+                ),
+                (
+                    "rate_limit",
+                    models.CharField(
+                        blank=True, help_text="e.g. 100/m; empty means the T2MOBILE_RATE_LIMIT setting", max_length=20
+                    ),
+                ),
+                ("deliveries_paused", models.BooleanField(default=False)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'db_table': 't2mobile_partners',
+                "db_table": "t2mobile_partners",
             },
         ),
         migrations.CreateModel(
-            name='Order',
+            name="Order",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('order_id', models.CharField(max_length=64)),
-                ('type', models.CharField(choices=[('NEW', 'New'), ('RENEWAL', 'Renewal')], default='NEW', max_length=10)),
-                ('customer_id', models.CharField(max_length=64)),
-                ('customer_name', models.CharField(max_length=200)),
-                ('customer_email', models.EmailField(max_length=254)),
-                ('customer_phone', models.CharField(max_length=16)),
-                ('product_id', models.CharField(help_text='Zoho item id', max_length=64)),
-                ('tenure', models.CharField(choices=[('1_MONTH', '1 month'), ('3_MONTHS', '3 months'), ('6_MONTHS', '6 months'), ('12_MONTHS', '12 months'), ('24_MONTHS', '24 months'), ('36_MONTHS', '36 months')], max_length=16)),
-                ('quantity', models.PositiveIntegerField(default=1)),
-                ('unit_price', models.DecimalField(decimal_places=2, max_digits=12)),
-                ('currency', models.CharField(default='NGN', max_length=3)),
-                ('metadata', models.JSONField(blank=True, default=dict)),
-                ('status', models.CharField(choices=[('PENDING', 'Pending (on hold)'), ('PROCESSING', 'Processing'), ('FULFILLED', 'Fulfilled'), ('FAILED', 'Failed')], default='PROCESSING', max_length=12)),
-                ('failure_reason', models.CharField(blank=True, max_length=300)),
-                ('zoho_sales_order_id', models.CharField(blank=True, max_length=64)),
-                ('activation_reference', models.CharField(blank=True, max_length=64)),
-                ('idempotency_key', models.CharField(max_length=255)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('renewal_of', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='renewals', to='orders.order')),
-                ('partner', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='orders', to='orders.partner')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("order_id", models.CharField(max_length=64)),
+                (
+                    "type",
+                    models.CharField(choices=[("NEW", "New"), ("RENEWAL", "Renewal")], default="NEW", max_length=10),
+                ),
+                ("customer_id", models.CharField(max_length=64)),
+                ("customer_name", models.CharField(max_length=200)),
+                ("customer_email", models.EmailField(max_length=254)),
+                ("customer_phone", models.CharField(max_length=16)),
+                ("product_id", models.CharField(help_text="Zoho item id", max_length=64)),
+                (
+                    "tenure",
+                    models.CharField(
+                        choices=[
+                            ("1_MONTH", "1 month"),
+                            ("3_MONTHS", "3 months"),
+                            ("6_MONTHS", "6 months"),
+                            ("12_MONTHS", "12 months"),
+                            ("24_MONTHS", "24 months"),
+                            ("36_MONTHS", "36 months"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("quantity", models.PositiveIntegerField(default=1)),
+                ("unit_price", models.DecimalField(decimal_places=2, max_digits=12)),
+                ("currency", models.CharField(default="NGN", max_length=3)),
+                ("metadata", models.JSONField(blank=True, default=dict)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("PENDING", "Pending (on hold)"),
+                            ("PROCESSING", "Processing"),
+                            ("FULFILLED", "Fulfilled"),
+                            ("FAILED", "Failed"),
+                        ],
+                        default="PROCESSING",
+                        max_length=12,
+                    ),
+                ),
+                ("failure_reason", models.CharField(blank=True, max_length=300)),
+                ("zoho_sales_order_id", models.CharField(blank=True, max_length=64)),
+                ("activation_reference", models.CharField(blank=True, max_length=64)),
+                ("idempotency_key", models.CharField(max_length=255)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "renewal_of",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="renewals",
+                        to="orders.order",
+                    ),
+                ),
+                (
+                    "partner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="orders", to="orders.partner"
+                    ),
+                ),
             ],
             options={
-                'db_table': 't2mobile_orders',
+                "db_table": "t2mobile_orders",
             },
         ),
         migrations.CreateModel(
-            name='IdempotencyRecord',
+            name="IdempotencyRecord",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.CharField(max_length=255)),
-                ('fingerprint', models.CharField(max_length=64)),
-                ('status', models.CharField(choices=[('IN_PROGRESS', 'In Progress'), ('DONE', 'Done')], default='IN_PROGRESS', max_length=16)),
-                ('response_status', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('response_body', models.JSONField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('expires_at', models.DateTimeField(db_index=True)),
-                ('partner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='orders.partner')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("key", models.CharField(max_length=255)),
+                ("fingerprint", models.CharField(max_length=64)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("IN_PROGRESS", "In Progress"), ("DONE", "Done")], default="IN_PROGRESS", max_length=16
+                    ),
+                ),
+                ("response_status", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("response_body", models.JSONField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("expires_at", models.DateTimeField(db_index=True)),
+                (
+                    "partner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="orders.partner"
+                    ),
+                ),
             ],
             options={
-                'db_table': 't2mobile_idempotency_records',
+                "db_table": "t2mobile_idempotency_records",
             },
         ),
         migrations.CreateModel(
-            name='ApiKey',
+            name="ApiKey",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(blank=True, max_length=100)),
-                ('prefix', models.CharField(db_index=True, help_text='first characters, to tell keys apart', max_length=16)),
-                ('hash', models.CharField(max_length=64, unique=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('last_used_at', models.DateTimeField(blank=True, null=True)),
-                ('revoked_at', models.DateTimeField(blank=True, null=True)),
-                ('partner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='api_keys', to='orders.partner')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(blank=True, max_length=100)),
+                (
+                    "prefix",
+                    models.CharField(db_index=True, help_text="first characters, to tell keys apart", max_length=16),
+                ),
+                ("hash", models.CharField(max_length=64, unique=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("last_used_at", models.DateTimeField(blank=True, null=True)),
+                ("revoked_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "partner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="api_keys", to="orders.partner"
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'API key',
-                'db_table': 't2mobile_api_keys',
+                "verbose_name": "API key",
+                "db_table": "t2mobile_api_keys",
             },
         ),
         migrations.CreateModel(
-            name='Product',
+            name="Product",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('item_id', models.CharField(max_length=64, unique=True)),
-                ('name', models.CharField(max_length=255)),
-                ('sku', models.CharField(blank=True, max_length=100)),
-                ('description', models.TextField(blank=True)),
-                ('rate', models.DecimalField(decimal_places=2, default=0, max_digits=12)),
-                ('unit', models.CharField(blank=True, max_length=50)),
-                ('zoho_status', models.CharField(choices=[('active', 'Active'), ('inactive', 'Inactive')], default='active', max_length=16)),
-                ('is_published', models.BooleanField(default=False)),
-                ('published_set_by_staff', models.BooleanField(default=False, help_text='staff chose the published flag; a sync never overrides it')),
-                ('provisioner', models.CharField(default='zoho_sales_order', max_length=50)),
-                ('last_synced_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("item_id", models.CharField(max_length=64, unique=True)),
+                ("name", models.CharField(max_length=255)),
+                ("sku", models.CharField(blank=True, max_length=100)),
+                ("description", models.TextField(blank=True)),
+                ("rate", models.DecimalField(decimal_places=2, default=0, max_digits=12)),
+                ("unit", models.CharField(blank=True, max_length=50)),
+                (
+                    "zoho_status",
+                    models.CharField(
+                        choices=[("active", "Active"), ("inactive", "Inactive")], default="active", max_length=16
+                    ),
+                ),
+                ("is_published", models.BooleanField(default=False)),
+                (
+                    "published_set_by_staff",
+                    models.BooleanField(
+                        default=False, help_text="staff chose the published flag; a sync never overrides it"
+                    ),
+                ),
+                ("provisioner", models.CharField(default="zoho_sales_order", max_length=50)),
+                ("last_synced_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'db_table': 't2mobile_products',
-                'indexes': [models.Index(fields=['is_published', 'zoho_status'], name='product_published_idx')],
+                "db_table": "t2mobile_products",
+                "indexes": [models.Index(fields=["is_published", "zoho_status"], name="product_published_idx")],
             },
         ),
         migrations.CreateModel(
-            name='ProductPlan',
+            name="ProductPlan",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('tenure', models.CharField(choices=[('1_MONTH', '1 month'), ('3_MONTHS', '3 months'), ('6_MONTHS', '6 months'), ('12_MONTHS', '12 months'), ('24_MONTHS', '24 months'), ('36_MONTHS', '36 months')], max_length=16)),
-                ('price', models.DecimalField(decimal_places=2, max_digits=12)),
-                ('is_active', models.BooleanField(default=True)),
-                ('set_by_staff', models.BooleanField(default=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('product', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='plans', to='orders.product')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "tenure",
+                    models.CharField(
+                        choices=[
+                            ("1_MONTH", "1 month"),
+                            ("3_MONTHS", "3 months"),
+                            ("6_MONTHS", "6 months"),
+                            ("12_MONTHS", "12 months"),
+                            ("24_MONTHS", "24 months"),
+                            ("36_MONTHS", "36 months"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("price", models.DecimalField(decimal_places=2, max_digits=12)),
+                ("is_active", models.BooleanField(default=True)),
+                ("set_by_staff", models.BooleanField(default=False)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "product",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="plans", to="orders.product"
+                    ),
+                ),
             ],
             options={
-                'db_table': 't2mobile_product_plans',
+                "db_table": "t2mobile_product_plans",
             },
         ),
         migrations.CreateModel(
-            name='Fulfilment',
+            name="Fulfilment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('activation_reference', models.CharField(blank=True, max_length=64)),
-                ('sales_order_id', models.CharField(blank=True, max_length=64)),
-                ('status', models.CharField(choices=[('PENDING', 'Pending'), ('ACTIVE', 'Active'), ('FAILED', 'Failed'), ('EXPIRED', 'Expired')], default='PENDING', max_length=10)),
-                ('starts_at', models.DateTimeField(blank=True, null=True)),
-                ('expires_at', models.DateTimeField(blank=True, null=True)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('last_attempt_at', models.DateTimeField(blank=True, null=True)),
-                ('last_error', models.TextField(blank=True)),
-                ('next_attempt_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('order', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='fulfilment', to='orders.order')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("activation_reference", models.CharField(blank=True, max_length=64)),
+                ("sales_order_id", models.CharField(blank=True, max_length=64)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("PENDING", "Pending"),
+                            ("ACTIVE", "Active"),
+                            ("FAILED", "Failed"),
+                            ("EXPIRED", "Expired"),
+                        ],
+                        default="PENDING",
+                        max_length=10,
+                    ),
+                ),
+                ("starts_at", models.DateTimeField(blank=True, null=True)),
+                ("expires_at", models.DateTimeField(blank=True, null=True)),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("last_attempt_at", models.DateTimeField(blank=True, null=True)),
+                ("last_error", models.TextField(blank=True)),
+                ("next_attempt_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "order",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="fulfilment", to="orders.order"
+                    ),
+                ),
             ],
             options={
-                'db_table': 't2mobile_fulfilments',
-                'indexes': [models.Index(fields=['status', 'expires_at'], name='fulfilment_status_expires_idx'), models.Index(fields=['status', 'next_attempt_at'], name='fulfilment_status_next_idx')],
+                "db_table": "t2mobile_fulfilments",
+                "indexes": [
+                    models.Index(fields=["status", "expires_at"], name="fulfilment_status_expires_idx"),
+                    models.Index(fields=["status", "next_attempt_at"], name="fulfilment_status_next_idx"),
+                ],
             },
         ),
         migrations.AddIndex(
-            model_name='order',
-            index=models.Index(fields=['status', 'updated_at'], name='order_status_updated_idx'),
+            model_name="order",
+            index=models.Index(fields=["status", "updated_at"], name="order_status_updated_idx"),
         ),
         migrations.AddIndex(
-            model_name='order',
-            index=models.Index(fields=['partner', 'customer_id'], name='order_partner_customer_idx'),
+            model_name="order",
+            index=models.Index(fields=["partner", "customer_id"], name="order_partner_customer_idx"),
         ),
         migrations.AddConstraint(
-            model_name='order',
-            constraint=models.UniqueConstraint(fields=('partner', 'order_id'), name='order_unique_partner_order_id'),
+            model_name="order",
+            constraint=models.UniqueConstraint(fields=("partner", "order_id"), name="order_unique_partner_order_id"),
         ),
         migrations.AddConstraint(
-            model_name='order',
-            constraint=models.UniqueConstraint(fields=('partner', 'idempotency_key'), name='order_unique_partner_idempotency_key'),
+            model_name="order",
+            constraint=models.UniqueConstraint(
+                fields=("partner", "idempotency_key"), name="order_unique_partner_idempotency_key"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='order',
-            constraint=models.CheckConstraint(condition=models.Q(('quantity__gte', 1), ('quantity__lte', 1000)), name='order_quantity_1_to_1000'),
+            model_name="order",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("quantity__gte", 1), ("quantity__lte", 1000)), name="order_quantity_1_to_1000"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='order',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('renewal_of__isnull', False), ('type', 'RENEWAL')), models.Q(('renewal_of__isnull', True), ('type', 'NEW')), _connector='OR'), name='order_renewal_of_matches_type'),
+            model_name="order",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("renewal_of__isnull", False), ("type", "RENEWAL")),
+                    models.Q(("renewal_of__isnull", True), ("type", "NEW")),
+                    _connector="OR",
+                ),
+                name="order_renewal_of_matches_type",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='idempotencyrecord',
-            constraint=models.UniqueConstraint(fields=('partner', 'key'), name='idempotency_unique_partner_key'),
+            model_name="idempotencyrecord",
+            constraint=models.UniqueConstraint(fields=("partner", "key"), name="idempotency_unique_partner_key"),
         ),
         migrations.AddConstraint(
-            model_name='productplan',
-            constraint=models.UniqueConstraint(fields=('product', 'tenure'), name='product_plan_unique_tenure'),
+            model_name="productplan",
+            constraint=models.UniqueConstraint(fields=("product", "tenure"), name="product_plan_unique_tenure"),
         ),
         migrations.AddConstraint(
-            model_name='productplan',
-            constraint=models.CheckConstraint(condition=models.Q(('price__gte', 0)), name='product_plan_price_not_negative'),
+            model_name="productplan",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("price__gte", 0)), name="product_plan_price_not_negative"
+            ),
         ),
     ]

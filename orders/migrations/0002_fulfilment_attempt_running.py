@@ -4,19 +4,20 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('orders', '0001_initial'),
+        ("orders", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='fulfilment',
-            name='attempt_running',
+            model_name="fulfilment",
+            name="attempt_running",
             field=models.BooleanField(default=False),
         ),
         migrations.AddIndex(
-            model_name='fulfilment',
-            index=models.Index(condition=models.Q(('attempt_running', True)), fields=['order'], name='fulfilment_running_idx'),
+            model_name="fulfilment",
+            index=models.Index(
+                condition=models.Q(("attempt_running", True)), fields=["order"], name="fulfilment_running_idx"
+            ),
         ),
     ]

@@ -22,7 +22,7 @@ from django.contrib.auth.models import Group
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from integrations.models import CatalogueSync
+from catalogue.models import CatalogueSync
 from orders.models import Order
 from t2mobile_portal.staff_groups import SUPPORT_GROUP
 from tests.admin.conftest import make_event, make_order

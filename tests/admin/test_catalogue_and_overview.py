@@ -12,8 +12,8 @@ from django.contrib.admin.models import LogEntry
 from django.urls import reverse
 from django.utils import timezone
 
-from integrations.models import CatalogueSync
-from orders.models import Order, Product, ProductPlan
+from catalogue.models import CatalogueSync, Product, ProductPlan
+from orders.models import Order
 from tests.admin.conftest import make_event, make_order
 from webhooks.models import WebhookLog
 
@@ -47,7 +47,7 @@ def test_staff_price_change_is_marked_as_staffs_and_served_by_the_api_at_once(
     ops, api, product, django_capture_on_commit_callbacks
 ):
     before = api.get("/t2mobile/products").json()  # fills the catalogue cache
-    url = reverse("admin:orders_product_change", args=[product.pk])
+    url = reverse("admin:catalogue_product_change", args=[product.pk])
 
     with django_capture_on_commit_callbacks(execute=True):
         response = ops.post(url, product_form(product, published=True, prices={"12_MONTHS": "14000.00"}))
@@ -63,7 +63,7 @@ def test_unpublishing_is_remembered_as_staffs_choice_and_hides_the_product(
     ops, api, product, django_capture_on_commit_callbacks
 ):
     api.get("/t2mobile/products")
-    url = reverse("admin:orders_product_change", args=[product.pk])
+    url = reverse("admin:catalogue_product_change", args=[product.pk])
 
     with django_capture_on_commit_callbacks(execute=True):
         ops.post(url, product_form(product, published=False, prices={}))
@@ -76,8 +76,8 @@ def test_unpublishing_is_remembered_as_staffs_choice_and_hides_the_product(
 def test_sync_now_asks_then_queues_the_catalogue_task_after_commit(
     ops, clean_redis, django_capture_on_commit_callbacks
 ):
-    url = reverse("admin:orders_product_sync")
-    listing = ops.get(reverse("admin:orders_product_changelist")).content.decode()
+    url = reverse("admin:catalogue_product_sync")
+    listing = ops.get(reverse("admin:catalogue_product_changelist")).content.decode()
     confirm = ops.get(url)
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -91,10 +91,10 @@ def test_sync_now_asks_then_queues_the_catalogue_task_after_commit(
 
 
 def test_support_can_neither_see_nor_use_sync_now(support, clean_redis):
-    listing = support.get(reverse("admin:orders_product_changelist")).content.decode()
-    response = support.post(reverse("admin:orders_product_sync"), {"post": "yes"})
+    listing = support.get(reverse("admin:catalogue_product_changelist")).content.decode()
+    response = support.post(reverse("admin:catalogue_product_sync"), {"post": "yes"})
 
-    assert reverse("admin:orders_product_sync") not in listing
+    assert reverse("admin:catalogue_product_sync") not in listing
     assert response.status_code == 403 and clean_redis.llen("default") == 0
 
 

@@ -11,10 +11,11 @@ from django.contrib.admin.models import LogEntry
 from django.urls import reverse
 from django.utils import timezone
 
-from orders.models import ApiKey, Order, Partner
-from orders.services import api_key_create, api_key_hash
+from orders.models import Order
+from partners.models import ApiKey, Partner, WebhookSecret
+from partners.services import api_key_create, api_key_hash
 from tests.admin.conftest import make_event, make_order, run_action
-from webhooks.models import WebhookLog, WebhookSecret
+from webhooks.models import WebhookLog
 
 pytestmark = pytest.mark.django_db
 
@@ -25,8 +26,8 @@ def new_secret_on(page: str, prefix: str) -> str:
 
 
 def test_creating_an_api_key_asks_then_shows_the_plain_key_once(superuser, partner):
-    confirm = run_action(superuser, "orders_partner", "create_api_key", [partner], confirm=False)
-    created = run_action(superuser, "orders_partner", "create_api_key", [partner], confirm=True, name="ops laptop")
+    confirm = run_action(superuser, "partners_partner", "create_api_key", [partner], confirm=False)
+    created = run_action(superuser, "partners_partner", "create_api_key", [partner], confirm=True, name="ops laptop")
 
     page = created.content.decode()
     plain = new_secret_on(page, "t2m_live_")
@@ -34,12 +35,12 @@ def test_creating_an_api_key_asks_then_shows_the_plain_key_once(superuser, partn
     assert "Yes, create the key" in confirm.content.decode()
     assert key.hash == api_key_hash(plain) and plain not in (key.prefix, key.hash)
     assert "no-store" in created["Cache-Control"]
-    assert plain not in superuser.get(reverse("admin:orders_partner_change", args=[partner.pk])).content.decode()
+    assert plain not in superuser.get(reverse("admin:partners_partner_change", args=[partner.pk])).content.decode()
     assert LogEntry.objects.filter(object_id=str(partner.pk), change_message__startswith="Created API key").exists()
 
 
 def test_a_new_key_authenticates_against_the_partner_api(superuser, partner, product):
-    created = run_action(superuser, "orders_partner", "create_api_key", [partner], confirm=True, name="")
+    created = run_action(superuser, "partners_partner", "create_api_key", [partner], confirm=True, name="")
     plain = new_secret_on(created.content.decode(), "t2m_live_")
 
     response = superuser.get("/t2mobile/products", HTTP_AUTHORIZATION=f"Bearer {plain}")
@@ -51,8 +52,8 @@ def test_ops_revokes_a_key_and_sees_when_each_key_was_last_used(ops, partner):
     key, _ = api_key_create(partner=partner, name="old")
     ApiKey.objects.filter(pk=key.pk).update(last_used_at=timezone.now() - timedelta(days=2))
 
-    partner_page = ops.get(reverse("admin:orders_partner_change", args=[partner.pk])).content.decode()
-    run_action(ops, "orders_apikey", "revoke_keys", [key], confirm=True)
+    partner_page = ops.get(reverse("admin:partners_partner_change", args=[partner.pk])).content.decode()
+    run_action(ops, "partners_apikey", "revoke_keys", [key], confirm=True)
 
     key.refresh_from_db()
     assert key.prefix in partner_page and "Last used at" in partner_page
@@ -63,22 +64,24 @@ def test_ops_revokes_a_key_and_sees_when_each_key_was_last_used(ops, partner):
 def test_rotating_the_secret_shows_the_new_one_once_and_keeps_the_old_one_for_the_grace(superuser, partner):
     old = WebhookSecret.objects.create(partner=partner, secret="whsec_" + base64.b64encode(b"o" * 24).decode())
 
-    confirm = run_action(superuser, "orders_partner", "rotate_webhook_secret", [partner], confirm=False)
-    rotated = run_action(superuser, "orders_partner", "rotate_webhook_secret", [partner], confirm=True, grace_hours=48)
+    confirm = run_action(superuser, "partners_partner", "rotate_webhook_secret", [partner], confirm=False)
+    rotated = run_action(
+        superuser, "partners_partner", "rotate_webhook_secret", [partner], confirm=True, grace_hours=48
+    )
 
     secret = new_secret_on(rotated.content.decode(), "whsec_")
     old.refresh_from_db()
     assert 'name="grace_hours"' in confirm.content.decode()
     assert WebhookSecret.objects.filter(partner=partner, secret=secret, expires_at__isnull=True).exists()
     assert timedelta(hours=47) < old.expires_at - timezone.now() <= timedelta(hours=48)
-    partner_page = superuser.get(reverse("admin:orders_partner_change", args=[partner.pk])).content.decode()
+    partner_page = superuser.get(reverse("admin:partners_partner_change", args=[partner.pk])).content.decode()
     assert secret not in partner_page and secret[:10] in partner_page
 
 
 def test_ops_pauses_and_resumes_a_partners_deliveries(ops, partner):
-    run_action(ops, "orders_partner", "pause_deliveries", [partner], confirm=True)
+    run_action(ops, "partners_partner", "pause_deliveries", [partner], confirm=True)
     paused = Partner.objects.get(pk=partner.pk).deliveries_paused
-    run_action(ops, "orders_partner", "resume_deliveries", [partner], confirm=True)
+    run_action(ops, "partners_partner", "resume_deliveries", [partner], confirm=True)
 
     assert paused is True
     assert Partner.objects.get(pk=partner.pk).deliveries_paused is False
@@ -95,7 +98,7 @@ def test_resend_failed_since_resends_only_that_partners_failed_events_after_the_
     elsewhere = make_event(make_order(other, status=Order.Status.FAILED))
     since = (timezone.localtime() - timedelta(days=1)).strftime("%Y-%m-%d %H:%M")
 
-    run_action(ops, "orders_partner", "resend_failed_since", [partner], confirm=True, since=since)
+    run_action(ops, "partners_partner", "resend_failed_since", [partner], confirm=True, since=since)
 
     statuses = {log.pk: log.status for log in WebhookLog.objects.all()}
     assert statuses[recent.pk] == WebhookLog.Status.PENDING
@@ -183,7 +186,7 @@ def test_the_admin_refuses_a_url_that_parsers_read_differently(url, allow_privat
 
 def test_ops_changes_the_webhook_url_and_scheme(ops, partner):
     response = ops.post(
-        reverse("admin:orders_partner_change", args=[partner.pk]),
+        reverse("admin:partners_partner_change", args=[partner.pk]),
         {
             "name": partner.name,
             "webhook_url": "https://hooks.t2mobile.example/icontech",
@@ -216,7 +219,7 @@ def test_webhook_log_list_shows_the_last_http_status(support, partner):
 def post_webhook_url(ops, partner, url: str):
     """The partner's change form, saved with ``url`` as its webhook URL."""
     return ops.post(
-        reverse("admin:orders_partner_change", args=[partner.pk]),
+        reverse("admin:partners_partner_change", args=[partner.pk]),
         {
             "name": partner.name,
             "webhook_url": url,

@@ -108,8 +108,8 @@ def test_every_partial_lookup_on_contact_data_is_a_400_for_support(support, part
         ("admin:webhooks_webhooklog_changelist", "order__customer_email__gte", "m"),
         ("admin:orders_idempotencyrecord_changelist", "response_body__icontains", "zed"),
         ("admin:orders_idempotencyrecord_changelist", "response_body__details__customerEmail__gte", "m"),
-        ("admin:orders_apikey_changelist", "partner__orders__customer_email__startswith", "zed"),
-        ("admin:orders_partner_changelist", "orders__customer_email__startswith", "zed"),
+        ("admin:partners_apikey_changelist", "partner__orders__customer_email__startswith", "zed"),
+        ("admin:partners_partner_changelist", "orders__customer_email__startswith", "zed"),
     ],
 )
 def test_related_admins_and_stored_documents_refuse_partial_lookups_too(support, partner, url, lookup, value):

@@ -7,10 +7,10 @@ import pytest
 from django.contrib.auth.models import Group
 from django.urls import reverse
 
-from orders.models import ApiKey, Order
+from orders.models import Order
+from partners.models import ApiKey, WebhookSecret
 from t2mobile_portal.staff_groups import OPS_GROUP, SUPPORT_GROUP, staff_groups_ensure
 from tests.admin.conftest import make_event, make_order, run_action
-from webhooks.models import WebhookSecret
 
 pytestmark = pytest.mark.django_db
 
@@ -29,7 +29,7 @@ def test_migrate_made_both_groups_with_their_action_permissions():
             "orders.view_customer_pii",
             "orders.hold_order",
             "orders.fail_order",
-            "orders.add_apikey",
+            "partners.add_apikey",
             "orders.change_order",
         }
         & support
@@ -39,9 +39,9 @@ def test_migrate_made_both_groups_with_their_action_permissions():
         "orders.redrive_order",
         "orders.hold_order",
         "orders.fail_order",
-        "orders.pause_deliveries",
-        "orders.sync_catalogue",
-        "orders.change_apikey",
+        "partners.pause_deliveries",
+        "catalogue.sync_catalogue",
+        "partners.change_apikey",
     } <= ops
 
 
@@ -49,7 +49,7 @@ def test_neither_group_holds_any_secret_permission():
     for name in (SUPPORT_GROUP, OPS_GROUP):
         perms = perms_of(name)
         assert not {p for p in perms if p.endswith("webhooksecret")}
-        assert "orders.add_apikey" not in perms
+        assert "partners.add_apikey" not in perms
 
 
 def test_making_the_groups_again_changes_nothing():
@@ -96,7 +96,7 @@ def test_support_is_not_offered_hold_fail_or_key_actions(support, partner):
     make_order(partner)
 
     orders = support.get(reverse("admin:orders_order_changelist")).context["action_form"].fields["action"].choices
-    partners = support.get(reverse("admin:orders_partner_changelist")).context["action_form"].fields["action"].choices
+    partners = support.get(reverse("admin:partners_partner_changelist")).context["action_form"].fields["action"].choices
 
     assert {name for name, _ in orders} == {"", "redrive_orders", "resend_failed_events"}
     assert {name for name, _ in partners} == {"", "resend_failed_since"}
@@ -105,7 +105,7 @@ def test_support_is_not_offered_hold_fail_or_key_actions(support, partner):
 def test_support_cannot_create_an_api_key_even_by_posting_the_action(support, partner):
     before = ApiKey.objects.count()
 
-    response = run_action(support, "orders_partner", "create_api_key", [partner], confirm=True, name="x")
+    response = run_action(support, "partners_partner", "create_api_key", [partner], confirm=True, name="x")
 
     assert ApiKey.objects.count() == before
     assert b"t2m_live_" not in response.content
@@ -114,10 +114,10 @@ def test_support_cannot_create_an_api_key_even_by_posting_the_action(support, pa
 def test_ops_cannot_create_api_keys_nor_see_or_rotate_secrets(ops, partner):
     WebhookSecret.objects.create(partner=partner, secret="whsec_c2VjcmV0LW9mLXRoZS1wYXJ0bmVy")
 
-    partner_page = ops.get(reverse("admin:orders_partner_change", args=[partner.pk])).content.decode()
-    secrets_list = ops.get(reverse("admin:webhooks_webhooksecret_changelist"))
-    actions = ops.get(reverse("admin:orders_partner_changelist")).context["action_form"].fields["action"].choices
-    rotated = run_action(ops, "orders_partner", "rotate_webhook_secret", [partner], confirm=True, grace_hours=1)
+    partner_page = ops.get(reverse("admin:partners_partner_change", args=[partner.pk])).content.decode()
+    secrets_list = ops.get(reverse("admin:partners_webhooksecret_changelist"))
+    actions = ops.get(reverse("admin:partners_partner_changelist")).context["action_form"].fields["action"].choices
+    rotated = run_action(ops, "partners_partner", "rotate_webhook_secret", [partner], confirm=True, grace_hours=1)
 
     assert "whsec_c2Vj" not in partner_page
     assert secrets_list.status_code == 403
@@ -126,7 +126,7 @@ def test_ops_cannot_create_api_keys_nor_see_or_rotate_secrets(ops, partner):
 
 
 def test_support_cannot_edit_partner_webhook_settings(support, partner):
-    url = reverse("admin:orders_partner_change", args=[partner.pk])
+    url = reverse("admin:partners_partner_change", args=[partner.pk])
 
     support.post(
         url,

@@ -23,9 +23,9 @@ import requests
 from standardwebhooks import Webhook
 
 from integrations.zoho.sandbox import SANDBOX_REFRESH_TOKEN, ZohoSandbox
+from partners.services import secret_generate
 from tests.webhooks.conftest import Receiver
 from tests.zoho_fixtures import PrivateRedis, database_url_of_tests, free_port, wait_for
-from webhooks.signing import secret_generate
 
 ROOT = Path(__file__).resolve().parents[2]
 PRODUCTION_VENV = ROOT / ".venv-prod"

@@ -10,11 +10,10 @@ import responses
 from django.core.cache import cache
 from django.core.management import CommandError, call_command
 
-from integrations.models import CatalogueSync
-from integrations.selectors import last_catalogue_sync
-from integrations.services import catalogue_sync
+from catalogue.models import CatalogueSync, Product, ProductPlan
+from catalogue.selectors import last_catalogue_sync
+from catalogue.services import catalogue_sync
 from integrations.zoho.errors import ZohoTransientError
-from orders.models import Product, ProductPlan
 from tests.zoho_fixtures import ACCOUNTS_URL, API_BASE
 
 pytestmark = pytest.mark.django_db
@@ -164,7 +163,7 @@ def test_a_failure_while_paging_changes_nothing_and_is_recorded(zoho_settings):
 
 
 def test_a_failure_while_applying_the_items_rolls_back_and_is_recorded(zoho_settings, monkeypatch):
-    import integrations.services as services
+    import catalogue.services as services
 
     def broken_upsert(item, counts):
         raise ValueError("item 4815000000044208 has no rate")

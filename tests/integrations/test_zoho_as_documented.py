@@ -195,7 +195,7 @@ def refresh_twice(api_domain: str) -> None:
 def test_an_api_domain_of_another_data_centre_is_logged_once_and_health_says_mismatch(
     zoho_settings, fresh_process, caplog
 ):
-    from orders.health import health_report
+    from t2mobile_portal.health import health_report
 
     with caplog.at_level(logging.WARNING, logger="integrations.zoho.client"):
         refresh_twice("https://www.zohoapis.eu")
@@ -208,7 +208,7 @@ def test_an_api_domain_of_another_data_centre_is_logged_once_and_health_says_mis
 
 
 def test_the_api_domain_of_zoho_api_base_is_ok_in_health_and_not_logged(zoho_settings, fresh_process, caplog):
-    from orders.health import health_report
+    from t2mobile_portal.health import health_report
 
     with caplog.at_level(logging.WARNING, logger="integrations.zoho.client"):
         refresh_twice("https://www.zohoapis.test")
@@ -218,7 +218,7 @@ def test_the_api_domain_of_zoho_api_base_is_ok_in_health_and_not_logged(zoho_set
 
 
 def test_a_fixed_data_centre_clears_the_mismatch_at_the_next_token(zoho_settings, fresh_process):
-    from orders.health import health_report
+    from t2mobile_portal.health import health_report
 
     refresh_twice("https://www.zohoapis.in")
     refresh_twice("https://www.zohoapis.test")

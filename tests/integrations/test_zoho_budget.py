@@ -8,8 +8,7 @@ import time
 import pytest
 from django.conf import settings
 
-from integrations.selectors import zoho_daily_usage
-from integrations.zoho.budget import RedisBudget, zoho_calls_today
+from integrations.zoho.budget import RedisBudget, zoho_calls_today, zoho_daily_usage
 from t2mobile_portal.rates import Rate
 
 

@@ -175,7 +175,7 @@ def test_health_reports_zoho_failing_while_it_refuses_us_and_ok_once_a_refresh_w
     from django.core.cache import cache
 
     from integrations.zoho.client import AUTH_BACKOFF_KEY
-    from orders.health import health_report
+    from t2mobile_portal.health import health_report
 
     with responses.RequestsMock() as rsps:
         rsps.post(TOKEN_URL, json=TOKEN_BODY)

@@ -17,7 +17,7 @@ from django.utils import timezone
 from integrations.zoho.budget import seconds_until_tomorrow, zoho_budget
 from integrations.zoho.client import ZohoClient
 from integrations.zoho.errors import ZohoAuthWaitError, ZohoWaitError
-from orders.health import health_report
+from t2mobile_portal.health import health_report
 from tests.integrations.test_zoho_client import API_BASE, TOKEN_BODY, TOKEN_URL, items_body, token_ok
 
 LIMIT_ANSWERS = {

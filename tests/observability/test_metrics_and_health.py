@@ -46,7 +46,7 @@ def test_metrics_report_orders_by_status(settings, api, product):
 
 def test_health_reports_zoho_budget_and_degrades_at_80_percent(api, settings, monkeypatch):
     settings.ZOHO_DAILY_LIMIT = 10
-    monkeypatch.setattr("integrations.selectors.zoho_calls_today", lambda: 8)
+    monkeypatch.setattr("integrations.zoho.budget.zoho_calls_today", lambda: 8)
 
     body = api.get("/t2mobile/health").json()
 

@@ -6,7 +6,8 @@ import itertools
 from datetime import datetime
 from decimal import Decimal
 
-from orders.models import Fulfilment, Order, Partner
+from orders.models import Fulfilment, Order
+from partners.models import Partner
 
 _numbers = itertools.count(1)
 

@@ -8,8 +8,8 @@ import pytest
 from django.core.management import call_command
 from rest_framework.test import APIClient
 
-from orders.models import ApiKey, Partner
-from orders.services import api_key_create, api_key_hash, api_key_revoke, partner_sync_from_settings
+from partners.models import ApiKey, Partner
+from partners.services import api_key_create, api_key_hash, api_key_revoke, partner_sync_from_settings
 
 pytestmark = pytest.mark.django_db
 
@@ -49,7 +49,7 @@ def test_revoked_key_is_refused_on_the_next_request(api, api_key):
 
 
 def test_a_partner_may_hold_two_active_keys(partner, api_key):
-    from orders.services import api_key_create
+    from partners.services import api_key_create
 
     _, second = api_key_create(partner=partner)
 
@@ -118,8 +118,8 @@ def test_a_new_webhook_secret_from_the_environment_retires_the_old_one_after_the
 
     from django.utils import timezone
 
-    from webhooks.models import WebhookSecret
-    from webhooks.services import DEFAULT_ROTATION_GRACE
+    from partners.models import WebhookSecret
+    from partners.services import DEFAULT_ROTATION_GRACE
 
     settings.T2MOBILE_WEBHOOK_SECRET = "whsec_b2xkLXNlY3JldC1vbGQtc2VjcmV0LW9sZA=="
     partner = partner_sync_from_settings()
@@ -150,7 +150,7 @@ def test_over_the_partner_rate_limit_is_429_with_retry_after(api, partner):
 
 
 def test_rate_limit_is_counted_per_partner(api, partner):
-    from orders.services import api_key_create
+    from partners.services import api_key_create
 
     partner.rate_limit = "2/m"
     partner.save()
@@ -254,14 +254,14 @@ def test_trusted_proxies_that_are_not_addresses_and_the_old_proxy_count_stop_sta
 @pytest.fixture
 def redis_unreachable(settings):
     """The rate-limit counters' Redis refuses connections (a port nothing listens on)."""
-    from orders import throttling
-    from t2mobile_portal.outage import redis_breaker
+    from partners import throttling
+    from t2mobile_portal.outage import redis_breaker, redis_client
     from tests.zoho_fixtures import free_port
 
     settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
-    throttling.redis_client.cache_clear()
+    redis_client.cache_clear()
     yield
-    throttling.redis_client.cache_clear()
+    redis_client.cache_clear()
     throttling._local._counts.clear()
     redis_breaker._retry_at = 0.0
     redis_breaker._warned_at = float("-inf")

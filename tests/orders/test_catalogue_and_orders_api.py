@@ -7,9 +7,11 @@ from decimal import Decimal
 import pytest
 from rest_framework.test import APIClient
 
-from orders.models import Order, Partner, Product, ProductPlan
-from orders.selectors import catalogue_invalidate
-from orders.services import api_key_create
+from catalogue.models import Product, ProductPlan
+from catalogue.selectors import catalogue_invalidate
+from orders.models import Order
+from partners.models import Partner
+from partners.services import api_key_create
 from tests.conftest import place_order
 
 pytestmark = pytest.mark.django_db

@@ -53,7 +53,7 @@ def test_unexpected_error_is_500_without_internals(api, monkeypatch):
     def boom():
         raise RuntimeError("secret internals at db.internal:5432")
 
-    monkeypatch.setattr("orders.api.catalogue_document", boom)
+    monkeypatch.setattr("catalogue.api.catalogue_document", boom)
 
     response = api.get("/t2mobile/products")
 
@@ -66,7 +66,7 @@ def test_database_unreachable_is_503(api, monkeypatch):
     def down():
         raise OperationalError('connection to server at "10.0.0.5", port 5432 failed')
 
-    monkeypatch.setattr("orders.api.catalogue_document", down)
+    monkeypatch.setattr("catalogue.api.catalogue_document", down)
 
     response = api.get("/t2mobile/products")
 

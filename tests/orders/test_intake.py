@@ -276,8 +276,8 @@ def test_key_order_of_json_fields_does_not_change_the_fingerprint(api, product, 
 def test_keys_are_scoped_to_the_partner(api, product, payload, db):
     from rest_framework.test import APIClient
 
-    from orders.models import Partner
-    from orders.services import api_key_create
+    from partners.models import Partner
+    from partners.services import api_key_create
 
     other = Partner.objects.create(partner_id="OTHER001", name="Other")
     _, other_key = api_key_create(partner=other)

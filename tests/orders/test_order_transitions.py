@@ -23,8 +23,8 @@ from orders.provisioning import (
     order_release,
     orders_redrive_stalled,
 )
-from orders.serializers import iso_utc
 from orders.zoho_provisioner import activation_reference_derive
+from t2mobile_portal.times import iso_utc
 from tests.conftest import place_order
 from tests.zoho_fixtures import zoho_sandbox  # noqa: F401
 from webhooks.models import WebhookLog

@@ -162,8 +162,8 @@ def test_purge_command_by_run_task(partner):
 
 
 def test_every_scheduled_task_is_registered_with_celery():
-    from orders.schedule import SCHEDULE
     from t2mobile_portal.celery import app
+    from t2mobile_portal.schedule import SCHEDULE
 
     app.loader.import_default_modules()
 

@@ -15,9 +15,8 @@ from pathlib import Path
 import pytest
 import responses
 
-from integrations.models import ZohoContact
 from integrations.zoho.sandbox import ZohoSandbox
-from orders.models import Fulfilment, Order
+from orders.models import Fulfilment, Order, ZohoContact
 from orders.provisioning import order_provision
 from tests.conftest import place_order
 from tests.zoho_fixtures import API_BASE, zoho_sandbox, zoho_settings  # noqa: F401

@@ -6,11 +6,11 @@ import threading
 import pytest
 from django.db import connection, transaction
 
-from orders.models import Partner
+from partners.models import Partner, WebhookSecret
+from partners.services import secret_generate
 from tests.webhooks.conftest import Answer, record
-from webhooks.models import WebhookEndpointState, WebhookSecret
+from webhooks.models import WebhookEndpointState
 from webhooks.services import DIRECT_ENQUEUE_PER_SECOND, DeliveryOutcome, event_deliver, events_claim_due
-from webhooks.signing import secret_generate
 
 
 @pytest.mark.django_db(transaction=True)

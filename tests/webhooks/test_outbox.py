@@ -30,7 +30,7 @@ def test_the_body_is_the_envelope_serialised_once(hooked_partner):
     event = event_record(
         partner=hooked_partner,
         event_type="ORDER_FULFILLED",
-        order=order,
+        order_pk=order.pk,
         data={"orderId": "T2M123456", "metadata": {"campaign": "DEC-PROMO"}},
     )
 

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from partners.models import WebhookSecret
+from partners.services import secret_generate
 from tests.webhooks.conftest import record
-from webhooks.models import WebhookSecret
 from webhooks.services import DeliveryOutcome, event_deliver
-from webhooks.signing import secret_generate
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,11 +9,10 @@ import pytest
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from orders.models import WebhookScheme
+from partners.models import WebhookScheme, WebhookSecret
+from partners.services import secret_generate, webhook_secret_rotate
 from tests.webhooks.conftest import record
-from webhooks.models import WebhookSecret
-from webhooks.services import DeliveryOutcome, event_deliver, webhook_secret_rotate
-from webhooks.signing import secret_generate
+from webhooks.services import DeliveryOutcome, event_deliver
 
 pytestmark = pytest.mark.django_db
 

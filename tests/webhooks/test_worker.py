@@ -103,10 +103,9 @@ def test_a_burst_larger_than_a_batch_drains_without_the_periodic_sweep(
 
 
 def test_an_endpoint_that_starts_hanging_never_holds_every_thread(hooked_partner, receiver, webhook_worker, settings):
-    from orders.models import Partner
+    from partners.models import Partner, WebhookSecret
+    from partners.services import secret_generate
     from tests.webhooks.conftest import Receiver
-    from webhooks.models import WebhookSecret
-    from webhooks.signing import secret_generate
 
     # The worker has 4 threads; a partner may hold 2 of them. Its endpoint starts hanging (3 s
     # timeout here) while it is still known as healthy, and 10 new events go to it at once.

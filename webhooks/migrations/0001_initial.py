@@ -5,75 +5,120 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('orders', '0001_initial'),
+        ("orders", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='WebhookLog',
+            name="WebhookLog",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('event_id', models.CharField(max_length=64, unique=True)),
-                ('event_type', models.CharField(choices=[('ORDER_FULFILLED', 'Order Fulfilled'), ('ORDER_FAILED', 'Order Failed'), ('SUBSCRIPTION_RENEWED', 'Subscription Renewed'), ('EXPIRY_REMINDER', 'Expiry Reminder'), ('SUBSCRIPTION_EXPIRED', 'Subscription Expired')], max_length=32)),
-                ('payload', models.JSONField()),
-                ('body', models.TextField()),
-                ('status', models.CharField(choices=[('PENDING', 'Pending'), ('SENT', 'Sent'), ('FAILED', 'Failed')], default='PENDING', max_length=10)),
-                ('retries', models.PositiveIntegerField(default=0)),
-                ('next_retry_at', models.DateTimeField(blank=True, null=True)),
-                ('response', models.JSONField(blank=True, null=True)),
-                ('dedup_key', models.CharField(blank=True, max_length=200, null=True, unique=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('sent_at', models.DateTimeField(blank=True, null=True)),
-                ('order', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='webhook_logs', to='orders.order')),
-                ('partner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='webhook_logs', to='orders.partner')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("event_id", models.CharField(max_length=64, unique=True)),
+                (
+                    "event_type",
+                    models.CharField(
+                        choices=[
+                            ("ORDER_FULFILLED", "Order Fulfilled"),
+                            ("ORDER_FAILED", "Order Failed"),
+                            ("SUBSCRIPTION_RENEWED", "Subscription Renewed"),
+                            ("EXPIRY_REMINDER", "Expiry Reminder"),
+                            ("SUBSCRIPTION_EXPIRED", "Subscription Expired"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                ("payload", models.JSONField()),
+                ("body", models.TextField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("PENDING", "Pending"), ("SENT", "Sent"), ("FAILED", "Failed")],
+                        default="PENDING",
+                        max_length=10,
+                    ),
+                ),
+                ("retries", models.PositiveIntegerField(default=0)),
+                ("next_retry_at", models.DateTimeField(blank=True, null=True)),
+                ("response", models.JSONField(blank=True, null=True)),
+                ("dedup_key", models.CharField(blank=True, max_length=200, null=True, unique=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("sent_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "order",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="webhook_logs",
+                        to="orders.order",
+                    ),
+                ),
+                (
+                    "partner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="webhook_logs", to="orders.partner"
+                    ),
+                ),
             ],
             options={
-                'db_table': 't2mobile_webhook_logs',
+                "db_table": "t2mobile_webhook_logs",
             },
         ),
         migrations.CreateModel(
-            name='WebhookAttempt',
+            name="WebhookAttempt",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('attempted_at', models.DateTimeField(auto_now_add=True)),
-                ('duration_ms', models.PositiveIntegerField(default=0)),
-                ('status_code', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('error', models.CharField(blank=True, max_length=500)),
-                ('response_excerpt', models.TextField(blank=True)),
-                ('log', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='attempts', to='webhooks.webhooklog')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("attempted_at", models.DateTimeField(auto_now_add=True)),
+                ("duration_ms", models.PositiveIntegerField(default=0)),
+                ("status_code", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("error", models.CharField(blank=True, max_length=500)),
+                ("response_excerpt", models.TextField(blank=True)),
+                (
+                    "log",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="attempts", to="webhooks.webhooklog"
+                    ),
+                ),
             ],
             options={
-                'db_table': 't2mobile_webhook_attempts',
-                'ordering': ['attempted_at', 'id'],
+                "db_table": "t2mobile_webhook_attempts",
+                "ordering": ["attempted_at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='WebhookSecret',
+            name="WebhookSecret",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('secret', models.CharField(help_text='whsec_<base64> for Standard Webhooks', max_length=200)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('expires_at', models.DateTimeField(blank=True, help_text='end of the rotation grace period', null=True)),
-                ('partner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='webhook_secrets', to='orders.partner')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("secret", models.CharField(help_text="whsec_<base64> for Standard Webhooks", max_length=200)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "expires_at",
+                    models.DateTimeField(blank=True, help_text="end of the rotation grace period", null=True),
+                ),
+                (
+                    "partner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="webhook_secrets", to="orders.partner"
+                    ),
+                ),
             ],
             options={
-                'db_table': 't2mobile_webhook_secrets',
+                "db_table": "t2mobile_webhook_secrets",
             },
         ),
         migrations.AddIndex(
-            model_name='webhooklog',
-            index=models.Index(fields=['status', 'next_retry_at'], name='webhook_status_next_retry_idx'),
+            model_name="webhooklog",
+            index=models.Index(fields=["status", "next_retry_at"], name="webhook_status_next_retry_idx"),
         ),
         migrations.AddIndex(
-            model_name='webhooklog',
-            index=models.Index(fields=['order', 'created_at'], name='webhook_order_created_idx'),
+            model_name="webhooklog",
+            index=models.Index(fields=["order", "created_at"], name="webhook_order_created_idx"),
         ),
         migrations.AddIndex(
-            model_name='webhooklog',
-            index=models.Index(fields=['partner', 'status'], name='webhook_partner_status_idx'),
+            model_name="webhooklog",
+            index=models.Index(fields=["partner", "status"], name="webhook_partner_status_idx"),
         ),
     ]

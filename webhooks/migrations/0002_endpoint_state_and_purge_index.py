@@ -6,33 +6,41 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('orders', '0001_initial'),
-        ('webhooks', '0001_initial'),
+        ("orders", "0001_initial"),
+        ("webhooks", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='WebhookEndpointState',
+            name="WebhookEndpointState",
             fields=[
-                ('partner', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='webhook_endpoint_state', serialize=False, to='orders.partner')),
-                ('consecutive_failures', models.PositiveIntegerField(default=0)),
-                ('busy_until', models.DateTimeField(blank=True, null=True)),
-                ('last_success_at', models.DateTimeField(blank=True, null=True)),
-                ('last_failure_at', models.DateTimeField(blank=True, null=True)),
+                (
+                    "partner",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        primary_key=True,
+                        related_name="webhook_endpoint_state",
+                        serialize=False,
+                        to="orders.partner",
+                    ),
+                ),
+                ("consecutive_failures", models.PositiveIntegerField(default=0)),
+                ("busy_until", models.DateTimeField(blank=True, null=True)),
+                ("last_success_at", models.DateTimeField(blank=True, null=True)),
+                ("last_failure_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'db_table': 't2mobile_webhook_endpoint_states',
+                "db_table": "t2mobile_webhook_endpoint_states",
             },
         ),
         migrations.AlterField(
-            model_name='webhookattempt',
-            name='attempted_at',
-            field=models.DateTimeField(default=django.utils.timezone.now, help_text='when the request started'),
+            model_name="webhookattempt",
+            name="attempted_at",
+            field=models.DateTimeField(default=django.utils.timezone.now, help_text="when the request started"),
         ),
         migrations.AddIndex(
-            model_name='webhooklog',
-            index=models.Index(fields=['status', 'created_at'], name='webhook_status_created_idx'),
+            model_name="webhooklog",
+            index=models.Index(fields=["status", "created_at"], name="webhook_status_created_idx"),
         ),
     ]

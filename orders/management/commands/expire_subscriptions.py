@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from orders.schedule import as_of_parse
 from orders.subscriptions import subscriptions_expire
+from t2mobile_portal.times import as_of_parse
 
 
 class Command(BaseCommand):

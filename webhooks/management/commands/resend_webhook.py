@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.dateparse import parse_datetime
 from django.utils.timezone import is_naive, make_aware
 
-from orders.models import Partner
+from partners.models import Partner
 from webhooks.models import WebhookLog
 from webhooks.services import event_resend, events_resend_failed
 

@@ -11,7 +11,8 @@ import inspect
 
 from django.core.management.base import BaseCommand, CommandError
 
-from orders.schedule import SCHEDULE, as_of_parse
+from t2mobile_portal.schedule import SCHEDULE
+from t2mobile_portal.times import as_of_parse
 
 
 def _registered_tasks() -> tuple[dict, str | None]:

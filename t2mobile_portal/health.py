@@ -1,6 +1,8 @@
-"""Readiness figures for GET /t2mobile/health: database, broker, cache, queue depth per queue,
-stuck orders, webhooks waiting, the Zoho budget, whether Zoho refuses our credentials and whether
-its token answer names another data centre than ``ZOHO_API_BASE``. Names no hostnames or versions.
+"""``GET /t2mobile/health`` and ``/health/live`` (composition root: it reads every room).
+
+Readiness figures: database, broker, cache, queue depth per queue, stuck orders, webhooks waiting,
+the Zoho budget, whether Zoho refuses our credentials and whether its token answer names another
+data centre than ``ZOHO_API_BASE``. Names no hostnames or versions.
 """
 
 from __future__ import annotations
@@ -10,11 +12,20 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
-from integrations.zoho.budget import zoho_paused
-from orders.serializers import iso_utc
+from integrations.zoho.budget import zoho_daily_usage, zoho_paused
+from integrations.zoho.client import DATA_CENTRE_MISMATCH_KEY, auth_failing_since
+from orders.selectors import stuck_orders
+from t2mobile_portal.celery import app
+from t2mobile_portal.openapi import error_responses
+from t2mobile_portal.times import iso_utc
+from webhooks.models import WebhookLog
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +53,6 @@ def _cache_ok() -> bool:
 
 def _broker_queue_depths() -> dict[str, int] | None:
     """Messages waiting per queue, or None when the broker cannot be reached."""
-    from t2mobile_portal.celery import app
-
     try:
         with app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
@@ -58,8 +67,6 @@ def _broker_queue_depths() -> dict[str, int] | None:
 
 def _zoho_auth_failing_since() -> float | None:
     """Since when (epoch seconds) Zoho has refused our credentials even after a token refresh."""
-    from integrations.zoho.client import auth_failing_since
-
     try:
         return auth_failing_since()
     except Exception:
@@ -68,8 +75,6 @@ def _zoho_auth_failing_since() -> float | None:
 
 def _zoho_data_centre_mismatch() -> bool:
     """The last token answer's ``api_domain`` is not the host of ZOHO_API_BASE (the wrong data centre)."""
-    from integrations.zoho.client import DATA_CENTRE_MISMATCH_KEY
-
     try:
         return cache.get(DATA_CENTRE_MISMATCH_KEY) is not None
     except Exception:
@@ -88,13 +93,8 @@ def health_report() -> dict:
     if depths is not None:
         checks["queueDepth"] = depths
     if database:
-        from orders.selectors import stuck_orders
-        from webhooks.models import WebhookLog
-
         checks["stuckOrders"] = stuck_orders().count()
         checks["webhooksWaiting"] = WebhookLog.objects.filter(status=WebhookLog.Status.PENDING, retries__gt=0).count()
-        from integrations.selectors import zoho_daily_usage
-
         try:
             checks["zohoBudget"] = zoho_daily_usage()
         except Exception:
@@ -122,3 +122,41 @@ def health_report() -> dict:
     else:
         status = "ok"
     return {"status": status, "checks": checks}
+
+
+# --- The views --------------------------------------------------------------------------------------
+
+
+class HealthSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["ok", "degraded", "down"])
+    checks = serializers.DictField(required=False)
+
+
+class HealthLiveView(APIView):
+    authentication_classes: list = []
+    permission_classes: list = []
+    throttle_classes: list = []
+
+    @extend_schema(operation_id="healthLive", summary="Liveness (no auth)", auth=[], responses={200: HealthSerializer})
+    def get(self, request):
+        return Response({"status": "ok"})
+
+
+class HealthView(APIView):
+    @extend_schema(
+        operation_id="health",
+        summary="Readiness: database, broker, cache, queue depth, stuck orders, webhooks waiting",
+        responses={200: HealthSerializer, 503: HealthSerializer, **error_responses()},
+    )
+    def get(self, request):
+        report = health_report()
+        return Response(report, status=503 if report["status"] == "down" else 200)
+
+    def handle_exception(self, exc):
+        # API keys are checked in the database, so while it is unreachable no caller can be
+        # authenticated: answer the contract's "down" rather than the error envelope. It says no more
+        # than the 503 every other endpoint gives then.
+        if isinstance(exc, (OperationalError, InterfaceError)):
+            logger.warning("health: database unreachable")
+            return Response({"status": "down", "checks": {"database": "down"}}, status=503)
+        return super().handle_exception(exc)

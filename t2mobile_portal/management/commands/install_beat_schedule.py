@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
-from orders.schedule import SCHEDULE, beat_schedule_install
+from t2mobile_portal.schedule import SCHEDULE, beat_schedule_install
 
 
 class Command(BaseCommand):

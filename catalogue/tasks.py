@@ -16,7 +16,7 @@ def sync_zoho_catalogue() -> None:
     Safe to run twice (a cache lock lets one run at a time; the second returns) and to kill at any
     line (the changes commit in one transaction after all pages are read).
     """
-    from integrations.services import CatalogueSyncBusy, catalogue_sync
+    from catalogue.services import CatalogueSyncBusy, catalogue_sync
     from integrations.zoho.errors import ZohoError
 
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from integrations.services import CatalogueSyncBusy, catalogue_sync
+from catalogue.services import CatalogueSyncBusy, catalogue_sync
 from integrations.zoho.errors import ZohoError
 
 

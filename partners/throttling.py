@@ -14,7 +14,6 @@ unreachable (not just refusing) Redis does not add its connect timeout to every 
 
 from __future__ import annotations
 
-import functools
 import threading
 import time
 
@@ -23,7 +22,7 @@ from django.conf import settings
 from django.core.cache import cache
 from rest_framework.throttling import BaseThrottle
 
-from t2mobile_portal.outage import redis_breaker
+from t2mobile_portal.outage import redis_breaker, redis_client
 from t2mobile_portal.rates import Rate
 
 
@@ -31,15 +30,6 @@ def parse_rate(rate: str) -> tuple[int, int]:
     """'100/m' → (100, 60): the limit and its fixed window in seconds."""
     parsed = Rate.parse(rate)
     return parsed.limit, max(1, int(parsed.period_seconds))
-
-
-@functools.cache
-def redis_client() -> redis.Redis | None:
-    """One Redis client per process for the rate-limit counters and the webhook slots (None without
-    REDIS_URL: the local cache)."""
-    if not settings.REDIS_URL:
-        return None
-    return redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
 
 
 class _LocalCounters:

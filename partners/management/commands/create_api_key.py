@@ -2,8 +2,8 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from orders.models import Partner
-from orders.services import api_key_create
+from partners.models import Partner
+from partners.services import api_key_create
 
 
 class Command(BaseCommand):

@@ -1,22 +1,19 @@
 """The beat schedule of orders-and-jobs.md, written into django-celery-beat's tables.
 
-``beat_schedule_install()`` runs after every ``migrate`` (a ``post_migrate`` handler in
-``orders/apps.py``) and from ``manage.py install_beat_schedule``. It creates what is missing and
+It lives in the composition root because it names the tasks of every app. ``beat_schedule_install()``
+runs after every ``migrate`` (a ``post_migrate`` handler in ``t2mobile_portal/apps.py``) and from
+``manage.py install_beat_schedule``. It creates what is missing and
 changes nothing else: a time staff changed in the admin stays as they set it, and a task they
 disabled stays disabled. Every crontab is in ``TIME_ZONE`` (Africa/Lagos).
-
-``as_of_parse`` reads the ``--as-of`` time of the nightly commands and tasks.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import Q
-from django.utils import timezone
 
 
 @dataclass(frozen=True)
@@ -112,17 +109,3 @@ def beat_tables_exist(using: str = DEFAULT_DB_ALIAS) -> bool:
 
     tables = set(connections[using].introspection.table_names())
     return {PeriodicTask._meta.db_table, CrontabSchedule._meta.db_table} <= tables
-
-
-def as_of_parse(value: str | datetime | None) -> datetime:
-    """An ISO 8601 time (``2026-11-23T02:00``, ``…Z``, ``…+01:00`` or a date) as an aware datetime.
-
-    A time without an offset is on the wall clock of ``TIME_ZONE``; a date means its midnight there.
-    ``None`` means now.
-    """
-    if value is None or value == "":
-        return timezone.now()
-    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value).strip())
-    if timezone.is_naive(moment):
-        moment = timezone.make_aware(moment)
-    return moment
