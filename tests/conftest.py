@@ -10,9 +10,10 @@ from django.conf import settings
 from django.core.servers.basehttp import ThreadedWSGIServer
 from rest_framework.test import APIClient
 
-from catalogue.models import Product, ProductPlan
+from catalogue.models import Product
 from partners.models import Partner
 from partners.services import api_key_create
+from tests.factories import ProductFactory
 
 # The live server must take 50 connections at once (Django's default listen backlog is 10).
 ThreadedWSGIServer.request_queue_size = 128
@@ -48,17 +49,14 @@ def api(api_key) -> APIClient:
 
 @pytest.fixture
 def product(db) -> Product:
-    product = Product.objects.create(
+    return ProductFactory(
         item_id="4815000000044208",
         name="Zoho Mail Lite",
         sku="ZM-LITE",
         description="Business email, 5 GB per user",
         rate=Decimal("1500.00"),
-        is_published=True,
+        plans={"1_MONTH": "1500.00", "12_MONTHS": "15000.00"},
     )
-    ProductPlan.objects.create(product=product, tenure="1_MONTH", price=Decimal("1500.00"))
-    ProductPlan.objects.create(product=product, tenure="12_MONTHS", price=Decimal("15000.00"))
-    return product
 
 
 def order_payload(**overrides) -> dict:

@@ -3,9 +3,7 @@ state, webhook events with attempts, and helpers to run an admin action like a b
 
 from __future__ import annotations
 
-import itertools
 from datetime import timedelta
-from decimal import Decimal
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
@@ -14,11 +12,10 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from orders.models import Fulfilment, Order
+from orders.models import Order
 from t2mobile_portal.staff_groups import OPS_GROUP, SUPPORT_GROUP
-from webhooks.models import WebhookAttempt, WebhookLog
-
-_numbers = itertools.count(1)
+from tests.factories import OrderFactory, WebhookLogFactory
+from webhooks.models import WebhookLog
 
 
 def staff_client(django_user_model, *, username: str, group: str | None = None, superuser: bool = False) -> Client:
@@ -49,26 +46,8 @@ def superuser(db, django_user_model) -> Client:
 
 
 def make_order(partner, *, status=Order.Status.PROCESSING, age=timedelta(0), **fields) -> Order:
-    n = next(_numbers)
-    defaults = dict(
-        order_id=f"T2M9{n:05d}",
-        customer_id=f"CUST-{n:04d}",
-        customer_name="Ada Obi",
-        customer_email=f"ada.obi{n}@example.com",
-        customer_phone="+2348031234567",
-        product_id="4815000000044208",
-        tenure="12_MONTHS",
-        unit_price=Decimal("15000.00"),
-        idempotency_key=f"key-{n}",
-        status=status,
-    )
-    defaults.update(fields)
-    order = Order.objects.create(partner=partner, **defaults)
-    fulfilment_status = {
-        Order.Status.FULFILLED: Fulfilment.Status.ACTIVE,
-        Order.Status.FAILED: Fulfilment.Status.FAILED,
-    }.get(status, Fulfilment.Status.PENDING)
-    Fulfilment.objects.create(order=order, status=fulfilment_status)
+    """An order with its fulfilment, ``age`` old (created and last updated that long ago)."""
+    order = OrderFactory(partner=partner, status=status, **fields)
     if age:
         Order.objects.filter(pk=order.pk).update(created_at=timezone.now() - age, updated_at=timezone.now() - age)
         order.refresh_from_db()
@@ -78,29 +57,10 @@ def make_order(partner, *, status=Order.Status.PROCESSING, age=timedelta(0), **f
 def make_event(
     order, *, status=WebhookLog.Status.FAILED, event_type=WebhookLog.EventType.ORDER_FAILED, attempts=(500,)
 ) -> WebhookLog:
-    n = next(_numbers)
-    payload = {
-        "id": f"evt_{n:032d}",
-        "type": event_type,
-        "partnerId": order.partner.partner_id,
-        "data": {
-            "orderId": order.order_id,
-            "customerEmail": order.customer_email,
-            "customerPhone": order.customer_phone,
-        },
-    }
-    log = WebhookLog.objects.create(
-        event_id=payload["id"],
-        partner=order.partner,
-        event_type=event_type,
-        order=order,
-        payload=payload,
-        body="{}",
-        status=status,
-        retries=len(attempts),
-    )
-    for code in attempts:
-        WebhookAttempt.objects.create(log=log, duration_ms=120, status_code=code, response_excerpt="upstream down")
+    """An event of ``order`` whose payload carries the customer's contact details, ``attempts`` tried."""
+    log = WebhookLogFactory(order=order, status=status, event_type=event_type, attempts=list(attempts))
+    log.payload["data"].update(customerEmail=order.customer_email, customerPhone=order.customer_phone)
+    WebhookLog.objects.filter(pk=log.pk).update(payload=log.payload)
     return log
 
 

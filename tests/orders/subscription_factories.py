@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from orders.models import Fulfilment, Order
 from partners.models import Partner
+from tests.factories import FulfilmentFactory, OrderFactory
 
 _numbers = itertools.count(1)
 
@@ -28,27 +29,20 @@ def subscription_create(
     activation_reference = activation_reference or (
         renewal_of.activation_reference if renewal_of else f"LIC-{number:06d}"
     )
-    order = Order.objects.create(
+    order = OrderFactory(
         partner=partner,
         order_id=order_id,
         type=Order.Type.RENEWAL if renewal_of else Order.Type.NEW,
         renewal_of=renewal_of,
         customer_id=renewal_of.customer_id if renewal_of else f"CUST-{number}",
-        customer_name="Ada Obi",
         customer_email="ada@example.com",
-        customer_phone="+2348031234567",
-        product_id="4815000000044208",
         tenure="1_MONTH",
         unit_price=Decimal("1500.00"),
         metadata=metadata if metadata is not None else {"campaign": "DEC-PROMO"},
         status=Order.Status.FULFILLED,
         activation_reference=activation_reference,
-        idempotency_key=f"key-{order_id}",
+        fulfilment=None,
     )
-    return Fulfilment.objects.create(
-        order=order,
-        status=status,
-        activation_reference=activation_reference,
-        starts_at=None,
-        expires_at=expires_at,
+    return FulfilmentFactory(
+        order=order, status=status, activation_reference=activation_reference, expires_at=expires_at
     )

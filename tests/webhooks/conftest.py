@@ -16,6 +16,7 @@ from django.db import connections
 from orders.models import Order
 from partners.models import Partner, WebhookSecret
 from partners.services import secret_generate
+from tests.factories import OrderFactory
 from webhooks.models import WebhookLog
 from webhooks.services import event_record
 
@@ -128,24 +129,10 @@ def hooked_partner(partner, receiver, webhook_secret) -> Partner:
     return partner
 
 
-_order_seq = iter(range(10**6))
-
-
 def make_order(partner: Partner, order_id: str | None = None) -> Order:
-    return Order.objects.create(
-        partner=partner,
-        order_id=order_id or f"T2M{next(_order_seq):06d}",
-        customer_id="CUST-0091",
-        customer_name="Ada Obi",
-        customer_email="ada@example.com",
-        customer_phone="+2348031234567",
-        product_id="4815000000044208",
-        tenure="12_MONTHS",
-        unit_price="15000.00",
-        idempotency_key=f"key-{order_id or next(_order_seq)}",
-        status=Order.Status.FULFILLED,
-        activation_reference="LIC-7QK2-99XA",
-    )
+    """A FULFILLED order with a licence, for events to be about."""
+    fields = {"order_id": order_id} if order_id else {}
+    return OrderFactory(partner=partner, status=Order.Status.FULFILLED, activation_reference="LIC-7QK2-99XA", **fields)
 
 
 def record(partner: Partner, event_type: str = "ORDER_FULFILLED", order: Order | None = None) -> WebhookLog:

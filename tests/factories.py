@@ -1,0 +1,125 @@
+"""Model factories (factory_boy) for the tests: one place that knows how a valid row of each table
+looks, so a test names only what it is about (``OrderFactory(status=Order.Status.FAILED)``).
+
+Every factory writes through the ORM to the real test database. Defaults are a T2Mobile customer
+ordering Zoho Mail Lite for 12 months; an order comes with its fulfilment in the matching state
+unless ``fulfilment=None`` is passed.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import factory
+from factory.django import DjangoModelFactory
+
+from catalogue.models import Product, ProductPlan, Tenure
+from orders.models import Fulfilment, Order
+from partners.models import Partner
+from webhooks.models import WebhookAttempt, WebhookLog
+
+DEFAULT_ITEM_ID = "4815000000044208"
+
+#: The fulfilment state that goes with an order state.
+FULFILMENT_STATUS_OF_ORDER = {
+    Order.Status.FULFILLED: Fulfilment.Status.ACTIVE,
+    Order.Status.FAILED: Fulfilment.Status.FAILED,
+}
+
+
+class PartnerFactory(DjangoModelFactory):
+    class Meta:
+        model = Partner
+        django_get_or_create = ("partner_id",)
+
+    partner_id = factory.Sequence(lambda n: f"PARTNER{n:03d}")
+    name = factory.LazyAttribute(lambda partner: f"Partner {partner.partner_id}")
+
+
+class ProductFactory(DjangoModelFactory):
+    """A published Zoho item. ``plans``: tenures (priced ``rate × months``) or ``{tenure: price}``."""
+
+    class Meta:
+        model = Product
+        django_get_or_create = ("item_id",)
+
+    item_id = factory.Sequence(lambda n: f"48150000000{n:05d}")
+    name = factory.Sequence(lambda n: f"Zoho product {n}")
+    sku = factory.Sequence(lambda n: f"ZP-{n}")
+    description = ""
+    rate = Decimal("1500.00")
+    is_published = True
+
+    @factory.post_generation
+    def plans(product, create, tenures, **kwargs):
+        prices = tenures if isinstance(tenures, dict) else {}
+        for tenure in tenures or ():
+            price = prices.get(tenure, product.rate * Tenure.months_of(tenure))
+            ProductPlanFactory(product=product, tenure=tenure, price=Decimal(price))
+
+
+class ProductPlanFactory(DjangoModelFactory):
+    class Meta:
+        model = ProductPlan
+        django_get_or_create = ("product", "tenure")
+
+    product = factory.SubFactory(ProductFactory)
+    tenure = Tenure.TWELVE_MONTHS
+    price = Decimal("15000.00")
+
+
+class FulfilmentFactory(DjangoModelFactory):
+    class Meta:
+        model = Fulfilment
+
+    order = factory.SubFactory("tests.factories.OrderFactory", fulfilment=None)
+    status = factory.LazyAttribute(lambda f: FULFILMENT_STATUS_OF_ORDER.get(f.order.status, Fulfilment.Status.PENDING))
+    activation_reference = factory.LazyAttribute(lambda f: f.order.activation_reference)
+
+
+class OrderFactory(DjangoModelFactory):
+    class Meta:
+        model = Order
+
+    partner = factory.SubFactory(PartnerFactory)
+    order_id = factory.Sequence(lambda n: f"T2M9{n:05d}")
+    customer_id = factory.Sequence(lambda n: f"CUST-{n:04d}")
+    customer_name = "Ada Obi"
+    customer_email = factory.Sequence(lambda n: f"ada.obi{n}@example.com")
+    customer_phone = "+2348031234567"
+    product_id = DEFAULT_ITEM_ID
+    tenure = Tenure.TWELVE_MONTHS
+    unit_price = Decimal("15000.00")
+    idempotency_key = factory.LazyAttribute(lambda order: f"key-{order.order_id}")
+    status = Order.Status.PROCESSING
+    fulfilment = factory.RelatedFactory(FulfilmentFactory, factory_related_name="order")
+
+
+class WebhookLogFactory(DjangoModelFactory):
+    """An event as the admin shows it; ``attempts`` is a list of HTTP status codes already tried."""
+
+    class Meta:
+        model = WebhookLog
+
+    order = factory.SubFactory(OrderFactory)
+    partner = factory.LazyAttribute(lambda log: log.order.partner if log.order else PartnerFactory())
+    event_id = factory.Sequence(lambda n: f"evt_{n:032d}")
+    event_type = WebhookLog.EventType.ORDER_FULFILLED
+    status = WebhookLog.Status.PENDING
+    payload = factory.LazyAttribute(
+        lambda log: {
+            "id": log.event_id,
+            "type": log.event_type,
+            "partnerId": log.partner.partner_id,
+            "data": {"orderId": log.order.order_id if log.order else None},
+        }
+    )
+    body = "{}"
+
+    @factory.post_generation
+    def attempts(log, create, codes, **kwargs):
+        for code in codes or ():
+            WebhookAttempt.objects.create(log=log, duration_ms=120, status_code=code, response_excerpt="upstream down")
+        if codes:
+            WebhookLog.objects.filter(pk=log.pk).update(retries=len(codes))
+            log.retries = len(codes)
