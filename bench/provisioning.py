@@ -69,8 +69,8 @@ def bench_mode(*, mode: str, args, window: float) -> dict[str, float]:
 
     from catalogue.services import catalogue_sync
     from integrations.zoho.sandbox import ZohoSandbox
+    from orders.api import fulfilment_answer
     from orders.models import Order
-    from orders.services import order_accept
     from partners.services import partner_sync_from_settings
 
     # django.setup() runs once per process: point this process's settings at this mode's sandbox.
@@ -124,7 +124,7 @@ def bench_mode(*, mode: str, args, window: float) -> dict[str, float]:
             before = dict(sandbox.state.counts)
             started = time.monotonic()
             for i in range(args.orders):
-                result = order_accept(
+                result = fulfilment_answer(
                     partner=partner,
                     idempotency_key=f"bench-{mode}-{prefix}-{i}",
                     payload={

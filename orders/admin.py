@@ -20,8 +20,8 @@ from django.utils.html import format_html, format_html_join
 
 from catalogue.models import Product
 from orders.models import Fulfilment, IdempotencyRecord, Order, ZohoContact
-from orders.provisioning import OrderStateError, order_hold, order_mark_failed, order_redrive, order_release
 from orders.selectors import orders_needing_attention
+from orders.transitions import OrderStateError, order_hold, order_mark_failed, order_redrive, order_release
 from t2mobile_portal.admin_actions import (
     ObjectActionsMixin,
     confirm_then_act,

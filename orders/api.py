@@ -14,15 +14,18 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from orders.selectors import partner_order, partner_orders
+from orders.idempotency import Answer, idempotency_key_parse, idempotent_answer
+from orders.intake import order_accept
+from orders.selectors import partner_order, partner_orders_page
 from orders.serializers import (
     AcceptedSerializer,
     FulfilmentRequestSerializer,
     OrderListQuerySerializer,
     OrderListSerializer,
     OrderSerializer,
+    order_accepted_body,
 )
-from orders.services import idempotency_key_parse, order_accept
+from partners.models import Partner
 from t2mobile_portal import errors
 from t2mobile_portal.openapi import REQUEST_ID_HEADER, error_responses
 
@@ -75,11 +78,24 @@ class FulfilmentView(APIView):
         if not isinstance(payload, dict):
             raise errors.MalformedJson()
         key = idempotency_key_parse(request.META.get("HTTP_IDEMPOTENCY_KEY"))
-        result = order_accept(partner=request.user, payload=payload, idempotency_key=key)
-        headers = {"Idempotent-Replayed": "true"} if result.replayed else {}
-        if result.status_code == 202:
-            headers["Location"] = result.body["statusUrl"]
-        return Response(result.body, status=result.status_code, headers=headers)
+        answer = fulfilment_answer(partner=request.user, payload=payload, idempotency_key=key)
+        headers = {"Idempotent-Replayed": "true"} if answer.replayed else {}
+        if answer.status_code == 202:
+            headers["Location"] = answer.body["statusUrl"]
+        return Response(answer.body, status=answer.status_code, headers=headers)
+
+
+def fulfilment_answer(*, partner: Partner, payload: dict, idempotency_key: str) -> Answer:
+    """``POST /fulfilment`` without HTTP around it: validate, accept (``orders.intake``) and render
+    202, once per idempotency key, the answer (or error envelope) stored and replayed."""
+
+    def accept() -> tuple[int, dict]:
+        request = FulfilmentRequestSerializer(data=payload)
+        request.is_valid(raise_exception=True)
+        order = order_accept(partner=partner, data=request.validated_data, idempotency_key=idempotency_key)
+        return 202, order_accepted_body(order)
+
+    return idempotent_answer(partner=partner, key=idempotency_key, payload=payload, operation=accept)
 
 
 # --- Orders ---------------------------------------------------------------------------------------
@@ -125,25 +141,21 @@ class OrderListView(APIView):
         query = OrderListQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         params = query.validated_data
-        orders = partner_orders(request.user).order_by("-pk")
-        if "status" in params:
-            orders = orders.filter(status=params["status"])
-        if "customerId" in params:
-            orders = orders.filter(customer_id=params["customerId"])
-        if "updatedSince" in params:
-            orders = orders.filter(updated_at__gte=params["updatedSince"])
-        if "cursor" in params:
-            orders = orders.filter(pk__lt=_decode_cursor(params["cursor"]))
-        page = list(orders[: params["limit"] + 1])
-        has_more = len(page) > params["limit"]
-        page = page[: params["limit"]]
-        items = OrderSerializer(page, many=True).data
+        page = partner_orders_page(
+            partner=request.user,
+            status=params.get("status"),
+            customer_id=params.get("customerId"),
+            updated_since=params.get("updatedSince"),
+            before=_decode_cursor(params["cursor"]) if "cursor" in params else None,
+            limit=params["limit"],
+        )
+        items = OrderSerializer(page.orders, many=True).data
         for item in items:
             item.pop("success", None)
         return Response(
             {
                 "success": True,
                 "orders": items,
-                "nextCursor": _encode_cursor(page[-1].pk) if has_more else None,
+                "nextCursor": _encode_cursor(page.next_before) if page.next_before else None,
             }
         )

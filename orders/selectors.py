@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from orders.models import Fulfilment, Order
 from partners.models import Partner
+from webhooks.models import WebhookLog
 
 STUCK_AFTER = timedelta(minutes=15)
 
@@ -19,6 +21,38 @@ def partner_orders(partner: Partner) -> QuerySet[Order]:
 
 def partner_order(partner: Partner, order_id: str) -> Order | None:
     return partner_orders(partner).filter(order_id=order_id).first()
+
+
+@dataclass(frozen=True)
+class OrderPage:
+    orders: list[Order]
+    next_before: int | None  # the keyset cursor of the next page; None on the last page
+
+
+def partner_orders_page(
+    *,
+    partner: Partner,
+    limit: int,
+    status: str | None = None,
+    customer_id: str | None = None,
+    updated_since: datetime | None = None,
+    before: int | None = None,
+) -> OrderPage:
+    """One page of the partner's orders, newest first, keyset-paginated on the primary key (stable
+    while orders are added: a page never repeats or skips one)."""
+    orders = partner_orders(partner).order_by("-pk")
+    if status is not None:
+        orders = orders.filter(status=status)
+    if customer_id is not None:
+        orders = orders.filter(customer_id=customer_id)
+    if updated_since is not None:
+        orders = orders.filter(updated_at__gte=updated_since)
+    if before is not None:
+        orders = orders.filter(pk__lt=before)
+    page = list(orders[: limit + 1])
+    more = len(page) > limit
+    page = page[:limit]
+    return OrderPage(orders=page, next_before=page[-1].pk if more and page else None)
 
 
 def stuck_orders(now=None) -> QuerySet[Order]:
@@ -36,7 +70,5 @@ def orders_needing_attention(now=None) -> QuerySet[Order]:
     A union of two index-backed id sets (orders by status and updated_at, webhook events by status),
     so that it stays fast at millions of orders.
     """
-    from webhooks.models import WebhookLog
-
     undelivered = WebhookLog.objects.filter(status=WebhookLog.Status.FAILED, order__isnull=False).values("order_id")
     return Order.objects.filter(pk__in=stuck_orders(now).values("pk").union(undelivered))

@@ -14,6 +14,13 @@ from __future__ import annotations
 from celery import shared_task
 from celery.signals import after_task_publish, task_received
 
+from orders.idempotency import idempotency_records_purge
+from orders.provisioning import order_provision
+from orders.queueing import queued_marker_clear, queued_marker_set
+from orders.subscriptions import expiry_reminders_send, subscriptions_expire
+from orders.sweeper import orders_redrive_stalled
+from t2mobile_portal.times import as_of_parse
+
 
 @shared_task(name="orders.provision_order", acks_late=True)
 def provision_order(order_pk: int) -> None:
@@ -24,8 +31,6 @@ def provision_order(order_pk: int) -> None:
     soon as it is known, the sales order is looked up by reference before one is created, and the
     sweeper queues the order again once its attempt lease has run out.
     """
-    from orders.provisioning import order_provision
-
     order_provision(order_pk=order_pk)
 
 
@@ -36,21 +41,16 @@ def redrive_stalled_orders() -> int:
     Safe to run twice at once: batches are taken with ``SELECT … FOR UPDATE SKIP LOCKED``, and a
     job queued twice is harmless (see ``provision_order``).
     """
-    from orders.provisioning import orders_redrive_stalled
-
     return orders_redrive_stalled()
 
 
-# --- Scheduled work (orders/schedule.py installs the beat entries) --------------------------------
+# --- Scheduled work (t2mobile_portal/schedule.py installs the beat entries) --------------------------------
 
 
 @shared_task(name="orders.send_expiry_reminders")
 def send_expiry_reminders(as_of: str | None = None) -> dict:
     """EXPIRY_REMINDER per due subscription and threshold. Safe to run twice at once and to kill at
     any line: SKIP LOCKED batches commit one by one and every event has a unique dedup key."""
-    from orders.subscriptions import expiry_reminders_send
-    from t2mobile_portal.times import as_of_parse
-
     run = expiry_reminders_send(as_of=as_of_parse(as_of))
     return {"sent": run.sent, "alreadySent": run.already_sent, "scanned": run.scanned}
 
@@ -59,9 +59,6 @@ def send_expiry_reminders(as_of: str | None = None) -> dict:
 def expire_subscriptions(as_of: str | None = None) -> dict:
     """ACTIVE past expires_at → EXPIRED with SUBSCRIPTION_EXPIRED. Safe to run twice and to kill at
     any line: the transition is guarded under a row lock and the event has a unique dedup key."""
-    from orders.subscriptions import subscriptions_expire
-    from t2mobile_portal.times import as_of_parse
-
     run = subscriptions_expire(as_of=as_of_parse(as_of))
     return {"expired": run.expired, "events": run.events}
 
@@ -69,8 +66,6 @@ def expire_subscriptions(as_of: str | None = None) -> dict:
 @shared_task(name="orders.purge_idempotency_records")
 def purge_idempotency_records() -> dict:
     """Delete idempotency records past their expiry. Safe to run twice: it deletes expired rows only."""
-    from orders.services import idempotency_records_purge
-
     return {"deleted": idempotency_records_purge()}
 
 
@@ -83,8 +78,6 @@ def _mark_provisioning_queued(sender=None, body=None, headers=None, **_kwargs):
         order_pk = int(body[0][0])
     except (TypeError, ValueError, IndexError, KeyError):
         return
-    from orders.provisioning import queued_marker_set
-
     queued_marker_set(order_pk)
 
 
@@ -96,6 +89,4 @@ def _clear_provisioning_queued(request=None, **_kwargs):
         order_pk = int(request.args[0])
     except (TypeError, ValueError, IndexError):
         return
-    from orders.provisioning import queued_marker_clear
-
     queued_marker_clear(order_pk)

@@ -120,13 +120,13 @@ def _camel(name: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
-def _field_errors(detail: Any) -> dict[str, list[str]]:
+def field_errors(detail: Any) -> dict[str, list[str]]:
     if isinstance(detail, dict):
         out: dict[str, list[str]] = {}
         for field, errors in detail.items():
             key = "body" if field == "non_field_errors" else field
             if isinstance(errors, dict):
-                for sub, sub_errors in _field_errors(errors).items():
+                for sub, sub_errors in field_errors(errors).items():
                     out[f"{key}.{sub}"] = sub_errors
             else:
                 out[key] = [str(e) for e in (errors if isinstance(errors, list) else [errors])]
@@ -153,7 +153,7 @@ def as_partner_error(exc: BaseException) -> tuple[PartnerApiError, dict[str, str
     if isinstance(exc, drf_exceptions.MethodNotAllowed):
         return MethodNotAllowed(), headers
     if isinstance(exc, drf_exceptions.ValidationError):
-        return ValidationFailed(details=_field_errors(exc.detail)), headers
+        return ValidationFailed(details=field_errors(exc.detail)), headers
     if isinstance(exc, (drf_exceptions.NotFound, Http404)):
         return NotFound(), headers
     if isinstance(exc, (drf_exceptions.PermissionDenied, PermissionDenied)):

@@ -8,8 +8,8 @@ import psycopg
 import pytest
 from django.db import connection
 
+from orders.idempotency import _advisory_lock_id
 from orders.models import Fulfilment, IdempotencyRecord, Order
-from orders.services import _advisory_lock_id
 from tests.conftest import order_payload
 
 pytestmark = pytest.mark.django_db

@@ -14,15 +14,9 @@ from django.utils import timezone
 
 from orders.management.commands import redrive_order as redrive_command
 from orders.models import Fulfilment, Order
-from orders.provisioning import (
-    OrderStateError,
-    order_hold,
-    order_mark_failed,
-    order_provision,
-    order_redrive,
-    order_release,
-    orders_redrive_stalled,
-)
+from orders.provisioning import order_provision
+from orders.sweeper import orders_redrive_stalled
+from orders.transitions import OrderStateError, order_hold, order_mark_failed, order_redrive, order_release
 from orders.zoho_provisioner import activation_reference_derive
 from t2mobile_portal.times import iso_utc
 from tests.conftest import place_order

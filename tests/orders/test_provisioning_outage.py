@@ -11,9 +11,9 @@ from datetime import timedelta
 
 import pytest
 
-from orders import provisioning
+from orders import sweeper
+from orders.api import fulfilment_answer
 from orders.models import Fulfilment, Order
-from orders.services import order_accept
 from orders.tasks import redrive_stalled_orders
 from tests.conftest import order_payload
 from tests.zoho_fixtures import (  # noqa: F401
@@ -50,8 +50,8 @@ def test_order_accepted_while_redis_is_down_is_fulfilled_by_the_sweeper(
     redis_of_our_own.stop()
     payload = order_payload(orderId="T2M-OUTAGE-1")
 
-    # The intake service, as the view calls it (the API's Redis-backed auth throttle is another matter).
-    result = order_accept(partner=partner, payload=payload, idempotency_key="key-outage-1")
+    # The intake, as the view calls it (the API's Redis-backed auth throttle is another matter).
+    result = fulfilment_answer(partner=partner, payload=payload, idempotency_key="key-outage-1")
 
     assert result.status_code == 202, result.body
     order = Order.objects.get(order_id="T2M-OUTAGE-1")
@@ -59,7 +59,7 @@ def test_order_accepted_while_redis_is_down_is_fulfilled_by_the_sweeper(
     assert Fulfilment.objects.get(order=order).attempts == 0  # nothing was queued or run
 
     redis_of_our_own.start()  # back, and empty
-    monkeypatch.setattr(provisioning, "SWEEP_GRACE", timedelta(0))
+    monkeypatch.setattr(sweeper, "SWEEP_GRACE", timedelta(0))
     monkeypatch.setenv("CELERY_SKIP_CHECKS", "1")
     with start_celery_worker():
         redrive_stalled_orders.delay()  # what beat sends every minute

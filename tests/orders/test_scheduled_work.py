@@ -11,8 +11,8 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
+from orders.idempotency import idempotency_records_purge
 from orders.models import IdempotencyRecord
-from orders.services import idempotency_records_purge
 from tests.orders.subscription_factories import subscription_create
 from webhooks.models import WebhookLog
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
-from orders.services import idempotency_records_purge
+from orders.idempotency import idempotency_records_purge
 
 
 class Command(BaseCommand):

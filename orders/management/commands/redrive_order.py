@@ -6,8 +6,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from orders.models import Order
-from orders.provisioning import OrderStateError, order_redrive
 from orders.selectors import stuck_orders
+from orders.transitions import OrderStateError, order_redrive
 
 
 class Command(BaseCommand):
