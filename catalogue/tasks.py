@@ -1,10 +1,13 @@
-"""Celery tasks of the integrations app. Tasks take primitive ids and call a service."""
+"""Celery tasks of the catalogue. Tasks take primitive ids and call a service."""
 
 from __future__ import annotations
 
 import logging
 
 from celery import shared_task
+
+from catalogue.services import CatalogueSyncBusy, catalogue_sync
+from integrations.zoho.errors import ZohoError
 
 logger = logging.getLogger(__name__)
 
@@ -16,9 +19,6 @@ def sync_zoho_catalogue() -> None:
     Safe to run twice (a cache lock lets one run at a time; the second returns) and to kill at any
     line (the changes commit in one transaction after all pages are read).
     """
-    from catalogue.services import CatalogueSyncBusy, catalogue_sync
-    from integrations.zoho.errors import ZohoError
-
     try:
         catalogue_sync()
     except CatalogueSyncBusy:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from django.utils.module_loading import import_string
 
-if TYPE_CHECKING:
-    from integrations.zoho.client import SalesOrder as SalesOrderRef
-    from orders.models import Order
+from catalogue.models import Product
+from integrations.zoho.client import SalesOrder as SalesOrderRef
+from orders.models import Order
 
 DEFAULT_PROVISIONER = "zoho_sales_order"
 PROVISIONERS = {
@@ -52,8 +52,6 @@ class UnknownProvisioner(Exception):
 
 
 def provisioner_for(*, order: Order, client) -> Provisioner:
-    from catalogue.models import Product
-
     name = Product.objects.filter(item_id=order.product_id).values_list("provisioner", flat=True).first()
     path = PROVISIONERS.get(name or DEFAULT_PROVISIONER)
     if path is None:

@@ -45,10 +45,15 @@ from integrations.zoho.client import (
     LineItem,
     SalesOrder,
     ZohoClient,
-    ZohoCustomerUnknownError,
     zoho_client,
 )
-from integrations.zoho.errors import ZohoAuthError, ZohoError, ZohoPermanentError, ZohoWaitError
+from integrations.zoho.errors import (
+    ZohoAuthError,
+    ZohoCustomerUnknownError,
+    ZohoError,
+    ZohoPermanentError,
+    ZohoWaitError,
+)
 from orders.models import Fulfilment, Order
 from orders.provisioners import provisioner_for
 from orders.queueing import order_enqueue_on_commit

@@ -18,6 +18,9 @@ from django.utils import timezone
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
+from orders.models import Order
+from webhooks.models import WebhookLog
+
 CHART_DAYS = 14
 WIDTH = 640  # the overview's column; the SVG scales to its box
 PANEL_HEIGHT = 130  # plot area of each panel
@@ -32,8 +35,6 @@ class Series:
 
 
 def _order_series() -> list[Series]:
-    from orders.models import Order
-
     colours = {"FULFILLED": "#2e7d32", "PROCESSING": "#417690", "PENDING": "#9e9e9e", "FAILED": "#ba2121"}
     order = ["FULFILLED", "PROCESSING", "PENDING", "FAILED"]  # stacked from the bottom
     return [
@@ -55,9 +56,6 @@ class DailyActivity:
 
 def daily_activity(now: datetime | None = None, days: int = CHART_DAYS) -> DailyActivity:
     """Counts per local day, the last ``days`` days up to today (today included)."""
-    from orders.models import Order
-    from webhooks.models import WebhookLog
-
     now = timezone.localtime(now or timezone.now())
     today = now.date()
     start = now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=days - 1)

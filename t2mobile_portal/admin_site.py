@@ -26,7 +26,14 @@ from django.utils import timezone
 from django_ratelimit.core import is_ratelimited
 from redis.exceptions import RedisError
 
+from catalogue.models import CatalogueSync
+from catalogue.selectors import last_catalogue_sync
+from integrations.zoho.budget import zoho_daily_usage, zoho_paused
+from integrations.zoho.client import auth_failing_since
+from orders.models import Order
+from orders.selectors import orders_needing_attention
 from t2mobile_portal.admin_chart import activity_chart
+from webhooks.models import WebhookLog
 
 logger = logging.getLogger(__name__)
 
@@ -48,12 +55,6 @@ def _changelist(model_label: str, **params) -> str:
 
 def overview_figures(now=None) -> dict[str, list[Figure]]:
     """The overview's figures, grouped by section; every count links to its filtered change list."""
-    from catalogue.models import CatalogueSync
-    from catalogue.selectors import last_catalogue_sync
-    from orders.models import Order
-    from orders.selectors import orders_needing_attention
-    from webhooks.models import WebhookLog
-
     now = timezone.localtime(now or timezone.now())
     today = now.replace(hour=0, minute=0, second=0, microsecond=0)
     tomorrow = today + timedelta(days=1)
@@ -120,8 +121,6 @@ def overview_figures(now=None) -> dict[str, list[Figure]]:
 
 
 def _zoho_budget_figure() -> Figure:
-    from integrations.zoho.budget import zoho_daily_usage
-
     usage = zoho_daily_usage()
     share = int(usage["share"] * 100)
     return Figure("Zoho API calls today", f"{usage['calls']} of {usage['limit']} ({share} %)", alert=usage["warning"])
@@ -129,9 +128,6 @@ def _zoho_budget_figure() -> Figure:
 
 def _zoho_wait_figures() -> list[Figure]:
     """Why and until when Zoho calls are paused, and since when Zoho refuses our credentials."""
-    from integrations.zoho.budget import zoho_paused
-    from integrations.zoho.client import auth_failing_since
-
     figures = []
     try:
         pause = zoho_paused()

@@ -40,6 +40,6 @@ class BackOfficeAdminConfig(AdminConfig):
         from t2mobile_portal.checks import secret_checks_register  # app loading: checks read settings
 
         secret_checks_register()
-        from t2mobile_portal.staff_groups import staff_groups_on_post_migrate
+        from t2mobile_portal.staff_groups import staff_groups_on_post_migrate  # app loading: auth models
 
         post_migrate.connect(staff_groups_on_post_migrate, dispatch_uid="t2mobile_portal.staff_groups")

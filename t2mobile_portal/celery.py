@@ -13,6 +13,8 @@ from celery import Celery
 from celery.signals import task_postrun, task_prerun
 from kombu.transport import redis as kombu_redis
 
+from t2mobile_portal.logging import order_id_var, task_id_var
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "t2mobile_portal.settings")
 
 
@@ -49,14 +51,10 @@ app.autodiscover_tasks()
 
 @task_prerun.connect
 def _bind_task_id(task_id=None, **_kwargs):
-    from t2mobile_portal.logging import task_id_var
-
     task_id_var.set(task_id)
 
 
 @task_postrun.connect
 def _unbind_task_id(**_kwargs):
-    from t2mobile_portal.logging import order_id_var, task_id_var
-
     task_id_var.set(None)
     order_id_var.set(None)

@@ -17,6 +17,8 @@ from django.conf import settings
 from django.core.checks import Error, Tags, register, run_checks
 from django.core.exceptions import ImproperlyConfigured
 
+from t2mobile_portal.net import trusted_proxy_networks
+
 TAG = "t2mobile_secrets"
 WEBHOOK_SECRET_MIN_BYTES = 24
 API_KEY_MIN_CHARS = 32
@@ -104,8 +106,6 @@ def check_api_keys(app_configs=None, **kwargs) -> list[Error]:
 
 def check_trusted_proxies(app_configs=None, **kwargs) -> list[Error]:
     """Every TRUSTED_PROXIES entry is an address or a network; TRUSTED_PROXY_COUNT is gone."""
-    from t2mobile_portal.net import trusted_proxy_networks
-
     errors = []
     try:
         trusted_proxy_networks()

@@ -18,16 +18,16 @@ from django.utils import timezone
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 
+from integrations.zoho.budget import zoho_daily_usage
+from orders.models import Fulfilment, Order
+from webhooks.models import WebhookAttempt, WebhookLog
+
 LATENCY_BUCKETS = (1, 2, 5, 10, 30, 60, 300, 900, 3600)
 RECENT = timedelta(hours=24)
 
 
 class GatewayCollector:
     def collect(self):
-        from integrations.zoho.budget import zoho_daily_usage
-        from orders.models import Fulfilment, Order
-        from webhooks.models import WebhookAttempt, WebhookLog
-
         orders = GaugeMetricFamily("t2m_orders", "Orders by status", labels=["status"])
         counts = dict(Order.objects.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
         for status in Order.Status.values:

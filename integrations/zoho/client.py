@@ -43,6 +43,7 @@ from integrations.zoho.errors import (
     CODE_PER_MINUTE,
     ZohoAuthError,
     ZohoAuthWaitError,
+    ZohoCustomerUnknownError,
     ZohoError,
     ZohoInvalidTokenError,
     ZohoPermanentError,
@@ -176,11 +177,6 @@ def custom_field_entry(*, value: str, customfield_id: str = "", label: str = "")
     if label:
         return {"label": label, "value": value}
     raise ValueError("a custom field needs a customfield_id or a label")
-
-
-class ZohoCustomerUnknownError(ZohoPermanentError):
-    """The sales-order create named a ``customer_id`` Zoho does not know (merged, deleted, or a
-    sandbox restarted): the caller forgets its cached contact and finds or creates it again."""
 
 
 def _customer_unknown(error: ZohoPermanentError) -> bool:
@@ -601,7 +597,6 @@ __all__ = [
     "LineItem",
     "SalesOrder",
     "ZohoClient",
-    "ZohoCustomerUnknownError",
     "ZohoError",
     "zoho_client",
 ]

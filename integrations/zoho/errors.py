@@ -72,6 +72,11 @@ class ZohoPermanentError(ZohoError):
     """The request is invalid or names something that does not exist; do not retry."""
 
 
+class ZohoCustomerUnknownError(ZohoPermanentError):
+    """The sales-order create named a ``customer_id`` Zoho does not know (merged, deleted, or a
+    sandbox restarted): the caller forgets its cached contact and finds or creates it again."""
+
+
 def _body(response: requests.Response) -> dict:
     try:
         body = response.json()

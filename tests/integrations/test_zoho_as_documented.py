@@ -14,8 +14,8 @@ import responses
 from responses import matchers
 
 from integrations.zoho import client as client_module
-from integrations.zoho.client import LineItem, ZohoClient, ZohoCustomerUnknownError, custom_field_entry
-from integrations.zoho.errors import ZohoPermanentError
+from integrations.zoho.client import LineItem, ZohoClient, custom_field_entry
+from integrations.zoho.errors import ZohoCustomerUnknownError, ZohoPermanentError
 from tests.zoho_fixtures import ACCOUNTS_URL, API_BASE
 
 TOKEN_URL = f"{ACCOUNTS_URL}/oauth/v2/token"
