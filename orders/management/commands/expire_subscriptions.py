@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandError
-
-from orders.schedule import as_of_parse
-from orders.subscriptions import subscriptions_expire
+from orders.management.scheduled_command import TaskCommand
 
 
-class Command(BaseCommand):
+class Command(TaskCommand):
     help = "Move ACTIVE fulfilments past expires_at to EXPIRED, sending SUBSCRIPTION_EXPIRED."
+    task_name = "orders.expire_subscriptions"
 
-    def add_arguments(self, parser):
-        parser.add_argument(
-            "--as-of", help="run as if it were this time (ISO 8601; no offset means TIME_ZONE); default now"
-        )
-
-    def handle(self, *args, **options):
-        try:
-            as_of = as_of_parse(options["as_of"])
-        except ValueError as exc:
-            raise CommandError(f"--as-of: {exc}") from None
-        run = subscriptions_expire(as_of=as_of)
-        self.stdout.write(f"subscriptions expired as of {as_of.isoformat()}: {run.expired} ({run.events} events)")
+    def summary(self, name, result, *, as_of):
+        return f"subscriptions expired as of {as_of}: {result['expired']} ({result['events']} events)"

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand
-
-from orders.services import idempotency_records_purge
+from orders.management.scheduled_command import TaskCommand
 
 
-class Command(BaseCommand):
+class Command(TaskCommand):
     help = "Delete idempotency records past their expiry."
+    task_name = "orders.purge_idempotency_records"
 
-    def handle(self, *args, **options):
-        self.stdout.write(f"idempotency records purged: {idempotency_records_purge()}")
+    def summary(self, name, result, *, as_of):
+        return f"idempotency records purged: {result['deleted']}"

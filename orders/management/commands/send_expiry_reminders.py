@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandError
-
-from orders.schedule import as_of_parse
-from orders.subscriptions import expiry_reminders_send
+from orders.management.scheduled_command import TaskCommand
 
 
-class Command(BaseCommand):
+class Command(TaskCommand):
     help = "Send EXPIRY_REMINDER events for ACTIVE subscriptions expiring within REMINDER_DAYS."
+    task_name = "orders.send_expiry_reminders"
 
-    def add_arguments(self, parser):
-        parser.add_argument(
-            "--as-of", help="run as if it were this time (ISO 8601; no offset means TIME_ZONE); default now"
-        )
-
-    def handle(self, *args, **options):
-        try:
-            as_of = as_of_parse(options["as_of"])
-        except ValueError as exc:
-            raise CommandError(f"--as-of: {exc}") from None
-        run = expiry_reminders_send(as_of=as_of)
-        self.stdout.write(
-            f"expiry reminders as of {as_of.isoformat()}: {run.sent} sent, {run.already_sent} already sent, "
-            f"{run.scanned} subscriptions due"
+    def summary(self, name, result, *, as_of):
+        return (
+            f"expiry reminders as of {as_of}: {result['sent']} sent, {result['alreadySent']} already sent, "
+            f"{result['scanned']} subscriptions due"
         )
