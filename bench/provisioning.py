@@ -29,6 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import ROOT, admin_sql, free_port, service_env  # noqa: E402
+from scripts.procfile import process_argv  # noqa: E402
 
 DB = "bench_provisioning"
 REDIS = "redis://127.0.0.1:6379/7"
@@ -82,23 +83,16 @@ def bench_mode(*, mode: str, args, window: float) -> dict[str, float]:
     try:
         partner = partner_sync_from_settings()
         catalogue_sync()
+        # The Procfile's provisioning worker, with this run's concurrency and Celery's default node name.
         worker = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "t2mobile_portal",
+            process_argv(
                 "worker",
-                "-Q",
-                "provisioning,default",
-                "-c",
-                str(args.concurrency),
-                "-l",
-                "WARNING",
-                "--without-gossip",
-                "--without-mingle",
-            ],
+                python=sys.executable,
+                concurrency=args.concurrency,
+                loglevel="WARNING",
+                drop=("node_name",),
+                extra=("--without-gossip", "--without-mingle"),
+            ),
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,

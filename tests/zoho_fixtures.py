@@ -64,13 +64,17 @@ def zoho_sandbox(settings):
     sandbox.stop()
 
 
-def start_celery_worker(queues=("provisioning", "default")):
-    """A real Celery worker (solo pool) in a thread, consuming the given queues."""
+def start_celery_worker(queues=("provisioning", "default"), **options):
+    """A real Celery worker in a thread of this process (so on the tests' database), consuming the
+    given queues: solo pool unless ``options`` (``start_worker``'s: pool, concurrency, loglevel,
+    shutdown_timeout) say otherwise. The tests' in-process worker; a worker process of the Procfile
+    comes from ``scripts/procfile.py``."""
     from celery.contrib.testing.worker import start_worker
 
     from t2mobile_portal.celery import app
 
-    return start_worker(app, pool="solo", perform_ping_check=False, queues=list(queues), shutdown_timeout=30)
+    options = {"pool": "solo", "shutdown_timeout": 30, **options}
+    return start_worker(app, perform_ping_check=False, queues=list(queues), **options)
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import pytest
 from django.db import connections
 
 from orders.models import Order, Partner
+from tests.zoho_fixtures import start_celery_worker
 from webhooks.models import WebhookLog, WebhookSecret
 from webhooks.services import event_record
 from webhooks.signing import secret_generate
@@ -158,19 +159,9 @@ def record(partner: Partner, event_type: str = "ORDER_FULFILLED", order: Order |
 def running_worker():
     """A real Celery worker (threads) consuming the ``webhooks`` and ``default`` queues of the test
     Redis database, in this process, so it uses the test PostgreSQL database."""
-    from celery.contrib.testing.worker import start_worker
-
-    from t2mobile_portal.celery import app
-
     try:
-        with start_worker(
-            app,
-            pool="threads",
-            concurrency=4,
-            queues=["webhooks", "default"],
-            perform_ping_check=False,
-            shutdown_timeout=20,
-            loglevel="WARNING",
+        with start_celery_worker(
+            ("webhooks", "default"), pool="threads", concurrency=4, shutdown_timeout=20, loglevel="WARNING"
         ) as worker:
             yield worker
     finally:
