@@ -47,13 +47,14 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import PG, ROOT, admin_sql, free_port, service_env  # noqa: E402
+from integrations.zoho.sandbox import DEMO_ITEMS  # noqa: E402
 from scripts.procfile import process_argv  # noqa: E402
 
 RUN_DIR = ROOT / ".run"
 DB = "bench_e2e"
 REDIS = "redis://127.0.0.1:6379/13"
 API_KEY = "bench-e2e-key-" + "0123456789abcdef" * 2  # 32+ characters: the start-up check
-PRODUCT_ID = "4815000000044208"  # Zoho Mail Lite in the sandbox's demo catalogue
+PRODUCT_ID = DEMO_ITEMS[0]["item_id"]  # Zoho Mail Lite, first of the sandbox's demo catalogue
 WARM_UP_ORDERS = 3
 
 

@@ -69,7 +69,7 @@ def bench_mode(*, mode: str, args, window: float) -> dict[str, float]:
     from django.db.models import Count, Q
 
     from integrations.services import catalogue_sync
-    from integrations.zoho.sandbox import ZohoSandbox
+    from integrations.zoho.sandbox import DEMO_ITEMS, ZohoSandbox
     from orders.models import Order
     from orders.services import order_accept, partner_sync_from_settings
 
@@ -122,7 +122,7 @@ def bench_mode(*, mode: str, args, window: float) -> dict[str, float]:
                     idempotency_key=f"bench-{mode}-{prefix}-{i}",
                     payload={
                         "orderId": f"BENCH-{prefix}-{i:05d}",
-                        "productId": "4815000000044208",
+                        "productId": DEMO_ITEMS[0]["item_id"],  # Zoho Mail Lite
                         "tenure": "12_MONTHS",
                         "quantity": 1,
                         "customerId": f"CUST-{i:05d}",

@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 
 from orders.models import Partner, Product, ProductPlan
 from orders.services import api_key_create
+from tests.zoho_fixtures import MAIL_LITE
 
 # The live server must take 50 connections at once (Django's default listen backlog is 10).
 ThreadedWSGIServer.request_queue_size = 128
@@ -48,11 +49,11 @@ def api(api_key) -> APIClient:
 @pytest.fixture
 def product(db) -> Product:
     product = Product.objects.create(
-        item_id="4815000000044208",
-        name="Zoho Mail Lite",
-        sku="ZM-LITE",
-        description="Business email, 5 GB per user",
-        rate=Decimal("1500.00"),
+        item_id=MAIL_LITE["item_id"],
+        name=MAIL_LITE["name"],
+        sku=MAIL_LITE["sku"],
+        description=MAIL_LITE["description"],
+        rate=Decimal(str(MAIL_LITE["rate"])),
         is_published=True,
     )
     ProductPlan.objects.create(product=product, tenure="1_MONTH", price=Decimal("1500.00"))
@@ -63,7 +64,7 @@ def product(db) -> Product:
 def order_payload(**overrides) -> dict:
     payload = {
         "orderId": "T2M123456",
-        "productId": "4815000000044208",
+        "productId": MAIL_LITE["item_id"],
         "tenure": "12_MONTHS",
         "quantity": 1,
         "customerId": "CUST-0091",

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from orders.models import Fulfilment, Order
 from t2mobile_portal.staff_groups import OPS_GROUP, SUPPORT_GROUP
+from tests.zoho_fixtures import MAIL_LITE
 from webhooks.models import WebhookAttempt, WebhookLog
 
 _numbers = itertools.count(1)
@@ -56,7 +57,7 @@ def make_order(partner, *, status=Order.Status.PROCESSING, age=timedelta(0), **f
         customer_name="Ada Obi",
         customer_email=f"ada.obi{n}@example.com",
         customer_phone="+2348031234567",
-        product_id="4815000000044208",
+        product_id=MAIL_LITE["item_id"],
         tenure="12_MONTHS",
         unit_price=Decimal("15000.00"),
         idempotency_key=f"key-{n}",

@@ -7,6 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from orders.models import Fulfilment, Order, Partner
+from tests.zoho_fixtures import MAIL_LITE
 
 _numbers = itertools.count(1)
 
@@ -36,7 +37,7 @@ def subscription_create(
         customer_name="Ada Obi",
         customer_email="ada@example.com",
         customer_phone="+2348031234567",
-        product_id="4815000000044208",
+        product_id=MAIL_LITE["item_id"],
         tenure="1_MONTH",
         unit_price=Decimal("1500.00"),
         metadata=metadata if metadata is not None else {"campaign": "DEC-PROMO"},

@@ -14,7 +14,7 @@ import pytest
 from django.db import connections
 
 from orders.models import Order, Partner
-from tests.zoho_fixtures import start_celery_worker
+from tests.zoho_fixtures import MAIL_LITE, start_celery_worker
 from webhooks.models import WebhookLog, WebhookSecret
 from webhooks.services import event_record
 from webhooks.signing import secret_generate
@@ -139,7 +139,7 @@ def make_order(partner: Partner, order_id: str | None = None) -> Order:
         customer_name="Ada Obi",
         customer_email="ada@example.com",
         customer_phone="+2348031234567",
-        product_id="4815000000044208",
+        product_id=MAIL_LITE["item_id"],
         tenure="12_MONTHS",
         unit_price="15000.00",
         idempotency_key=f"key-{order_id or next(_order_seq)}",
