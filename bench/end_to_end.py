@@ -47,12 +47,14 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import PG, ROOT, admin_sql, free_port, service_env  # noqa: E402
+from integrations.zoho.sandbox import DEMO_ITEMS  # noqa: E402
+from scripts.procfile import process_argv  # noqa: E402
 
 RUN_DIR = ROOT / ".run"
 DB = "bench_e2e"
 REDIS = "redis://127.0.0.1:6379/13"
 API_KEY = "bench-e2e-key-" + "0123456789abcdef" * 2  # 32+ characters: the start-up check
-PRODUCT_ID = "4815000000044208"  # Zoho Mail Lite in the sandbox's demo catalogue
+PRODUCT_ID = DEMO_ITEMS[0]["item_id"]  # Zoho Mail Lite, first of the sandbox's demo catalogue
 WARM_UP_ORDERS = 3
 
 
@@ -349,20 +351,13 @@ def main() -> None:
             [py, "manage.py", "sync_zoho_catalogue"], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL
         )
         # The two workers of the Procfile: provisioning (+ default) and webhooks on a threads pool.
-        celery = (py, "-m", "celery", "-A", "t2mobile_portal", "worker", "-l", "WARNING")
         quiet = ("--without-gossip", "--without-mingle")
         worker = procs.start(
             "worker",
-            *celery,
-            "-Q",
-            "provisioning,default",
-            "-n",
-            "provisioning@%h",
-            *quiet,
-            *args.worker_args.split(),
+            *process_argv("worker", python=py, loglevel="WARNING", extra=(*quiet, *args.worker_args.split())),
         )
-        procs.start("webhooks", *celery, "-Q", "webhooks", "-P", "threads", "-c", "16", "-n", "webhooks@%h", *quiet)
-        procs.start("web", py, "-m", "gunicorn", "t2mobile_portal.wsgi", "--config", "gunicorn.conf.py")
+        procs.start("webhooks", *process_argv("webhooks", python=py, loglevel="WARNING", extra=quiet))
+        procs.start("web", *process_argv("web", python=py))
         wait_http(web_port, "/t2mobile/health/live", 30, procs)
 
         poster = Poster(web_port)

@@ -28,6 +28,7 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import PG, ROOT, admin_sql, service_env  # noqa: E402
+from scripts.procfile import process_argv  # noqa: E402
 
 DB = "bench_intake"
 PORT = int(os.environ.get("BENCH_PORT", "8099"))
@@ -67,7 +68,7 @@ def prepare() -> None:
 
 def start_gunicorn() -> subprocess.Popen:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "t2mobile_portal.wsgi", "--config", "gunicorn.conf.py"],
+        process_argv("web", python=sys.executable),
         cwd=ROOT,
         env=env(),
         start_new_session=True,

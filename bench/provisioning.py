@@ -29,6 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import ROOT, admin_sql, free_port, service_env  # noqa: E402
+from scripts.procfile import process_argv  # noqa: E402
 
 DB = "bench_provisioning"
 REDIS = "redis://127.0.0.1:6379/7"
@@ -68,7 +69,7 @@ def bench_mode(*, mode: str, args, window: float) -> dict[str, float]:
     from django.db.models import Count, Q
 
     from catalogue.services import catalogue_sync
-    from integrations.zoho.sandbox import ZohoSandbox
+    from integrations.zoho.sandbox import DEMO_ITEMS, ZohoSandbox
     from orders.api import fulfilment_answer
     from orders.models import Order
     from partners.services import partner_sync_from_settings
@@ -83,23 +84,16 @@ def bench_mode(*, mode: str, args, window: float) -> dict[str, float]:
     try:
         partner = partner_sync_from_settings()
         catalogue_sync()
+        # The Procfile's provisioning worker, with this run's concurrency and Celery's default node name.
         worker = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "t2mobile_portal",
+            process_argv(
                 "worker",
-                "-Q",
-                "provisioning,default",
-                "-c",
-                str(args.concurrency),
-                "-l",
-                "WARNING",
-                "--without-gossip",
-                "--without-mingle",
-            ],
+                python=sys.executable,
+                concurrency=args.concurrency,
+                loglevel="WARNING",
+                drop=("node_name",),
+                extra=("--without-gossip", "--without-mingle"),
+            ),
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,
@@ -129,7 +123,7 @@ def bench_mode(*, mode: str, args, window: float) -> dict[str, float]:
                     idempotency_key=f"bench-{mode}-{prefix}-{i}",
                     payload={
                         "orderId": f"BENCH-{prefix}-{i:05d}",
-                        "productId": "4815000000044208",
+                        "productId": DEMO_ITEMS[0]["item_id"],  # Zoho Mail Lite
                         "tenure": "12_MONTHS",
                         "quantity": 1,
                         "customerId": f"CUST-{i:05d}",

@@ -35,6 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import ROOT, admin_sql, service_env  # noqa: E402
+from scripts.procfile import process_argv  # noqa: E402
 
 DB = "bench_webhooks"
 REDIS_PORT = int(os.environ.get("BENCH_REDIS_PORT", "6391"))
@@ -155,20 +156,17 @@ def main() -> None:
 
     (ROOT / ".run").mkdir(exist_ok=True)
     log = open(ROOT / ".run" / "bench_webhooks_worker.log", "w")  # noqa: SIM115
+    # The Procfile's webhooks worker, also on the default queue, its pool and concurrency (and node
+    # name) left to --worker-args, whose default is the Procfile's.
     worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "t2mobile_portal",
-            "worker",
-            "-Q",
-            "webhooks,default",
-            "-l",
-            "WARNING",
-            *args.worker_args.split(),
-        ],
+        process_argv(
+            "webhooks",
+            python=sys.executable,
+            queues="webhooks,default",
+            loglevel="WARNING",
+            drop=("pool", "concurrency", "node_name"),
+            extra=args.worker_args.split(),
+        ),
         cwd=ROOT,
         stdout=log,
         stderr=subprocess.STDOUT,

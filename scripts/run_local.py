@@ -31,6 +31,9 @@ from pathlib import Path
 from typing import BinaryIO, TextIO
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run as a script (make run) and loaded by path in the tests
+from scripts.procfile import process_argv  # noqa: E402
+
 RUN_DIR = ROOT / ".run"
 PY = sys.executable
 WEB_PORT = int(os.environ.get("PORT", "8000"))
@@ -238,37 +241,21 @@ def main() -> int:
         if has_command(env, "sync_zoho_catalogue"):
             manage(env, "sync_zoho_catalogue", name="sync")
         admin_password = local_admin(env)
+        # One worker for every queue (the Procfile's provisioning worker on a small threads pool), and
+        # the Procfile's beat with its schedule file under .run/.
         procs.start(
             "worker",
-            PY,
-            "-m",
-            "celery",
-            "-A",
-            "t2mobile_portal",
-            "worker",
-            "-l",
-            "info",
-            "-Q",
-            "provisioning,webhooks,default",
-            "-P",
-            "threads",
-            "-c",
-            "4",
+            *process_argv(
+                "worker",
+                python=PY,
+                queues="provisioning,webhooks,default",
+                pool="threads",
+                concurrency=4,
+                drop=("node_name",),
+            ),
         )
         procs.start(
-            "beat",
-            PY,
-            "-m",
-            "celery",
-            "-A",
-            "t2mobile_portal",
-            "beat",
-            "-l",
-            "info",
-            "--scheduler",
-            "django_celery_beat.schedulers:DatabaseScheduler",
-            "--schedule",
-            str(RUN_DIR / "celerybeat-schedule"),
+            "beat", *process_argv("beat", python=PY, extra=("--schedule", str(RUN_DIR / "celerybeat-schedule")))
         )
         procs.start("web", PY, "manage.py", "runserver", f"127.0.0.1:{WEB_PORT}", "--noreload")
         wait_for_port(WEB_PORT)

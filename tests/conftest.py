@@ -14,6 +14,7 @@ from catalogue.models import Product
 from partners.models import Partner
 from partners.services import api_key_create
 from tests.factories import ProductFactory
+from tests.zoho_fixtures import MAIL_LITE
 
 # The live server must take 50 connections at once (Django's default listen backlog is 10).
 ThreadedWSGIServer.request_queue_size = 128
@@ -50,11 +51,11 @@ def api(api_key) -> APIClient:
 @pytest.fixture
 def product(db) -> Product:
     return ProductFactory(
-        item_id="4815000000044208",
-        name="Zoho Mail Lite",
-        sku="ZM-LITE",
-        description="Business email, 5 GB per user",
-        rate=Decimal("1500.00"),
+        item_id=MAIL_LITE["item_id"],
+        name=MAIL_LITE["name"],
+        sku=MAIL_LITE["sku"],
+        description=MAIL_LITE["description"],
+        rate=Decimal(str(MAIL_LITE["rate"])),
         plans={"1_MONTH": "1500.00", "12_MONTHS": "15000.00"},
     )
 
@@ -62,7 +63,7 @@ def product(db) -> Product:
 def order_payload(**overrides) -> dict:
     payload = {
         "orderId": "T2M123456",
-        "productId": "4815000000044208",
+        "productId": MAIL_LITE["item_id"],
         "tenure": "12_MONTHS",
         "quantity": 1,
         "customerId": "CUST-0091",

@@ -16,9 +16,10 @@ from factory.django import DjangoModelFactory
 from catalogue.models import Product, ProductPlan, Tenure
 from orders.models import Fulfilment, Order
 from partners.models import Partner
+from tests.zoho_fixtures import MAIL_LITE
 from webhooks.models import WebhookAttempt, WebhookLog
 
-DEFAULT_ITEM_ID = "4815000000044208"
+DEFAULT_ITEM_ID = MAIL_LITE["item_id"]
 
 #: The fulfilment state that goes with an order state.
 FULFILMENT_STATUS_OF_ORDER = {

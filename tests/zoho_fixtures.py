@@ -1,6 +1,6 @@
-"""Fixtures for Zoho work: the local sandbox, Zoho settings, a real Celery worker in a thread, and a
-private redis-server for tests that stop Redis. Imported by the conftest files of tests/integrations
-and tests/orders' provisioning tests."""
+"""Fixtures for Zoho work: the local sandbox and its demo items by name, Zoho settings, a real Celery
+worker in a thread, and a private redis-server for tests that stop Redis. Imported by the conftest
+files of tests/integrations and tests/orders' provisioning tests."""
 
 from __future__ import annotations
 
@@ -16,7 +16,11 @@ import pytest
 import redis
 from django.db import connection
 
-from integrations.zoho.sandbox import SANDBOX_REFRESH_TOKEN, ZohoSandbox
+from integrations.zoho.sandbox import DEMO_ITEMS, SANDBOX_REFRESH_TOKEN, ZohoSandbox
+
+# The sandbox's demo catalogue, whose one home is integrations/zoho/sandbox.py, by name: the tests'
+# product (tests/conftest.py) is Zoho Mail Lite, as in `make run`; the catalogue tests use the others.
+MAIL_LITE, WORKPLACE, NORTON, LEGACY_BACKUP = DEMO_ITEMS
 
 ACCOUNTS_URL = "https://accounts.zoho.test"
 API_BASE = "https://www.zohoapis.test/inventory/v1"
@@ -64,13 +68,17 @@ def zoho_sandbox(settings):
     sandbox.stop()
 
 
-def start_celery_worker(queues=("provisioning", "default")):
-    """A real Celery worker (solo pool) in a thread, consuming the given queues."""
+def start_celery_worker(queues=("provisioning", "default"), **options):
+    """A real Celery worker in a thread of this process (so on the tests' database), consuming the
+    given queues: solo pool unless ``options`` (``start_worker``'s: pool, concurrency, loglevel,
+    shutdown_timeout) say otherwise. The tests' in-process worker; a worker process of the Procfile
+    comes from ``scripts/procfile.py``."""
     from celery.contrib.testing.worker import start_worker
 
     from t2mobile_portal.celery import app
 
-    return start_worker(app, pool="solo", perform_ping_check=False, queues=list(queues), shutdown_timeout=30)
+    options = {"pool": "solo", "shutdown_timeout": 30, **options}
+    return start_worker(app, perform_ping_check=False, queues=list(queues), **options)
 
 
 @pytest.fixture

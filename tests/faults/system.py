@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shlex
 import signal
 import subprocess
 from pathlib import Path
@@ -24,21 +25,12 @@ from standardwebhooks import Webhook
 
 from integrations.zoho.sandbox import SANDBOX_REFRESH_TOKEN, ZohoSandbox
 from partners.services import secret_generate
+from scripts.procfile import is_celery_worker, process_argv, procfile
 from tests.webhooks.conftest import Receiver
 from tests.zoho_fixtures import PrivateRedis, database_url_of_tests, free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 PRODUCTION_VENV = ROOT / ".venv-prod"
-
-
-def procfile() -> dict[str, str]:
-    """``name: command`` of every line of the Procfile."""
-    entries = {}
-    for line in (ROOT / "Procfile").read_text().splitlines():
-        if line.strip() and not line.lstrip().startswith("#"):
-            name, _, command = line.partition(":")
-            entries[name.strip()] = command.strip()
-    return entries
 
 
 def production_venv() -> Path:
@@ -51,7 +43,8 @@ def production_venv() -> Path:
 
 
 class ProcfileProcess:
-    """One Procfile line run by bash in its own process group, output to ``<logs>/<name>.log``."""
+    """One Procfile command (``scripts/procfile.py``) run by bash in its own process group, output to
+    ``<logs>/<name>.log``."""
 
     def __init__(self, name: str, command: str, *, env: dict, logs: Path):
         self.name = name
@@ -182,7 +175,7 @@ class System:
         self.sandbox.start()
         self.receiver._thread.start()
         release = subprocess.run(
-            ["bash", "-c", f"exec {self.procfile['release']}"],
+            ["bash", "-c", f"exec {shlex.join(process_argv('release'))}"],
             cwd=ROOT,
             env=self.env(),
             capture_output=True,
@@ -193,19 +186,19 @@ class System:
 
     def run(self, *names: str, suffix: str = "") -> list[ProcfileProcess]:
         """Start Procfile processes (``suffix`` starts another one of a kind, under its own node name)."""
-        started = []
+        started, workers = [], []
         for name in names:
-            command = self.procfile[name]
-            if suffix and command.startswith("celery") and " worker" in command:
-                command += f" -n {name}{suffix}@%h"
-            process = ProcfileProcess(name + suffix, command, env=self.env(), logs=self.logs)
+            worker = is_celery_worker(name)
+            argv = process_argv(name, node_name=f"{name}{suffix}@%h") if suffix and worker else process_argv(name)
+            process = ProcfileProcess(name + suffix, shlex.join(argv), env=self.env(), logs=self.logs)
             self.processes[name + suffix] = process
             started.append(process)
+            if worker:
+                workers.append(process)
         if any(p.name.startswith("web") for p in started):
             wait_for(self._web_answers, timeout=60, what="the web process answering")
-        for process in started:
-            if process.name.startswith(("worker", "webhooks")):
-                wait_for(lambda p=process: "ready." in p.output(100_000), timeout=60, what=f"{process.name} ready")
+        for process in workers:
+            wait_for(lambda p=process: "ready." in p.output(100_000), timeout=60, what=f"{process.name} ready")
         return started
 
     def _web_answers(self) -> bool:

@@ -33,6 +33,7 @@ from django.db import connection, transaction
 
 from orders import provisioning
 from orders.models import Fulfilment, IdempotencyRecord, Order
+from scripts.procfile import process_argv
 from t2mobile_portal.logging import ContextFilter
 from tests.conftest import order_payload, settled
 from tests.conftest import place_order as place
@@ -205,15 +206,7 @@ def web_through_proxy(api_key, product, tmp_path):
     with output.open("wb") as sink:
         # No control socket: its default path is shared by every gunicorn of the user on this machine.
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "t2mobile_portal.wsgi",
-                "--config",
-                "gunicorn.conf.py",
-                "--no-control-socket",
-            ],
+            process_argv("web", python=sys.executable, extra=("--no-control-socket",)),
             cwd=ROOT,
             env=env,
             stdout=sink,

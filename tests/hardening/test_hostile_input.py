@@ -14,6 +14,7 @@ import json
 import pytest
 
 from tests.conftest import order_payload
+from tests.zoho_fixtures import MAIL_LITE
 
 pytestmark = pytest.mark.django_db
 
@@ -64,7 +65,7 @@ BODIES = [
     ("bool-quantity", raw_body_with("quantity", "true"), 400, "VALIDATION_ERROR"),
     ("object-order-id", raw_body_with("orderId", '{"$gt": ""}'), 400, "VALIDATION_ERROR"),
     ("array-email", raw_body_with("customerEmail", '["a@example.com"]'), 400, "VALIDATION_ERROR"),
-    ("number-product", raw_body_with("productId", "4815000000044208"), 400, "VALIDATION_ERROR"),
+    ("number-product", raw_body_with("productId", MAIL_LITE["item_id"]), 400, "VALIDATION_ERROR"),
     ("null-everything", json.dumps(dict.fromkeys(order_payload())), 400, "VALIDATION_ERROR"),
     ("metadata-array", raw_body_with("metadata", '["x"]'), 400, "VALIDATION_ERROR"),
     ("metadata-nested", raw_body_with("metadata", '{"a": {"b": "c"}}'), 400, "VALIDATION_ERROR"),

@@ -14,37 +14,9 @@ from catalogue.models import CatalogueSync, Product, ProductPlan
 from catalogue.selectors import last_catalogue_sync
 from catalogue.services import catalogue_sync
 from integrations.zoho.errors import ZohoTransientError
-from tests.zoho_fixtures import ACCOUNTS_URL, API_BASE
+from tests.zoho_fixtures import ACCOUNTS_URL, API_BASE, LEGACY_BACKUP, MAIL_LITE, NORTON
 
 pytestmark = pytest.mark.django_db
-
-MAIL = {
-    "item_id": "4815000000044208",
-    "name": "Zoho Mail Lite",
-    "sku": "ZM-LITE",
-    "description": "Business email, 5 GB per user",
-    "rate": 1500.0,
-    "status": "active",
-    "unit": "user",
-}
-NORTON = {
-    "item_id": "4815000000044232",
-    "name": "Norton 360 Standard",
-    "sku": "N360-STD",
-    "description": "Antivirus and VPN",
-    "rate": 2500.0,
-    "status": "active",
-    "unit": "device",
-}
-OLD = {
-    "item_id": "4815000000044244",
-    "name": "Legacy Backup",
-    "sku": "LBP",
-    "description": "",
-    "rate": 900.0,
-    "status": "inactive",
-    "unit": "device",
-}
 
 
 def stub():
@@ -72,15 +44,15 @@ def plans_of(item_id):
 
 def test_new_active_item_is_published_with_default_tenures_priced_rate_times_months(zoho_settings):
     with stub() as rsps:
-        zoho_items(rsps, [MAIL], [OLD])
+        zoho_items(rsps, [MAIL_LITE], [LEGACY_BACKUP])
 
         run = catalogue_sync()
 
-    mail = Product.objects.get(item_id=MAIL["item_id"])
-    assert mail.is_published and mail.name == "Zoho Mail Lite" and mail.last_synced_at is not None
-    assert plans_of(MAIL["item_id"]) == {"1_MONTH": Decimal("1500.00"), "12_MONTHS": Decimal("18000.00")}
-    old = Product.objects.get(item_id=OLD["item_id"])
-    assert not old.is_published and plans_of(OLD["item_id"]) == {}
+    mail = Product.objects.get(item_id=MAIL_LITE["item_id"])
+    assert mail.is_published and mail.name == MAIL_LITE["name"] and mail.last_synced_at is not None
+    assert plans_of(MAIL_LITE["item_id"]) == {"1_MONTH": Decimal("1500.00"), "12_MONTHS": Decimal("18000.00")}
+    old = Product.objects.get(item_id=LEGACY_BACKUP["item_id"])
+    assert not old.is_published and plans_of(LEGACY_BACKUP["item_id"]) == {}
     assert (run.status, run.items_seen, run.created) == (CatalogueSync.Status.DONE, 2, 2)
     assert last_catalogue_sync() == run
 
@@ -99,46 +71,46 @@ def test_the_partner_catalogue_shows_a_synced_product_at_once(zoho_settings, api
 
 def test_a_sync_never_overwrites_what_staff_set(zoho_settings):
     with stub() as rsps:
-        zoho_items(rsps, [MAIL, NORTON])
+        zoho_items(rsps, [MAIL_LITE, NORTON])
         catalogue_sync()
-    ProductPlan.objects.filter(product__item_id=MAIL["item_id"], tenure="12_MONTHS").update(
+    ProductPlan.objects.filter(product__item_id=MAIL_LITE["item_id"], tenure="12_MONTHS").update(
         price=Decimal("16000.00"), set_by_staff=True
     )
-    ProductPlan.objects.filter(product__item_id=MAIL["item_id"], tenure="1_MONTH").delete()  # staff removed it
+    ProductPlan.objects.filter(product__item_id=MAIL_LITE["item_id"], tenure="1_MONTH").delete()  # staff removed it
     Product.objects.filter(item_id=NORTON["item_id"]).update(is_published=False, published_set_by_staff=True)
 
     with stub() as rsps:
-        zoho_items(rsps, [{**MAIL, "rate": 2000.0, "name": "Zoho Mail Lite 2"}, NORTON])
+        zoho_items(rsps, [{**MAIL_LITE, "rate": 2000.0, "name": f"{MAIL_LITE['name']} 2"}, NORTON])
         catalogue_sync()
 
-    mail = Product.objects.get(item_id=MAIL["item_id"])
-    assert (mail.name, mail.rate) == ("Zoho Mail Lite 2", Decimal("2000.00"))
-    assert plans_of(MAIL["item_id"]) == {"12_MONTHS": Decimal("16000.00")}
+    mail = Product.objects.get(item_id=MAIL_LITE["item_id"])
+    assert (mail.name, mail.rate) == (f"{MAIL_LITE['name']} 2", Decimal("2000.00"))
+    assert plans_of(MAIL_LITE["item_id"]) == {"12_MONTHS": Decimal("16000.00")}
     assert not Product.objects.get(item_id=NORTON["item_id"]).is_published
 
 
 def test_a_rate_change_reprices_plans_staff_did_not_set(zoho_settings):
     with stub() as rsps:
-        zoho_items(rsps, [MAIL])
+        zoho_items(rsps, [MAIL_LITE])
         catalogue_sync()
 
     with stub() as rsps:
-        zoho_items(rsps, [{**MAIL, "rate": 1600.0}])
+        zoho_items(rsps, [{**MAIL_LITE, "rate": 1600.0}])
         catalogue_sync()
 
-    assert plans_of(MAIL["item_id"]) == {"1_MONTH": Decimal("1600.00"), "12_MONTHS": Decimal("19200.00")}
+    assert plans_of(MAIL_LITE["item_id"]) == {"1_MONTH": Decimal("1600.00"), "12_MONTHS": Decimal("19200.00")}
 
 
 def test_vanished_or_inactive_items_are_unpublished_never_deleted(zoho_settings):
     with stub() as rsps:
-        zoho_items(rsps, [MAIL, NORTON])
+        zoho_items(rsps, [MAIL_LITE, NORTON])
         catalogue_sync()
 
     with stub() as rsps:
         zoho_items(rsps, [{**NORTON, "status": "inactive"}])
         run = catalogue_sync()
 
-    mail, norton = Product.objects.get(item_id=MAIL["item_id"]), Product.objects.get(item_id=NORTON["item_id"])
+    mail, norton = Product.objects.get(item_id=MAIL_LITE["item_id"]), Product.objects.get(item_id=NORTON["item_id"])
     assert not mail.is_published and mail.zoho_status == "inactive"
     assert not norton.is_published and norton.zoho_status == "inactive"
     assert ProductPlan.objects.filter(product=mail).count() == 2  # kept for old orders
@@ -150,7 +122,12 @@ def test_a_failure_while_paging_changes_nothing_and_is_recorded(zoho_settings):
         rsps.post(f"{ACCOUNTS_URL}/oauth/v2/token", json={"access_token": "1000.t", "expires_in": 3600})
         rsps.get(
             f"{API_BASE}/items",
-            json={"code": 0, "message": "success", "items": [MAIL], "page_context": {"page": 1, "has_more_page": True}},
+            json={
+                "code": 0,
+                "message": "success",
+                "items": [MAIL_LITE],
+                "page_context": {"page": 1, "has_more_page": True},
+            },
         )
         rsps.get(f"{API_BASE}/items", status=500, json={"code": 1000, "message": "Internal error"})
 
@@ -166,11 +143,11 @@ def test_a_failure_while_applying_the_items_rolls_back_and_is_recorded(zoho_sett
     import catalogue.services as services
 
     def broken_upsert(item, counts):
-        raise ValueError("item 4815000000044208 has no rate")
+        raise ValueError(f"item {item.item_id} has no rate")
 
     monkeypatch.setattr(services, "_product_upsert", broken_upsert)
     with stub() as rsps:
-        zoho_items(rsps, [MAIL])
+        zoho_items(rsps, [MAIL_LITE])
 
         with pytest.raises(ValueError):
             catalogue_sync()
@@ -178,13 +155,13 @@ def test_a_failure_while_applying_the_items_rolls_back_and_is_recorded(zoho_sett
     assert not Product.objects.exists()
     failed = last_catalogue_sync()
     assert failed.status == CatalogueSync.Status.FAILED and failed.finished_at is not None
-    assert "ValueError: item 4815000000044208 has no rate" == failed.error
+    assert f"ValueError: item {MAIL_LITE['item_id']} has no rate" == failed.error
 
 
 def test_the_command_reports_what_changed_and_fails_loudly(zoho_settings):
     out = StringIO()
     with stub() as rsps:
-        zoho_items(rsps, [MAIL, OLD])
+        zoho_items(rsps, [MAIL_LITE, LEGACY_BACKUP])
         call_command("sync_zoho_catalogue", stdout=out)
     assert "2 items, 2 new" in out.getvalue()
     cache.clear()  # no token cached: the refresh is refused

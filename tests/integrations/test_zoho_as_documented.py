@@ -16,7 +16,7 @@ from responses import matchers
 from integrations.zoho import client as client_module
 from integrations.zoho.client import LineItem, ZohoClient, custom_field_entry
 from integrations.zoho.errors import ZohoCustomerUnknownError, ZohoPermanentError
-from tests.zoho_fixtures import ACCOUNTS_URL, API_BASE
+from tests.zoho_fixtures import ACCOUNTS_URL, API_BASE, MAIL_LITE
 
 TOKEN_URL = f"{ACCOUNTS_URL}/oauth/v2/token"
 
@@ -110,7 +110,7 @@ def create(zoho: ZohoClient, **overrides):
         "customer_id": "4815000000099001",
         "reference": "T2M1",
         "on": date(2026, 12, 2),
-        "line_items": [LineItem("4815000000044208", 1, Decimal("1500.00"), "12 months")],
+        "line_items": [LineItem(MAIL_LITE["item_id"], 1, Decimal("1500.00"), "12 months")],
         "notes": "",
         "custom_fields": [{"customfield_id": "460000000639127", "value": "ICT-1"}],
     }

@@ -16,7 +16,7 @@ from responses import matchers
 from integrations.zoho.budget import zoho_budget
 from integrations.zoho.client import LineItem, ZohoClient
 from integrations.zoho.errors import ZohoAuthError, ZohoAuthWaitError, ZohoPermanentError, ZohoTransientError
-from tests.zoho_fixtures import ACCOUNTS_URL, API_BASE
+from tests.zoho_fixtures import ACCOUNTS_URL, API_BASE, MAIL_LITE, WORKPLACE
 
 TOKEN_URL = f"{ACCOUNTS_URL}/oauth/v2/token"
 TOKEN_BODY = {
@@ -24,15 +24,6 @@ TOKEN_BODY = {
     "api_domain": "https://www.zohoapis.com",
     "token_type": "Bearer",
     "expires_in": 3600,
-}
-ITEM = {
-    "item_id": "4815000000044208",
-    "name": "Zoho Mail Lite",
-    "sku": "ZM-LITE",
-    "description": "Business email, 5 GB per user",
-    "rate": 1500.0,
-    "status": "active",
-    "unit": "user",
 }
 
 pytestmark = pytest.mark.django_db
@@ -58,7 +49,7 @@ def client() -> ZohoClient:
 def test_token_is_fetched_once_and_sent_with_the_organisation(zoho_settings):
     with responses.RequestsMock() as rsps:
         token = token_ok(rsps)
-        items = rsps.get(f"{API_BASE}/items", json=items_body([ITEM]))
+        items = rsps.get(f"{API_BASE}/items", json=items_body([MAIL_LITE]))
         first, second = client(), client()
 
         first.items_page(page=1)
@@ -122,13 +113,13 @@ def test_concurrent_workers_refresh_the_token_once(zoho_settings):
 
 
 def test_items_are_read_page_by_page_until_has_more_page_is_false(zoho_settings):
-    second_item = {**ITEM, "item_id": "4815000000044220", "name": "Zoho Workplace", "rate": "3000.50"}
+    second_item = {**WORKPLACE, "rate": "3000.50"}  # a rate Zoho sends as a string
     with responses.RequestsMock() as rsps:
         token_ok(rsps)
         rsps.get(
             f"{API_BASE}/items",
             match=[matchers.query_param_matcher({"page": "1", "per_page": "200", "organization_id": "60012345678"})],
-            json=items_body([ITEM], page=1, has_more=True),
+            json=items_body([MAIL_LITE], page=1, has_more=True),
         )
         rsps.get(
             f"{API_BASE}/items",
@@ -138,7 +129,7 @@ def test_items_are_read_page_by_page_until_has_more_page_is_false(zoho_settings)
 
         items = list(client().items())
 
-    assert [item.item_id for item in items] == ["4815000000044208", "4815000000044220"]
+    assert [item.item_id for item in items] == [MAIL_LITE["item_id"], WORKPLACE["item_id"]]
     assert items[1].rate == Decimal("3000.50")
     assert items[0].status == "active"
 
@@ -151,11 +142,11 @@ def test_401_code_57_drops_the_token_refreshes_and_retries_once(zoho_settings):
             status=401,
             json={"code": 57, "message": "You are not authorized to perform this operation"},
         )
-        rsps.get(f"{API_BASE}/items", json=items_body([ITEM]))
+        rsps.get(f"{API_BASE}/items", json=items_body([MAIL_LITE]))
 
         page = client().items_page(page=1)
 
-        assert [item.item_id for item in page.items] == ["4815000000044208"]
+        assert [item.item_id for item in page.items] == [MAIL_LITE["item_id"]]
         assert token.call_count == 2
 
 
@@ -198,7 +189,7 @@ def test_health_reports_zoho_failing_while_it_refuses_us_and_ok_once_a_refresh_w
     with responses.RequestsMock() as rsps:
         rsps.get(f"{API_BASE}/items", status=401, json={"code": 57, "message": "You are not authorized"})
         rsps.post(TOKEN_URL, json=TOKEN_BODY)
-        rsps.get(f"{API_BASE}/items", json=items_body([ITEM]))
+        rsps.get(f"{API_BASE}/items", json=items_body([MAIL_LITE]))
         client().items_page(page=1)
 
     assert health_report()["checks"]["zoho"] == "ok"
@@ -261,7 +252,7 @@ def test_timeout_is_transient_and_calls_use_10s_connect_30s_read(zoho_settings):
                 customer_id="1",
                 reference="T2M1",
                 on=date(2026, 11, 23),
-                line_items=[LineItem("4815000000044208", 1, Decimal("1500"))],
+                line_items=[LineItem(MAIL_LITE["item_id"], 1, Decimal("1500"))],
             )
 
         assert rsps.calls[-1].request.req_kwargs["timeout"] == (10, 30)
@@ -326,7 +317,7 @@ def test_sales_order_create_accepts_both_names_of_the_object(zoho_settings):
             customer_id="77",
             reference="T2M1",
             on=date(2026, 11, 23),
-            line_items=[LineItem("4815000000044208", 2, Decimal("1500.00"), "12 months")],
+            line_items=[LineItem(MAIL_LITE["item_id"], 2, Decimal("1500.00"), "12 months")],
             notes="n",
         )
 
@@ -334,5 +325,5 @@ def test_sales_order_create_accepts_both_names_of_the_object(zoho_settings):
     assert (sales_order.salesorder_id, sales_order.status) == ("4815000000101", "draft")
     assert sent["reference_number"] == "T2M1" and sent["customer_id"] == "77"
     assert sent["line_items"] == [
-        {"item_id": "4815000000044208", "quantity": 2, "rate": 1500.0, "description": "12 months"}
+        {"item_id": MAIL_LITE["item_id"], "quantity": 2, "rate": 1500.0, "description": "12 months"}
     ]

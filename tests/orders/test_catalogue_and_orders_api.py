@@ -13,6 +13,7 @@ from orders.models import Order
 from partners.models import Partner
 from partners.services import api_key_create
 from tests.conftest import place_order
+from tests.zoho_fixtures import MAIL_LITE
 
 pytestmark = pytest.mark.django_db
 
@@ -32,10 +33,10 @@ def test_products_lists_the_published_catalogue(api, product):
     assert body["updatedAt"].endswith("Z")
     assert body["products"] == [
         {
-            "productId": "4815000000044208",
-            "sku": "ZM-LITE",
-            "name": "Zoho Mail Lite",
-            "description": "Business email, 5 GB per user",
+            "productId": MAIL_LITE["item_id"],
+            "sku": MAIL_LITE["sku"],
+            "name": MAIL_LITE["name"],
+            "description": MAIL_LITE["description"],
             "plans": [{"tenure": "1_MONTH", "price": "1500.00"}, {"tenure": "12_MONTHS", "price": "15000.00"}],
         }
     ]
@@ -50,7 +51,7 @@ def test_unpublished_inactive_and_planless_products_are_not_listed(api, product)
 
     ids = [p["productId"] for p in api.get("/t2mobile/products").json()["products"]]
 
-    assert ids == ["4815000000044208"]
+    assert ids == [MAIL_LITE["item_id"]]
 
 
 def test_products_etag_gives_304_until_the_catalogue_changes(api, product):
@@ -74,7 +75,7 @@ def test_order_detail_has_the_contract_fields(api, product):
 
     assert body["success"] is True
     assert body["orderId"] == "T2M123456" and body["status"] == "PROCESSING" and body["type"] == "NEW"
-    assert body["productId"] == "4815000000044208" and body["tenure"] == "12_MONTHS" and body["quantity"] == 1
+    assert body["productId"] == MAIL_LITE["item_id"] and body["tenure"] == "12_MONTHS" and body["quantity"] == 1
     assert body["customerId"] == "CUST-0091"
     for field in ("activationReference", "salesOrderId", "startsAt", "expiresAt", "failureReason"):
         assert body[field] is None

@@ -161,6 +161,17 @@ def test_purge_command_by_run_task(partner):
     assert "'deleted': 1" in out
 
 
+def test_purge_command_runs_the_task_and_says_how_many_it_deleted(partner):
+    IdempotencyRecord.objects.create(
+        partner=partner, key="old", fingerprint="f", expires_at=timezone.now() - timedelta(seconds=1)
+    )
+
+    out = run("purge_idempotency_records")
+
+    assert IdempotencyRecord.objects.count() == 0
+    assert out == "idempotency records purged: 1\n"
+
+
 def test_every_scheduled_task_is_registered_with_celery():
     from t2mobile_portal.celery import app
     from t2mobile_portal.schedule import SCHEDULE

@@ -11,6 +11,7 @@ from django.core.management import call_command
 from orders.models import Fulfilment
 from orders.subscriptions import expiry_reminders_send, subscription_renewal_expiry, subscriptions_expire
 from tests.orders.subscription_factories import subscription_create
+from tests.zoho_fixtures import MAIL_LITE
 from webhooks.models import WebhookLog
 
 LAGOS = ZoneInfo("Africa/Lagos")
@@ -112,7 +113,7 @@ class TestExpiryReminders:
         assert log.payload["data"] == {
             "orderId": sub.order.order_id,
             "customerId": sub.order.customer_id,
-            "productId": "4815000000044208",
+            "productId": MAIL_LITE["item_id"],
             "activationReference": sub.activation_reference,
             "expiresAt": (AS_OF + 5 * DAY).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "daysLeft": 5,
@@ -237,7 +238,7 @@ class TestExpiry:
         assert log.payload["data"] == {
             "orderId": sub.order.order_id,
             "customerId": sub.order.customer_id,
-            "productId": "4815000000044208",
+            "productId": MAIL_LITE["item_id"],
             "activationReference": sub.activation_reference,
             "expiresAt": "2026-11-30T22:00:00Z",
             "metadata": {"campaign": "DEC-PROMO"},

@@ -3,20 +3,15 @@ order lines work with bash and curl alone, and the local admin account it makes.
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from django.db import connection
 
-ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location("run_local", ROOT / "scripts" / "run_local.py")
-run_local = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(run_local)
+from scripts import run_local
 
 
 def test_each_line_is_prefixed_with_the_padded_process_name():

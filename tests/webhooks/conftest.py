@@ -17,6 +17,7 @@ from orders.models import Order
 from partners.models import Partner, WebhookSecret
 from partners.services import secret_generate
 from tests.factories import OrderFactory
+from tests.zoho_fixtures import start_celery_worker
 from webhooks.models import WebhookLog
 from webhooks.services import event_record
 
@@ -146,19 +147,9 @@ def record(partner: Partner, event_type: str = "ORDER_FULFILLED", order: Order |
 def running_worker():
     """A real Celery worker (threads) consuming the ``webhooks`` and ``default`` queues of the test
     Redis database, in this process, so it uses the test PostgreSQL database."""
-    from celery.contrib.testing.worker import start_worker
-
-    from t2mobile_portal.celery import app
-
     try:
-        with start_worker(
-            app,
-            pool="threads",
-            concurrency=4,
-            queues=["webhooks", "default"],
-            perform_ping_check=False,
-            shutdown_timeout=20,
-            loglevel="WARNING",
+        with start_celery_worker(
+            ("webhooks", "default"), pool="threads", concurrency=4, shutdown_timeout=20, loglevel="WARNING"
         ) as worker:
             yield worker
     finally:

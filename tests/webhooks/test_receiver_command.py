@@ -1,7 +1,6 @@
 """``manage.py webhook_receiver``: verifies with the standardwebhooks library, prints, rejects with 400;
 started as ``make run`` starts it, its secret is in its environment and not on its command line."""
 
-import importlib.util
 import os
 import socket
 import subprocess
@@ -13,14 +12,12 @@ import pytest
 
 from partners.models import WebhookSecret
 from partners.services import secret_generate
+from scripts import run_local
 from tests.webhooks.conftest import record
 from webhooks.services import DeliveryOutcome, event_deliver
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location("run_local", ROOT / "scripts" / "run_local.py")
-run_local = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(run_local)
 
 
 def _free_port() -> int:

@@ -1,0 +1,13 @@
+"""``manage.py expire_subscriptions [--as-of ISO]``: the 03:00 job, by hand (e.g. after an outage)."""
+
+from __future__ import annotations
+
+from t2mobile_portal.management.task_command import TaskCommand
+
+
+class Command(TaskCommand):
+    help = "Move ACTIVE fulfilments past expires_at to EXPIRED, sending SUBSCRIPTION_EXPIRED."
+    task_name = "orders.expire_subscriptions"
+
+    def summary(self, name, result, *, as_of):
+        return f"subscriptions expired as of {as_of}: {result['expired']} ({result['events']} events)"
