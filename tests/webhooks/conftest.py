@@ -18,7 +18,7 @@ from partners.models import Partner, WebhookSecret
 from partners.services import secret_generate
 from tests.factories import OrderFactory
 from webhooks.models import WebhookLog
-from webhooks.services import event_record
+from webhooks.outbox import event_record
 
 
 @dataclass

@@ -14,7 +14,7 @@ import pytest
 from partners.models import WebhookSecret
 from partners.services import secret_generate
 from tests.webhooks.conftest import record
-from webhooks.services import DeliveryOutcome, event_deliver
+from webhooks.delivery import DeliveryOutcome, event_deliver
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parents[2]
