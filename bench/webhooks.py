@@ -145,7 +145,7 @@ def main() -> None:
 
     from partners.models import Partner, WebhookSecret
     from webhooks.models import WebhookEndpointState, WebhookLog
-    from webhooks.services import event_record
+    from webhooks.outbox import event_record
     from webhooks.tasks import deliver_due_webhooks
 
     good, dead = Receiver("ok"), Receiver(args.dead)

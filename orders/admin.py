@@ -30,8 +30,8 @@ from t2mobile_portal.admin_display import ReadOnlyAdminMixin, admin_link, pretty
 from t2mobile_portal.admin_pii import PiiGuardedAdmin, can_see_pii
 from t2mobile_portal.logging import mask_email, mask_phone
 from webhooks.admin import ResendPermissionMixin
+from webhooks.controls import event_resend
 from webhooks.models import WebhookLog
-from webhooks.services import event_resend
 
 # --- Orders ---------------------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from orders.models import Fulfilment, Order
 from orders.serializers import order_representation
 from t2mobile_portal.times import iso_utc
 from webhooks.models import WebhookLog
-from webhooks.services import event_record
+from webhooks.outbox import event_record
 
 
 def order_event_data(order: Order) -> dict:

@@ -1,6 +1,6 @@
 """The back-office for webhook events: what was sent, to whom, how each attempt went; resend.
 
-Events and attempts are history and read-only. Resending calls ``webhooks.services.event_resend``
+Events and attempts are history and read-only. Resending calls ``webhooks.controls.event_resend``
 (a new attempt under the same event id) after a confirmation page, and leaves a LogEntry. Customer
 email and phone inside payloads are masked for staff without ``orders.view_customer_pii``; the
 exact body sent is shown only to staff with it.
@@ -21,8 +21,8 @@ from t2mobile_portal.admin_display import ReadOnlyAdminMixin, admin_link, pretty
 from t2mobile_portal.admin_pii import PiiGuardedAdmin, can_see_pii
 from t2mobile_portal.logging import mask_email, mask_phone
 from webhooks.client import UrlRefused, webhook_url_validate
+from webhooks.controls import event_resend, events_resend_failed, partner_deliveries_pause, partner_deliveries_resume
 from webhooks.models import WebhookAttempt, WebhookLog
-from webhooks.services import event_resend, events_resend_failed, partner_deliveries_pause, partner_deliveries_resume
 
 PII_KEYS = {"customerEmail": mask_email, "customerPhone": mask_phone}
 

@@ -1,4 +1,5 @@
-"""Celery tasks of webhook delivery. Each takes primitive ids and calls a service in ``services.py``.
+"""Celery tasks of webhook delivery. Each takes primitive ids and calls a service of the webhooks app
+(``delivery.py``, ``dispatch.py``, ``retention.py``).
 
 ``webhooks.deliver_webhook`` runs on the ``webhooks`` queue (CELERY_TASK_ROUTES), so a slow or dead
 partner endpoint never holds up provisioning. ``webhooks.deliver_due_webhooks`` (every minute) is the
@@ -11,6 +12,9 @@ from datetime import datetime
 
 from celery import shared_task
 
+from partners.models import Partner
+from webhooks.retention import webhook_logs_purge
+
 
 @shared_task(name="webhooks.deliver_webhook", acks_late=True, ignore_result=True)
 def deliver_webhook(log_pk: int, lease: str | None = None) -> str:
@@ -20,7 +24,7 @@ def deliver_webhook(log_pk: int, lease: str | None = None) -> str:
     in the database (``lease`` is the claim the dispatcher already made for this message); a killed
     run's claim expires and the event is sent again under the same event id.
     """
-    from webhooks.services import event_deliver
+    from webhooks.delivery import event_deliver  # inside: delivery → dispatch imports these tasks at the top
 
     return event_deliver(log_pk=log_pk, lease=datetime.fromisoformat(lease) if lease else None).value
 
@@ -32,8 +36,7 @@ def deliver_due_webhooks(partner_pk: int | None = None) -> int:
 
     Safe to run twice at once: two runs never claim the same row.
     """
-    from partners.models import Partner
-    from webhooks.services import events_dispatch_due
+    from webhooks.dispatch import events_dispatch_due  # inside: dispatch imports these tasks at the top
 
     if partner_pk is None:
         return events_dispatch_due()
@@ -45,6 +48,4 @@ def deliver_due_webhooks(partner_pk: int | None = None) -> int:
 def purge_webhook_logs() -> int:
     """Nightly retention: delete old SENT and FAILED events in batches. Safe to run twice at once
     (``SKIP LOCKED`` batches) and to kill (each batch commits on its own)."""
-    from webhooks.services import webhook_logs_purge
-
     return webhook_logs_purge()

@@ -19,7 +19,7 @@ from partners.services import secret_generate
 from tests.factories import OrderFactory
 from tests.zoho_fixtures import start_celery_worker
 from webhooks.models import WebhookLog
-from webhooks.services import event_record
+from webhooks.outbox import event_record
 
 
 @dataclass

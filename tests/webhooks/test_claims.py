@@ -9,8 +9,10 @@ from django.db import connection, transaction
 from partners.models import Partner, WebhookSecret
 from partners.services import secret_generate
 from tests.webhooks.conftest import Answer, record
+from webhooks.delivery import DeliveryOutcome, event_deliver
+from webhooks.dispatch import events_claim_due
 from webhooks.models import WebhookEndpointState
-from webhooks.services import DIRECT_ENQUEUE_PER_SECOND, DeliveryOutcome, event_deliver, events_claim_due
+from webhooks.outbox import DIRECT_ENQUEUE_PER_SECOND
 
 
 @pytest.mark.django_db(transaction=True)

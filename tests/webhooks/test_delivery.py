@@ -8,8 +8,8 @@ import pytest
 from django.utils import timezone
 
 from tests.webhooks.conftest import Answer, record
+from webhooks.delivery import DeliveryOutcome, event_deliver
 from webhooks.models import WebhookLog
-from webhooks.services import DeliveryOutcome, event_deliver
 
 pytestmark = pytest.mark.django_db
 
@@ -148,7 +148,7 @@ def test_after_the_schedule_the_event_is_failed_and_an_error_is_logged(hooked_pa
     receiver.default = Answer(500)
     event = record(hooked_partner)
 
-    with caplog.at_level(logging.ERROR, logger="webhooks.services"):
+    with caplog.at_level(logging.ERROR, logger="webhooks.delivery"):
         outcomes = [event_deliver(log_pk=event.pk) for _ in range(4)]
 
     event.refresh_from_db()

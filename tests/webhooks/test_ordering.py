@@ -4,13 +4,10 @@ import pytest
 from django.utils import timezone
 
 from tests.webhooks.conftest import Answer, make_order, record
+from webhooks.controls import partner_deliveries_pause
+from webhooks.delivery import DeliveryOutcome, event_deliver
+from webhooks.dispatch import events_claim_due
 from webhooks.models import WebhookLog
-from webhooks.services import (
-    DeliveryOutcome,
-    event_deliver,
-    events_claim_due,
-    partner_deliveries_pause,
-)
 
 pytestmark = pytest.mark.django_db
 

@@ -8,8 +8,9 @@ from django.conf import settings
 from django.db import transaction
 
 from tests.webhooks.conftest import make_order, record
+from webhooks.dispatch import events_dispatch_due
 from webhooks.models import WebhookLog
-from webhooks.services import event_record, events_dispatch_due
+from webhooks.outbox import event_record
 
 pytestmark = pytest.mark.django_db
 

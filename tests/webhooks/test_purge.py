@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from tests.webhooks.conftest import record
-from webhooks import services
+from webhooks import retention
 from webhooks.models import WebhookAttempt, WebhookLog
 from webhooks.tasks import purge_webhook_logs
 
@@ -21,7 +21,7 @@ def _event(partner, status, age_days):
 
 
 def test_purge_deletes_old_sent_and_failed_events_and_keeps_the_rest(hooked_partner, monkeypatch):
-    monkeypatch.setattr(services, "PURGE_BATCH_SIZE", 2)  # several batches with few rows
+    monkeypatch.setattr(retention, "PURGE_BATCH_SIZE", 2)  # several batches with few rows
     gone = [_event(hooked_partner, "SENT", 31) for _ in range(3)] + [_event(hooked_partner, "FAILED", 91)]
     kept = [
         _event(hooked_partner, "SENT", 29),

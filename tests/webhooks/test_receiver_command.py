@@ -14,7 +14,7 @@ from partners.models import WebhookSecret
 from partners.services import secret_generate
 from scripts import run_local
 from tests.webhooks.conftest import record
-from webhooks.services import DeliveryOutcome, event_deliver
+from webhooks.delivery import DeliveryOutcome, event_deliver
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parents[2]

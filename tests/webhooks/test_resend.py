@@ -8,8 +8,9 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from tests.webhooks.conftest import Answer, record
+from webhooks.controls import event_resend, events_resend_failed
+from webhooks.delivery import DeliveryOutcome, event_deliver
 from webhooks.models import WebhookLog
-from webhooks.services import DeliveryOutcome, event_deliver, event_resend, events_resend_failed
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from partners.models import WebhookScheme, WebhookSecret
 from partners.services import secret_generate, webhook_secret_rotate
 from tests.webhooks.conftest import record
-from webhooks.services import DeliveryOutcome, event_deliver
+from webhooks.delivery import DeliveryOutcome, event_deliver
 
 pytestmark = pytest.mark.django_db
 

@@ -4,8 +4,8 @@ import pytest
 
 from tests.webhooks.conftest import record
 from webhooks.client import UrlRefused, webhook_url_check
+from webhooks.delivery import DeliveryOutcome, event_deliver
 from webhooks.models import WebhookLog
-from webhooks.services import DeliveryOutcome, event_deliver
 
 pytestmark = pytest.mark.django_db
 

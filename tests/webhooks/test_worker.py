@@ -8,8 +8,8 @@ import pytest
 from django.db import connection, transaction
 
 from tests.webhooks.conftest import Answer, make_order, record, running_worker, wait_until
+from webhooks.controls import partner_deliveries_pause, partner_deliveries_resume
 from webhooks.models import WebhookLog
-from webhooks.services import partner_deliveries_pause, partner_deliveries_resume
 from webhooks.tasks import deliver_due_webhooks
 
 pytestmark = pytest.mark.django_db(transaction=True)

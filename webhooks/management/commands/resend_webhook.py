@@ -6,8 +6,8 @@ from django.utils.dateparse import parse_datetime
 from django.utils.timezone import is_naive, make_aware
 
 from partners.models import Partner
+from webhooks.controls import event_resend, events_resend_failed
 from webhooks.models import WebhookLog
-from webhooks.services import event_resend, events_resend_failed
 
 
 class Command(BaseCommand):

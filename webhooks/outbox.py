@@ -1,0 +1,123 @@
+"""Recording events: the outbox that a change writes its event into, in the change's own transaction.
+
+``event_record`` is the only way an event row is created. It must be called inside the caller's
+transaction (the change it reports): the row commits or rolls back with the change. The body is
+serialised once there and stored; every delivery attempt signs and sends exactly these bytes. The
+first attempt is queued only after the commit, within a per-process budget of direct queueing per
+partner (``DIRECT_ENQUEUE_PER_SECOND``); what is over it is left to one dispatch.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from partners.models import Partner
+from t2mobile_portal.times import iso_utc
+from webhooks.dispatch import delivery_enqueue, dispatch_enqueue
+from webhooks.models import WebhookLog
+from webhooks.selectors import delivery_gate
+
+DIRECT_ENQUEUE_PER_SECOND = 50  # new events of one partner queued one by one, per process and second
+
+
+def new_event_id() -> str:
+    return f"evt_{uuid.uuid4().hex}"
+
+
+def event_record(
+    *,
+    partner: Partner,
+    event_type: str,
+    data: dict,
+    order_pk: int | None = None,
+    dedup_key: str | None = None,
+) -> WebhookLog | None:
+    """Write one event row in the caller's transaction; None when ``dedup_key`` was already used.
+
+    ``order_pk`` is the order the event is about, if any: the events of one order are delivered one
+    after another, in the order they were recorded (the caller builds ``data``; this room never reads
+    orders).
+
+    Delivery is queued only after the caller's transaction commits; if that queueing fails, the
+    periodic ``webhooks.deliver_due_webhooks`` sends the event anyway (``next_retry_at`` is now).
+    """
+    now = timezone.now()
+    event_id = new_event_id()
+    envelope = {
+        "id": event_id,
+        "type": event_type,
+        "createdAt": iso_utc(now),
+        "partnerId": partner.partner_id,
+        "data": data,
+    }
+    body = json.dumps(envelope, separators=(",", ":"), ensure_ascii=False, cls=DjangoJSONEncoder)
+    try:
+        with transaction.atomic():
+            log = WebhookLog.objects.create(
+                event_id=event_id,
+                partner=partner,
+                event_type=event_type,
+                order_id=order_pk,
+                payload=json.loads(body),  # exactly what is sent, as JSON
+                body=body,
+                status=WebhookLog.Status.PENDING,
+                next_retry_at=now,
+                dedup_key=dedup_key,
+            )
+    except IntegrityError:
+        if dedup_key and WebhookLog.objects.filter(dedup_key=dedup_key).exists():
+            return None
+        raise
+    log_pk = log.pk
+    transaction.on_commit(lambda: _new_event_enqueue(log_pk))
+    return log
+
+
+def _new_event_enqueue(log_pk: int) -> None:
+    """Queue the first attempt of a new event right after its commit.
+
+    Not for a paused partner or a failing endpoint: those events are left to the dispatcher (one
+    attempt at a time), so that thousands of events for a dead endpoint do not fill the
+    ``webhooks`` queue ahead of other partners'. And beyond ``DIRECT_ENQUEUE_PER_SECOND`` events
+    of one partner in a second (a batch job committing thousands), the rest are claimed and queued
+    by one dispatch in batches, never more than WEBHOOK_DISPATCH_BATCH_SIZE in flight.
+    """
+    gate = delivery_gate(log_pk=log_pk)
+    if gate is None or gate.partner_paused or gate.endpoint_failures > 0:
+        return
+    direct, dispatch = _direct_enqueue_budget.take(gate.partner_id)
+    if direct:
+        delivery_enqueue(log_pk)
+    elif dispatch:
+        dispatch_enqueue(partner_pk=gate.partner_id, countdown=0)
+
+
+class _DirectEnqueueBudget:
+    """Per process: how many new events of a partner were queued one by one in the current second."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._seconds: dict[int, tuple[int, int, bool]] = {}  # partner pk -> (second, count, dispatched)
+
+    def take(self, partner_pk: int) -> tuple[bool, bool]:
+        """(queue this event on its own?, queue one dispatch for the partner instead?)"""
+        second = int(time.monotonic())
+        with self._lock:
+            then, count, dispatched = self._seconds.get(partner_pk, (second, 0, False))
+            if then != second:
+                count, dispatched = 0, False
+            count += 1
+            direct = count <= DIRECT_ENQUEUE_PER_SECOND
+            dispatch = not direct and not dispatched
+            self._seconds[partner_pk] = (second, count, dispatched or dispatch)
+        return direct, dispatch
+
+
+_direct_enqueue_budget = _DirectEnqueueBudget()
