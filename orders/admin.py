@@ -3,8 +3,8 @@ the Zoho contacts the provisioner remembers.
 
 An order's page answers "where is order X and why": its status and failure reason, the fulfilment
 (attempts, last error, next attempt), and every webhook event with its attempts. History is
-read-only; every change is an action that calls a service (``orders/provisioning.py``,
-``webhooks/services.py``, ``orders/services.py``) after a confirmation page, and leaves a LogEntry.
+read-only; every change is an action that calls a service (``orders/transitions.py``,
+``webhooks/controls.py``) after a confirmation page, and leaves a LogEntry.
 
 Customer email and phone are masked for staff without ``orders.view_customer_pii``. The custom
 permissions and the Support and Ops groups are made by ``t2mobile_portal/staff_groups.py``.
