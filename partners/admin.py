@@ -40,7 +40,7 @@ class ApiKeyInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 class WebhookSecretInline(ReadOnlyAdminMixin, admin.TabularInline):
-    """Only for staff who may see secrets (``webhooks.view_webhooksecret``); even they see a prefix."""
+    """Only for staff who may see secrets (``partners.view_webhooksecret``); even they see a prefix."""
 
     model = WebhookSecret
     extra = 0
@@ -239,7 +239,7 @@ class ApiKeyAdmin(ObjectActionsMixin, PiiGuardedAdmin, admin.ModelAdmin):
 
 @admin.register(WebhookSecret)
 class WebhookSecretAdmin(ReadOnlyAdminMixin, PiiGuardedAdmin, admin.ModelAdmin):
-    """Visible only with ``webhooks.view_webhooksecret`` (not Support, not Ops); prefixes only.
+    """Visible only with ``partners.view_webhooksecret`` (not Support, not Ops); prefixes only.
     New secrets are made by the partner's "Rotate the webhook signing secret" action."""
 
     list_display = ("secret_prefix", "partner", "created_at", "expires_at")
