@@ -47,7 +47,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import PG, ROOT, admin_sql, free_port, service_env  # noqa: E402
-from integrations.zoho.sandbox import DEMO_ITEMS  # noqa: E402
+from integrations.zoho.sandbox_state import DEMO_ITEMS  # noqa: E402
 from scripts.procfile import process_argv  # noqa: E402
 
 RUN_DIR = ROOT / ".run"

@@ -69,7 +69,8 @@ def bench_mode(*, mode: str, args, window: float) -> dict[str, float]:
     from django.db.models import Count, Q
 
     from catalogue.services import catalogue_sync
-    from integrations.zoho.sandbox import DEMO_ITEMS, ZohoSandbox
+    from integrations.zoho.sandbox import ZohoSandbox
+    from integrations.zoho.sandbox_state import DEMO_ITEMS
     from orders.api import fulfilment_answer
     from orders.models import Order
     from partners.services import partner_sync_from_settings

@@ -22,8 +22,9 @@ from django.utils import timezone
 
 from catalogue.models import CatalogueSync, Product, ProductPlan, Tenure
 from catalogue.selectors import catalogue_invalidate
-from integrations.zoho.client import Item, ZohoClient, zoho_client
+from integrations.zoho.client import ZohoClient, zoho_client
 from integrations.zoho.errors import ZohoError
+from integrations.zoho.values import Item
 
 logger = logging.getLogger(__name__)
 

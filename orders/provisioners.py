@@ -15,7 +15,7 @@ from typing import Protocol
 from django.utils.module_loading import import_string
 
 from catalogue.models import Product
-from integrations.zoho.client import SalesOrder as SalesOrderRef
+from integrations.zoho.values import SalesOrder as SalesOrderRef
 from orders.models import Order
 
 DEFAULT_PROVISIONER = "zoho_sales_order"

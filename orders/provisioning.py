@@ -39,14 +39,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from catalogue.models import Tenure
-from integrations.zoho.client import (
-    CONNECT_TIMEOUT,
-    READ_TIMEOUT,
-    LineItem,
-    SalesOrder,
-    ZohoClient,
-    zoho_client,
-)
+from integrations.zoho.auth import CONNECT_TIMEOUT, READ_TIMEOUT
+from integrations.zoho.client import ZohoClient, zoho_client
 from integrations.zoho.errors import (
     ZohoAuthError,
     ZohoCustomerUnknownError,
@@ -54,6 +48,7 @@ from integrations.zoho.errors import (
     ZohoPermanentError,
     ZohoWaitError,
 )
+from integrations.zoho.values import LineItem, SalesOrder
 from orders.models import Fulfilment, Order
 from orders.provisioners import provisioner_for
 from orders.queueing import order_enqueue_on_commit

@@ -20,7 +20,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from catalogue.models import Tenure
-from integrations.zoho.client import SalesOrder, ZohoClient, custom_field_entry
+from integrations.zoho.client import ZohoClient
+from integrations.zoho.values import SalesOrder, custom_field_entry
 from orders.models import Order
 from orders.provisioners import Licence, SalesOrderAnnotations
 

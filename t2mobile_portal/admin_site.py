@@ -28,8 +28,8 @@ from redis.exceptions import RedisError
 
 from catalogue.models import CatalogueSync
 from catalogue.selectors import last_catalogue_sync
+from integrations.zoho.auth import auth_failing_since
 from integrations.zoho.budget import zoho_daily_usage, zoho_paused
-from integrations.zoho.client import auth_failing_since
 from orders.models import Order
 from orders.selectors import orders_needing_attention
 from t2mobile_portal.admin_chart import activity_chart

@@ -19,8 +19,8 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from integrations.zoho.auth import DATA_CENTRE_MISMATCH_KEY, auth_failing_since
 from integrations.zoho.budget import zoho_daily_usage, zoho_paused
-from integrations.zoho.client import DATA_CENTRE_MISMATCH_KEY, auth_failing_since
 from orders.selectors import stuck_orders
 from t2mobile_portal.celery import app
 from t2mobile_portal.openapi import error_responses

@@ -16,7 +16,8 @@ import pytest
 import redis
 from django.db import connection
 
-from integrations.zoho.sandbox import DEMO_ITEMS, SANDBOX_REFRESH_TOKEN, ZohoSandbox
+from integrations.zoho.sandbox import SANDBOX_REFRESH_TOKEN, ZohoSandbox
+from integrations.zoho.sandbox_state import DEMO_ITEMS
 
 # The sandbox's demo catalogue, whose one home is integrations/zoho/sandbox.py, by name: the tests'
 # product (tests/conftest.py) is Zoho Mail Lite, as in `make run`; the catalogue tests use the others.

@@ -26,113 +26,27 @@ sliding), a cap on calls in flight and optionally a daily cap, answering HTTP 42
 share of calls (``fail_rate``) or the next N calls (``POST /sandbox/faults``). ``GET /sandbox/state``
 reports what it holds and how many calls it answered and refused; ``POST /sandbox/reset`` empties it.
 All state is in memory and lost on exit.
+
+This module is the HTTP side: the token endpoint, the token check, the limits and the faults in
+front of every call, the server and ``ZohoSandbox`` that runs it. What the sandbox holds (the demo
+items among it) and how Inventory answers on it are ``sandbox_state.py``'s.
 """
 
 from __future__ import annotations
 
 import json
-import random
 import re
 import secrets
 import threading
 import time
-from collections import Counter, deque
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
+from integrations.zoho.sandbox_state import SandboxState
+
 API_PREFIX = "/inventory/v1"
 SANDBOX_REFRESH_TOKEN = "sandbox-refresh-token"
-
-DEMO_ITEMS = (
-    {
-        "item_id": "4815000000044208",
-        "name": "Zoho Mail Lite",
-        "sku": "ZM-LITE",
-        "description": "Business email, 5 GB per user",
-        "rate": 1500.0,
-        "status": "active",
-        "unit": "user",
-    },
-    {
-        "item_id": "4815000000044220",
-        "name": "Zoho Workplace Standard",
-        "sku": "ZW-STD",
-        "description": "Mail, office suite and chat, per user",
-        "rate": 3000.0,
-        "status": "active",
-        "unit": "user",
-    },
-    {
-        "item_id": "4815000000044232",
-        "name": "Norton 360 Standard",
-        "sku": "N360-STD",
-        "description": "Antivirus and VPN for one device",
-        "rate": 2500.0,
-        "status": "active",
-        "unit": "device",
-    },
-    {
-        "item_id": "4815000000044244",
-        "name": "Legacy Backup Plan",
-        "sku": "LBP-OLD",
-        "description": "No longer sold",
-        "rate": 900.0,
-        "status": "inactive",
-        "unit": "device",
-    },
-)
-
-
-class SandboxState:
-    def __init__(
-        self,
-        *,
-        rate_limit: int,
-        window: float,
-        max_inflight: int,
-        fail_rate: float,
-        seed: int | None,
-        refresh_token: str,
-        api_domain: str = "",
-        daily_limit: int = 0,
-    ):
-        self.lock = threading.Lock()
-        self.api_domain = api_domain
-        self.daily_limit = daily_limit  # calls answered in this run; 0: none
-        self.rate_limit = rate_limit
-        self.window = window
-        self.max_inflight = max_inflight
-        self.fail_rate = fail_rate
-        self.refresh_token = refresh_token
-        self.random = random.Random(seed)
-        self.reset()
-
-    def reset(self) -> None:
-        self.items = {item["item_id"]: dict(item) for item in DEMO_ITEMS}
-        self.contacts: dict[str, dict] = {}
-        self.salesorders: dict[str, dict] = {}
-        self.tokens: set[str] = set()
-        self.recent: deque[float] = deque()
-        self.inflight = 0
-        self.counts: Counter[str] = Counter()
-        self.faults: list[dict] = []
-        # Zoho-like 16-digit ids that differ from one start to the next (by the millisecond).
-        self.next_id = 4815 * 10**12 + (time.time_ns() // 10**6 % 10**7) * 10**4
-
-    def new_id(self) -> str:
-        self.next_id += 1
-        return str(self.next_id)
-
-    def snapshot(self) -> dict:
-        return {
-            "sandbox": True,
-            "items": len(self.items),
-            "contacts": len(self.contacts),
-            "salesorders": len(self.salesorders),
-            "salesordersByReference": dict(Counter(so["reference_number"] for so in self.salesorders.values())),
-            "calls": dict(self.counts),
-        }
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -266,7 +180,7 @@ class _Handler(BaseHTTPRequestHandler):
                 if fault.get("after"):
                     # The call takes effect, but the caller sees a failure (a lost or timed-out answer).
                     with state.lock:
-                        self._route(method, path, query, body)
+                        state.answer(method, path, query, body)
                 if fault.get("status"):
                     with state.lock:
                         state.counts["faults"] += 1
@@ -275,7 +189,7 @@ class _Handler(BaseHTTPRequestHandler):
                         {"code": int(fault.get("code", 1000)), "message": fault.get("message", "Internal error")},
                     )
             with state.lock:
-                status, answer = self._route(method, path, query, body)
+                status, answer = state.answer(method, path, query, body)
                 state.counts[f"{method} {re.sub(r'/[0-9]+', '/{id}', path)}"] += 1
             self._send(status, answer)
         finally:
@@ -290,106 +204,6 @@ class _Handler(BaseHTTPRequestHandler):
                     self.server.state.faults.remove(fault)
                 return fault
         return None
-
-    @staticmethod
-    def _page(query: dict, name: str, rows: list[dict]) -> dict:
-        """One page of a list, the way Zoho pages its lists (``page``, ``per_page`` ≤ 200)."""
-        try:
-            page = max(1, int(query.get("page", 1)))
-            per_page = max(1, min(200, int(query.get("per_page", 200))))
-        except ValueError:
-            page, per_page = 1, 200
-        chunk = rows[(page - 1) * per_page : page * per_page]
-        return {
-            "code": 0,
-            "message": "success",
-            name: chunk,
-            "page_context": {"page": page, "per_page": per_page, "has_more_page": page * per_page < len(rows)},
-        }
-
-    def _route(self, method: str, path: str, query: dict, body: dict) -> tuple[int, dict]:
-        state = self.server.state
-        if method == "GET" and path == "/items":
-            page = max(1, int(query.get("page", 1)))
-            per_page = max(1, min(200, int(query.get("per_page", 200))))
-            items = sorted(state.items.values(), key=lambda i: i["item_id"])
-            chunk = items[(page - 1) * per_page : page * per_page]
-            return 200, {
-                "code": 0,
-                "message": "success",
-                "items": chunk,
-                "page_context": {"page": page, "per_page": per_page, "has_more_page": page * per_page < len(items)},
-            }
-        match = re.fullmatch(r"/items/(\w+)", path)
-        if method == "GET" and match:
-            item = state.items.get(match.group(1))
-            if item is None:
-                return 404, {"code": 1002, "message": "Item does not exist."}
-            return 200, {"code": 0, "message": "success", "item": item}
-        if path == "/contacts" and method == "GET":
-            email = query.get("email", "").lower()
-            name = query.get("contact_name", "")
-            found = [
-                c
-                for c in state.contacts.values()
-                if (not email or c["email"].lower() == email) and (not name or c["contact_name"] == name)
-            ]
-            return 200, self._page(query, "contacts", found)
-        if path == "/contacts" and method == "POST":
-            persons = body.get("contact_persons") or [{}]
-            if not body.get("contact_name"):
-                return 400, {"code": 4, "message": "Contact name is required."}
-            contact = {
-                "contact_id": state.new_id(),
-                "contact_name": body["contact_name"],
-                "contact_type": body.get("contact_type", "customer"),
-                "email": persons[0].get("email", ""),
-                "phone": persons[0].get("phone", ""),
-            }
-            state.contacts[contact["contact_id"]] = contact
-            return 201, {"code": 0, "message": "The contact has been added.", "contact": contact}
-        if path == "/salesorders" and method == "GET":
-            reference = query.get("reference_number")
-            # Like Zoho's search, the filter matches loosely ("contains"); callers must check.
-            found = [so for so in state.salesorders.values() if not reference or reference in so["reference_number"]]
-            return 200, self._page(query, "salesorders", found)
-        if path == "/salesorders" and method == "POST":
-            if str(body.get("customer_id")) not in state.contacts:
-                # Zoho's "does not exist" answer (code 1002), as for a contact merged or deleted.
-                return 400, {"code": 1002, "message": "Customer does not exist."}
-            lines = body.get("line_items") or []
-            for line in lines:
-                item = state.items.get(str(line.get("item_id")))
-                if item is None:
-                    return 400, {"code": 1002, "message": "Item does not exist."}
-            number = f"SO-{len(state.salesorders) + 1:05d}"
-            so = {
-                "salesorder_id": state.new_id(),
-                "salesorder_number": number,
-                "reference_number": str(body.get("reference_number") or ""),
-                "customer_id": body["customer_id"],
-                "date": body.get("date") or date.today().isoformat(),
-                "status": "draft",
-                "line_items": lines,
-                "notes": body.get("notes", ""),
-                "custom_fields": body.get("custom_fields") or [],
-            }
-            state.salesorders[so["salesorder_id"]] = so
-            return 201, {"code": 0, "message": "Sales Order has been created.", "sales_order": so}
-        match = re.fullmatch(r"/salesorders/(\w+)/status/confirmed", path)
-        if method == "POST" and match:
-            so = state.salesorders.get(match.group(1))
-            if so is None:
-                return 404, {"code": 1002, "message": "Sales order does not exist."}
-            so["status"] = "confirmed"
-            return 200, {"code": 0, "message": "Sales Order has been marked as confirmed."}
-        match = re.fullmatch(r"/salesorders/(\w+)", path)
-        if match and method == "GET":
-            so = state.salesorders.get(match.group(1))
-            if so is None:
-                return 404, {"code": 1002, "message": "Sales order does not exist."}
-            return 200, {"code": 0, "message": "success", "salesorder": so}
-        return 404, {"code": 5, "message": "Invalid URL Passed"}
 
 
 class _SandboxServer(ThreadingHTTPServer):

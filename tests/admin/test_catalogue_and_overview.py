@@ -218,8 +218,8 @@ def test_a_direct_caller_rotating_x_forwarded_for_cannot_escape_the_login_limit(
 
 
 def test_overview_says_why_and_until_when_zoho_calls_are_paused_and_since_when_zoho_refuses_us(support):
+    from integrations.zoho.auth import auth_backoff_record
     from integrations.zoho.budget import zoho_budget
-    from integrations.zoho.client import auth_backoff_record
     from integrations.zoho.errors import ZohoAuthError
 
     zoho_budget().pause(60, reason="Zoho's per-minute call limit reached (code 44)")

@@ -13,9 +13,10 @@ import pytest
 import responses
 from responses import matchers
 
-from integrations.zoho import client as client_module
-from integrations.zoho.client import LineItem, ZohoClient, custom_field_entry
+from integrations.zoho import auth as auth_module
+from integrations.zoho.client import ZohoClient
 from integrations.zoho.errors import ZohoCustomerUnknownError, ZohoPermanentError
+from integrations.zoho.values import LineItem, custom_field_entry
 from tests.zoho_fixtures import ACCOUNTS_URL, API_BASE, MAIL_LITE
 
 TOKEN_URL = f"{ACCOUNTS_URL}/oauth/v2/token"
@@ -177,7 +178,7 @@ def test_the_partner_contact_is_found_by_its_exact_name(zoho_settings):
 @pytest.fixture
 def fresh_process(monkeypatch):
     """As in a new process: the mismatch has not been logged yet."""
-    monkeypatch.setattr(client_module, "_data_centre_logged", False)
+    monkeypatch.setattr(auth_module, "_data_centre_logged", False)
 
 
 def refresh_twice(api_domain: str) -> None:
@@ -197,7 +198,7 @@ def test_an_api_domain_of_another_data_centre_is_logged_once_and_health_says_mis
 ):
     from t2mobile_portal.health import health_report
 
-    with caplog.at_level(logging.WARNING, logger="integrations.zoho.client"):
+    with caplog.at_level(logging.WARNING, logger="integrations.zoho.auth"):
         refresh_twice("https://www.zohoapis.eu")
 
     mismatches = [r for r in caplog.records if "data centre" in r.getMessage()]
@@ -210,7 +211,7 @@ def test_an_api_domain_of_another_data_centre_is_logged_once_and_health_says_mis
 def test_the_api_domain_of_zoho_api_base_is_ok_in_health_and_not_logged(zoho_settings, fresh_process, caplog):
     from t2mobile_portal.health import health_report
 
-    with caplog.at_level(logging.WARNING, logger="integrations.zoho.client"):
+    with caplog.at_level(logging.WARNING, logger="integrations.zoho.auth"):
         refresh_twice("https://www.zohoapis.test")
 
     assert not [r for r in caplog.records if "data centre" in r.getMessage()]

@@ -14,8 +14,9 @@ import responses
 from responses import matchers
 
 from integrations.zoho.budget import zoho_budget
-from integrations.zoho.client import LineItem, ZohoClient
+from integrations.zoho.client import ZohoClient
 from integrations.zoho.errors import ZohoAuthError, ZohoAuthWaitError, ZohoPermanentError, ZohoTransientError
+from integrations.zoho.values import LineItem
 from tests.zoho_fixtures import ACCOUNTS_URL, API_BASE, MAIL_LITE, WORKPLACE
 
 TOKEN_URL = f"{ACCOUNTS_URL}/oauth/v2/token"
@@ -165,7 +166,7 @@ def test_401_again_after_a_fresh_token_is_an_auth_outage_not_an_order_failure(zo
 def test_health_reports_zoho_failing_while_it_refuses_us_and_ok_once_a_refresh_works(zoho_settings):
     from django.core.cache import cache
 
-    from integrations.zoho.client import AUTH_BACKOFF_KEY
+    from integrations.zoho.auth import AUTH_BACKOFF_KEY
     from t2mobile_portal.health import health_report
 
     with responses.RequestsMock() as rsps:

@@ -72,7 +72,7 @@ def test_the_daily_limit_is_enforced_here_before_zoho_refuses(zoho_settings):
 def test_refused_credentials_back_off_for_every_worker_2_minutes_doubling_to_10(zoho_settings):
     from django.core.cache import cache
 
-    from integrations.zoho.client import AUTH_BACKOFF_KEY
+    from integrations.zoho.auth import AUTH_BACKOFF_KEY
 
     waits = []
     with responses.RequestsMock() as rsps:
@@ -118,7 +118,7 @@ def test_access_denied_from_the_token_endpoint_waits_10_minutes(zoho_settings):
 def test_a_working_token_ends_the_back_off(zoho_settings):
     from django.core.cache import cache
 
-    from integrations.zoho.client import AUTH_BACKOFF_KEY
+    from integrations.zoho.auth import AUTH_BACKOFF_KEY
 
     with responses.RequestsMock() as rsps:
         rsps.post(TOKEN_URL, json={"error": "invalid_client"})
