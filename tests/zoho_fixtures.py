@@ -19,7 +19,7 @@ from django.db import connection
 from integrations.zoho.sandbox import SANDBOX_REFRESH_TOKEN, ZohoSandbox
 from integrations.zoho.sandbox_state import DEMO_ITEMS
 
-# The sandbox's demo catalogue, whose one home is integrations/zoho/sandbox.py, by name: the tests'
+# The sandbox's demo catalogue, whose one home is integrations/zoho/sandbox_state.py, by name: the tests'
 # product (tests/conftest.py) is Zoho Mail Lite, as in `make run`; the catalogue tests use the others.
 MAIL_LITE, WORKPLACE, NORTON, LEGACY_BACKUP = DEMO_ITEMS
 
