@@ -42,3 +42,11 @@ def service_env(*, database: str, redis_url: str, **overrides: str) -> dict[str,
     )
     env.update(overrides)
     return env
+
+
+def goal_line(figure: str, value: float, goal: float, *, unit: str = "", higher_is_better: bool = True) -> str:
+    """One line of issue 14's table: the figure, its goal and whether this run met it; every
+    benchmark prints its figures through this, so ``make bench`` shows each beside its goal."""
+    met = value >= goal if higher_is_better else value <= goal
+    sign = "≥" if higher_is_better else "≤"
+    return f"  GOAL {figure}: {value:,.2f}{unit} (goal {sign} {goal:,.2f}{unit}) — {'met' if met else 'NOT MET'}"
