@@ -8,7 +8,7 @@ decided here, in one place.
 
 from __future__ import annotations
 
-from orders.models import Fulfilment, Order
+from orders.models import Order, Subscription
 from orders.serializers import order_representation
 from t2mobile_portal.times import iso_utc
 from webhooks.models import WebhookLog
@@ -22,15 +22,17 @@ def order_event_data(order: Order) -> dict:
     return data
 
 
-def subscription_event_data(*, fulfilment: Fulfilment) -> dict:
-    """``orderId, customerId, productId, activationReference, expiresAt`` and the order's metadata."""
-    order = fulfilment.order
+def subscription_event_data(*, subscription: Subscription) -> dict:
+    """EXPIRY_REMINDER and SUBSCRIPTION_EXPIRED: ``orderId`` and ``metadata`` of the order that opened
+    the subscription (``subscription.origin_order``, loaded by the caller), the rest from the
+    subscription itself."""
+    order = subscription.origin_order
     return {
         "orderId": order.order_id,
-        "customerId": order.customer_id,
-        "productId": order.product_id,
-        "activationReference": fulfilment.activation_reference or order.activation_reference or None,
-        "expiresAt": iso_utc(fulfilment.expires_at),
+        "customerId": subscription.customer_id,
+        "productId": subscription.product_id,
+        "activationReference": subscription.activation_reference or None,
+        "expiresAt": iso_utc(subscription.expires_at),
         "metadata": order.metadata or {},
     }
 

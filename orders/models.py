@@ -1,5 +1,5 @@
-"""Tables of the order flow: orders, their fulfilments, the idempotency records of intake, and the
-Zoho contacts the provisioner remembers.
+"""Tables of the order flow: orders, their fulfilments, the subscriptions they open and extend, the
+idempotency records of intake, and the Zoho contacts the provisioner remembers.
 
 Table names are fixed by the contract (``../shared/spec/orders-and-jobs.md``). Models hold fields,
 named constraints and small derived properties only; every write goes through ``services.py``.
@@ -68,6 +68,10 @@ class Order(models.Model):
     zoho_sales_order_id = models.CharField(max_length=64, blank=True)
     activation_reference = models.CharField(max_length=64, blank=True)
     idempotency_key = models.CharField(max_length=255)
+    #: The subscription this order opened (NEW) or extended (RENEWAL); set when it is provisioned.
+    subscription = models.ForeignKey(
+        "Subscription", null=True, blank=True, on_delete=models.PROTECT, related_name="orders"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -131,6 +135,41 @@ class Fulfilment(models.Model):
 
     def __str__(self) -> str:
         return f"fulfilment of {self.order_id}"
+
+
+class Subscription(models.Model):
+    """What the customer holds, over all its orders: opened by the provisioning of a NEW order (its
+    ``origin_order``), extended by each RENEWAL's. The reminder and expiry scans read this table; a
+    fulfilment keeps the period its own order paid for, as history."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "ACTIVE"
+        EXPIRED = "EXPIRED"
+
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="subscriptions")
+    customer_id = models.CharField(max_length=64)
+    product_id = models.CharField(max_length=64, help_text="Zoho item id")
+    activation_reference = models.CharField(max_length=64)
+    origin_order = models.OneToOneField(Order, on_delete=models.PROTECT, related_name="opened_subscription")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    starts_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "t2mobile_subscriptions"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["partner", "activation_reference"], name="subscription_unique_partner_activation_reference"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "expires_at"], name="subscription_status_exp_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.activation_reference
 
 
 class ZohoContact(models.Model):

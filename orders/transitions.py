@@ -2,7 +2,7 @@
 
 Each locks the order row (``select_for_update``), checks the current state (a guard), makes the
 change and records the partner's event (``orders/events.py``) in the same transaction, so running
-one twice is harmless: FULFILLED (with the subscription), FAILED, and the staff actions re-drive,
+one twice is harmless: FULFILLED (opening or extending the subscription), FAILED, and the staff actions re-drive,
 hold and release.
 """
 
@@ -11,15 +11,14 @@ from __future__ import annotations
 import logging
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
-from integrations.zoho.client import SalesOrder
+from integrations.zoho.values import SalesOrder
 from orders.events import order_event_data, order_event_record
 from orders.models import Fulfilment, Order
 from orders.provisioners import Licence
 from orders.queueing import order_enqueue_on_commit
-from orders.subscriptions import subscription_renewal_expiry, subscription_root_order
+from orders.subscriptions import subscription_open, subscription_renew
 from t2mobile_portal.times import iso_utc
 
 logger = logging.getLogger(__name__)
@@ -44,64 +43,53 @@ def attempt_end(fulfilment: Fulfilment) -> None:
 
 
 def order_fulfil(*, order_pk: int, sales_order: SalesOrder, licence: Licence) -> Order:
-    """PROCESSING → FULFILLED with the fulfilment ACTIVE and ORDER_FULFILLED (or, for a renewal,
-    the subscription extended and SUBSCRIPTION_RENEWED), in one transaction."""
+    """PROCESSING → FULFILLED with the fulfilment ACTIVE, in one transaction: a NEW order opens its
+    subscription and sends ORDER_FULFILLED; a RENEWAL extends the subscription of the order it
+    renews and sends SUBSCRIPTION_RENEWED. The guard (PROCESSING order, PENDING fulfilment) makes a
+    replay a no-op, so the same renewal never extends twice."""
 
     with transaction.atomic():
         order, fulfilment = order_locked(order_pk)
         if order.status != Order.Status.PROCESSING or fulfilment.status != Fulfilment.Status.PENDING:
             attempt_end(fulfilment)  # staff changed the order meanwhile: their change stands
             return order
-        now = timezone.now()
         fulfilment.attempt_running = False
         fulfilment.status = Fulfilment.Status.ACTIVE
         fulfilment.activation_reference = licence.activation_reference
         fulfilment.sales_order_id = sales_order.salesorder_id
         fulfilment.next_attempt_at = None
-        renewed = order.type == Order.Type.RENEWAL and order.renewal_of_id is not None
-        if renewed:
-            # The subscription is the NEW order's fulfilment; earlier renewals mirror its expiry.
-            root_pk = subscription_root_order(order.renewal_of).pk
-            subscription = list(
-                Fulfilment.objects.select_for_update()
-                .filter(
-                    Q(order_id=root_pk)
-                    | Q(
-                        order__partner_id=order.partner_id,
-                        activation_reference=licence.activation_reference,
-                        status__in=[Fulfilment.Status.ACTIVE, Fulfilment.Status.EXPIRED],
-                    )
-                )
-                .exclude(pk=fulfilment.pk)
-                .order_by("pk")
-            )
-            root = next((row for row in subscription if row.order_id == root_pk), None)
-            previous = root.expires_at if root is not None else None
-            starts_at = max(previous, now) if previous else now
-            expires_at = subscription_renewal_expiry(current_expires_at=previous, now=now, tenure=order.tenure)
-            for row in subscription:
-                row.expires_at = expires_at
-                if row.status == Fulfilment.Status.EXPIRED:
-                    row.status = Fulfilment.Status.ACTIVE
-                row.save(update_fields=["expires_at", "status", "updated_at"])
-            fulfilment.starts_at, fulfilment.expires_at = starts_at, expires_at
+        renewal = None
+        if order.type == Order.Type.RENEWAL and order.renewal_of_id is not None:
+            # The fulfilment keeps the period this renewal paid for; the subscription carries on.
+            renewal = subscription_renew(order=order, now=timezone.now())
+            subscription = renewal.subscription
+            fulfilment.starts_at, fulfilment.expires_at = renewal.starts_at, renewal.expires_at
         else:
+            subscription = subscription_open(order=order, licence=licence)
             fulfilment.starts_at, fulfilment.expires_at = licence.starts_at, licence.expires_at
         fulfilment.save()
         order.status = Order.Status.FULFILLED
         order.activation_reference = licence.activation_reference
         order.zoho_sales_order_id = sales_order.salesorder_id
         order.failure_reason = ""
+        order.subscription = subscription
         order.save(
-            update_fields=["status", "activation_reference", "zoho_sales_order_id", "failure_reason", "updated_at"]
+            update_fields=[
+                "status",
+                "activation_reference",
+                "zoho_sales_order_id",
+                "failure_reason",
+                "subscription",
+                "updated_at",
+            ]
         )
         data = order_event_data(order)
-        if renewed:
+        if renewal is not None:
             data.update(
                 {
                     "renewalOf": order.renewal_of.order_id,
-                    "previousExpiresAt": iso_utc(previous) if previous else None,
-                    "expiresAt": iso_utc(fulfilment.expires_at),
+                    "previousExpiresAt": iso_utc(renewal.previous_expires_at),
+                    "expiresAt": iso_utc(renewal.expires_at),
                 }
             )
             order_event_record(order=order, event_type="SUBSCRIPTION_RENEWED", data=data)

@@ -3,18 +3,22 @@ looks, so a test names only what it is about (``OrderFactory(status=Order.Status
 
 Every factory writes through the ORM to the real test database. Defaults are a T2Mobile customer
 ordering Zoho Mail Lite for 12 months; an order comes with its fulfilment in the matching state
-unless ``fulfilment=None`` is passed.
+unless ``fulfilment=None`` is passed. A subscription comes with the NEW order that opened it and that
+order's fulfilment; ``renewal_create`` adds a provisioned renewal the way provisioning writes one.
 """
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import factory
+from dateutil.relativedelta import relativedelta
+from django.utils import timezone
 from factory.django import DjangoModelFactory
 
 from catalogue.models import Product, ProductPlan, Tenure
-from orders.models import Fulfilment, Order
+from orders.models import Fulfilment, Order, Subscription
 from partners.models import Partner
 from tests.zoho_fixtures import MAIL_LITE
 from webhooks.models import WebhookAttempt, WebhookLog
@@ -94,6 +98,90 @@ class OrderFactory(DjangoModelFactory):
     idempotency_key = factory.LazyAttribute(lambda order: f"key-{order.order_id}")
     status = Order.Status.PROCESSING
     fulfilment = factory.RelatedFactory(FulfilmentFactory, factory_related_name="order")
+
+
+#: The fulfilment state that goes with a subscription state, for the order that opened it.
+FULFILMENT_STATUS_OF_SUBSCRIPTION = {
+    Subscription.Status.ACTIVE: Fulfilment.Status.ACTIVE,
+    Subscription.Status.EXPIRED: Fulfilment.Status.EXPIRED,
+}
+
+
+class SubscriptionFactory(DjangoModelFactory):
+    """A subscription for a month, as a NEW order's provisioning opens it: the FULFILLED origin order
+    (``origin_order__metadata=…`` and the like reach it) points at it, and that order's fulfilment
+    has the subscription's period and matching status. Pass ``expires_at``."""
+
+    class Meta:
+        model = Subscription
+
+    partner = factory.SubFactory(PartnerFactory)
+    origin_order = factory.SubFactory(
+        OrderFactory,
+        partner=factory.SelfAttribute("..partner"),
+        order_id=factory.Sequence(lambda n: f"T2M-SUB-{n}"),
+        customer_id=factory.Sequence(lambda n: f"CUST-SUB-{n}"),
+        customer_email="ada@example.com",
+        tenure=Tenure.ONE_MONTH,
+        unit_price=Decimal("1500.00"),
+        metadata=factory.LazyFunction(lambda: {"campaign": "DEC-PROMO"}),
+        status=Order.Status.FULFILLED,
+        activation_reference=factory.Sequence(lambda n: f"LIC-{n:06d}"),
+        fulfilment=None,
+    )
+    customer_id = factory.SelfAttribute("origin_order.customer_id")
+    product_id = factory.SelfAttribute("origin_order.product_id")
+    activation_reference = factory.SelfAttribute("origin_order.activation_reference")
+    status = Subscription.Status.ACTIVE
+    expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=30))
+    starts_at = factory.LazyAttribute(lambda s: timezone.localtime(s.expires_at) - relativedelta(months=1))
+
+    @factory.post_generation
+    def origin_fulfilment(subscription, create, extracted, **kwargs):
+        order = subscription.origin_order
+        FulfilmentFactory(
+            order=order,
+            status=FULFILMENT_STATUS_OF_SUBSCRIPTION[subscription.status],
+            activation_reference=subscription.activation_reference,
+            starts_at=subscription.starts_at,
+            expires_at=subscription.expires_at,
+        )
+        Order.objects.filter(pk=order.pk).update(subscription=subscription)
+        order.subscription = subscription
+
+
+def renewal_create(
+    *,
+    subscription: Subscription,
+    expires_at: datetime,
+    renewal_of: Order | None = None,
+    starts_at: datetime | None = None,
+    **order_fields,
+) -> Order:
+    """A FULFILLED RENEWAL of ``renewal_of`` (default: the subscription's origin order) as
+    provisioning leaves it: the subscription extended to ``expires_at`` and ACTIVE, and the
+    renewal's ACTIVE fulfilment holding the period it paid for, from ``starts_at`` (default: the
+    subscription's previous expiry) to ``expires_at``."""
+    renewal_of = renewal_of or subscription.origin_order
+    starts_at = starts_at or subscription.expires_at
+    order = OrderFactory(
+        partner=subscription.partner,
+        type=Order.Type.RENEWAL,
+        renewal_of=renewal_of,
+        customer_id=subscription.customer_id,
+        product_id=subscription.product_id,
+        tenure=Tenure.ONE_MONTH,
+        unit_price=Decimal("1500.00"),
+        status=Order.Status.FULFILLED,
+        activation_reference=subscription.activation_reference,
+        subscription=subscription,
+        fulfilment__starts_at=starts_at,
+        fulfilment__expires_at=expires_at,
+        **order_fields,
+    )
+    subscription.expires_at, subscription.status = expires_at, Subscription.Status.ACTIVE
+    subscription.save(update_fields=["expires_at", "status", "updated_at"])
+    return order
 
 
 class WebhookLogFactory(DjangoModelFactory):

@@ -150,8 +150,11 @@ def test_renewal_extends_the_subscription_and_keeps_its_activation_reference(api
     expected = timezone.localtime(previous_expiry) + relativedelta(months=1)
     assert renewal.status == Order.Status.FULFILLED
     assert renewal.activation_reference == first.activation_reference
-    assert Fulfilment.objects.get(order=renewal).expires_at == expected
-    assert Fulfilment.objects.get(order=first).expires_at == expected
+    assert renewal.subscription == first.subscription
+    assert renewal.subscription.expires_at == expected
+    renewed = Fulfilment.objects.get(order=renewal)
+    assert (renewed.starts_at, renewed.expires_at) == (previous_expiry, expected)
+    assert Fulfilment.objects.get(order=first).expires_at == previous_expiry  # its own period, as history
     assert len(zoho_sandbox.sales_orders_for("T2M-SUB-1-R1")) == 1
     assert events(renewal) == ["SUBSCRIPTION_RENEWED"]
     data = WebhookLog.objects.get(order=renewal).payload["data"]

@@ -13,7 +13,7 @@ from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from orders.idempotency import idempotency_records_purge
 from orders.models import IdempotencyRecord
-from tests.orders.subscription_factories import subscription_create
+from tests.factories import SubscriptionFactory
 from webhooks.models import WebhookLog
 
 pytestmark = pytest.mark.django_db
@@ -94,17 +94,21 @@ def test_install_recreates_an_entry_that_was_deleted():
 def test_run_task_sends_reminders_as_of_a_given_night(partner, settings):
     settings.REMINDER_DAYS = [7]
     as_of = timezone.now() - timedelta(days=10)
-    sub = subscription_create(partner=partner, expires_at=as_of + timedelta(days=3))
+    sub = SubscriptionFactory(partner=partner, expires_at=as_of + timedelta(days=3))
 
     out = run("run_task", "orders.send_expiry_reminders", "--as-of", as_of.isoformat())
 
     log = WebhookLog.objects.get()
-    assert (log.event_type, log.order_id, log.payload["data"]["daysLeft"]) == ("EXPIRY_REMINDER", sub.order_id, 3)
+    assert (log.event_type, log.order_id, log.payload["data"]["daysLeft"]) == (
+        "EXPIRY_REMINDER",
+        sub.origin_order_id,
+        3,
+    )
     assert "'sent': 1" in out
 
 
 def test_run_task_expires_subscriptions(partner):
-    sub = subscription_create(partner=partner, expires_at=timezone.now() - timedelta(minutes=5))
+    sub = SubscriptionFactory(partner=partner, expires_at=timezone.now() - timedelta(minutes=5))
 
     run("run_task", "orders.expire_subscriptions")
 

@@ -1,5 +1,5 @@
-"""The back-office for orders (with their fulfilment and webhook events), idempotency records and
-the Zoho contacts the provisioner remembers.
+"""The back-office for orders (with their fulfilment, subscription and webhook events), idempotency
+records and the Zoho contacts the provisioner remembers.
 
 An order's page answers "where is order X and why": its status and failure reason, the fulfilment
 (attempts, last error, next attempt), and every webhook event with its attempts. History is
@@ -195,7 +195,7 @@ class OrderAdmin(ResendPermissionMixin, ObjectActionsMixin, ReadOnlyAdminMixin, 
                     "fields": (
                         ("order_id", "partner"),
                         ("status", "failure_reason"),
-                        ("type", "renewal_of"),
+                        ("type", "renewal_of", "subscription"),
                         ("product", "tenure"),
                         ("quantity", "unit_price", "currency"),
                         "metadata_json",
