@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from orders.models import Fulfilment, Order
+from orders.models import Order
 from partners.models import Partner
 from webhooks.models import WebhookLog
 
@@ -58,10 +58,6 @@ def partner_orders_page(
 def stuck_orders(now=None) -> QuerySet[Order]:
     now = now or timezone.now()
     return Order.objects.filter(status=Order.Status.PROCESSING, updated_at__lt=now - STUCK_AFTER)
-
-
-def active_fulfilments() -> QuerySet[Fulfilment]:
-    return Fulfilment.objects.filter(status=Fulfilment.Status.ACTIVE)
 
 
 def orders_needing_attention(now=None) -> QuerySet[Order]:

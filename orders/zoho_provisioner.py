@@ -35,15 +35,11 @@ def activation_reference_derive(*, partner_id: str, order_id: str) -> str:
 
 
 def activation_reference_for(order: Order) -> str:
-    """The subscription's reference for a renewal, else the order's own derived reference."""
-    seen = set()
-    current = order
-    while current.renewal_of_id and current.pk not in seen:
-        seen.add(current.pk)
-        current = current.renewal_of
-        if current.activation_reference:
-            return current.activation_reference
-    return activation_reference_derive(partner_id=order.partner.partner_id, order_id=current.order_id)
+    """A renewal keeps the reference of the subscription it renews; a NEW order derives its own."""
+    renewed = order.renewal_of.subscription if order.renewal_of_id and order.renewal_of.subscription_id else None
+    if renewed is not None:
+        return renewed.activation_reference
+    return activation_reference_derive(partner_id=order.partner.partner_id, order_id=order.order_id)
 
 
 def _notes(reference: str) -> str:

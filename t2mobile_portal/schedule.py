@@ -38,7 +38,7 @@ SCHEDULE: tuple[ScheduledTask, ...] = (
         "orders.expire_subscriptions",
         minute="0",
         hour="3",
-        description="ACTIVE fulfilments past expires_at become EXPIRED, with SUBSCRIPTION_EXPIRED.",
+        description="ACTIVE subscriptions past expires_at become EXPIRED, with SUBSCRIPTION_EXPIRED.",
     ),
     ScheduledTask(
         "Re-drive stalled orders",
