@@ -6,7 +6,7 @@ from t2mobile_portal.management.task_command import TaskCommand
 
 
 class Command(TaskCommand):
-    help = "Move ACTIVE subscriptions past expires_at (and their last fulfilment) to EXPIRED, with SUBSCRIPTION_EXPIRED."
+    help = "ACTIVE subscriptions past expires_at (and their last fulfilment) become EXPIRED, with SUBSCRIPTION_EXPIRED."
     task_name = "orders.expire_subscriptions"
 
     def summary(self, name, result, *, as_of):
