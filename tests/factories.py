@@ -17,9 +17,10 @@ from dateutil.relativedelta import relativedelta
 from django.utils import timezone
 from factory.django import DjangoModelFactory
 
-from catalogue.models import Product, ProductPlan, Tenure
-from orders.models import Fulfilment, Order, Subscription
-from partners.models import Partner
+from catalogue.models import CatalogueSync, Product, ProductPlan, Tenure
+from orders.models import Fulfilment, IdempotencyRecord, Order, Subscription, ZohoContact
+from partners.models import Partner, WebhookSecret
+from partners.services import secret_generate
 from tests.zoho_fixtures import MAIL_LITE
 from webhooks.models import WebhookAttempt, WebhookLog
 
@@ -212,3 +213,43 @@ class WebhookLogFactory(DjangoModelFactory):
         if codes:
             WebhookLog.objects.filter(pk=log.pk).update(retries=len(codes))
             log.retries = len(codes)
+
+
+class WebhookSecretFactory(DjangoModelFactory):
+    class Meta:
+        model = WebhookSecret
+
+    partner = factory.SubFactory(PartnerFactory)
+    secret = factory.LazyFunction(secret_generate)
+
+
+class IdempotencyRecordFactory(DjangoModelFactory):
+    """A DONE record of an accepted request, kept for ``IDEMPOTENCY_KEY_TTL_HOURS`` from now."""
+
+    class Meta:
+        model = IdempotencyRecord
+
+    partner = factory.SubFactory(PartnerFactory)
+    key = factory.Sequence(lambda n: f"key-{n}")
+    fingerprint = "f" * 64
+    status = IdempotencyRecord.Status.DONE
+    response_status = 202
+    response_body = factory.LazyFunction(lambda: {"success": True})
+    expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(hours=72))
+
+
+class CatalogueSyncFactory(DjangoModelFactory):
+    class Meta:
+        model = CatalogueSync
+
+    started_at = factory.LazyFunction(timezone.now)
+    status = CatalogueSync.Status.DONE
+
+
+class ZohoContactFactory(DjangoModelFactory):
+    class Meta:
+        model = ZohoContact
+
+    partner = factory.SubFactory(PartnerFactory)
+    customer_id = factory.Sequence(lambda n: f"CUST-{n:04d}")
+    contact_id = factory.Sequence(lambda n: f"48150000000{n:05d}")

@@ -26,6 +26,7 @@ from catalogue.models import CatalogueSync
 from orders.models import Order
 from t2mobile_portal.staff_groups import SUPPORT_GROUP
 from tests.admin.conftest import make_event, make_order
+from tests.factories import CatalogueSyncFactory
 from tests.zoho_fixtures import provisioning_worker, wait_for, zoho_sandbox  # noqa: F401
 from webhooks.models import WebhookLog
 
@@ -167,7 +168,7 @@ def test_support_redrives_a_failed_order_from_the_stuck_filter_and_sees_it_fulfi
     )
     for _ in range(3):
         make_order(partner, status=Order.Status.FULFILLED, product_id=product.item_id)
-    CatalogueSync.objects.create(
+    CatalogueSyncFactory(
         started_at=timezone.now() - timedelta(minutes=7),
         finished_at=timezone.now(),
         status=CatalogueSync.Status.DONE,

@@ -15,6 +15,7 @@ from django.utils import timezone
 from catalogue.models import CatalogueSync, Product, ProductPlan
 from orders.models import Order
 from tests.admin.conftest import make_event, make_order
+from tests.factories import CatalogueSyncFactory
 from webhooks.models import WebhookLog
 
 pytestmark = pytest.mark.django_db
@@ -115,7 +116,7 @@ def test_overview_counts_todays_orders_stuck_orders_and_webhooks_with_links(supp
     make_order(partner, status=Order.Status.PROCESSING, age=timedelta(minutes=30))
     make_event(make_order(partner, status=Order.Status.FULFILLED), status=WebhookLog.Status.FAILED)
     make_event(make_order(partner, status=Order.Status.FULFILLED), status=WebhookLog.Status.PENDING)
-    CatalogueSync.objects.create(started_at=timezone.now(), status=CatalogueSync.Status.FAILED, error="Zoho 401")
+    CatalogueSyncFactory(started_at=timezone.now(), status=CatalogueSync.Status.FAILED, error="Zoho 401")
 
     page = support.get(reverse("admin:index")).content.decode()
 

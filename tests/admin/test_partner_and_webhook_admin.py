@@ -15,6 +15,7 @@ from orders.models import Order
 from partners.models import ApiKey, Partner, WebhookSecret
 from partners.services import api_key_create, api_key_hash
 from tests.admin.conftest import make_event, make_order, run_action
+from tests.factories import PartnerFactory, WebhookSecretFactory
 from webhooks.models import WebhookLog
 
 pytestmark = pytest.mark.django_db
@@ -62,7 +63,7 @@ def test_ops_revokes_a_key_and_sees_when_each_key_was_last_used(ops, partner):
 
 
 def test_rotating_the_secret_shows_the_new_one_once_and_keeps_the_old_one_for_the_grace(superuser, partner):
-    old = WebhookSecret.objects.create(partner=partner, secret="whsec_" + base64.b64encode(b"o" * 24).decode())
+    old = WebhookSecretFactory(partner=partner, secret="whsec_" + base64.b64encode(b"o" * 24).decode())
 
     confirm = run_action(superuser, "partners_partner", "rotate_webhook_secret", [partner], confirm=False)
     rotated = run_action(
@@ -91,7 +92,7 @@ def test_ops_pauses_and_resumes_a_partners_deliveries(ops, partner):
 
 
 def test_resend_failed_since_resends_only_that_partners_failed_events_after_the_time(ops, partner):
-    other = Partner.objects.create(partner_id="OTHER001", name="Other")
+    other = PartnerFactory(partner_id="OTHER001", name="Other")
     recent = make_event(make_order(partner, status=Order.Status.FAILED))
     old = make_event(make_order(partner, status=Order.Status.FAILED))
     WebhookLog.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=10))
@@ -117,7 +118,7 @@ def test_resend_failed_since_resends_only_that_partners_failed_events_after_the_
     ],
 )
 def test_webhook_logs_filter_by_status_type_and_partner(params, expected, support, partner):
-    other = Partner.objects.create(partner_id="OTHER001", name="Other")
+    other = PartnerFactory(partner_id="OTHER001", name="Other")
     logs = {
         "failed": make_event(make_order(partner, status=Order.Status.FAILED), status=WebhookLog.Status.FAILED),
         "sent": make_event(make_order(partner), status=WebhookLog.Status.SENT, event_type="ORDER_FULFILLED"),

@@ -14,9 +14,9 @@ import pytest
 from django.contrib import admin
 from django.urls import reverse
 
-from orders.models import IdempotencyRecord
 from t2mobile_portal.admin_pii import PiiGuardedAdmin
 from tests.admin.conftest import make_event, make_order
+from tests.factories import IdempotencyRecordFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -115,7 +115,7 @@ def test_every_partial_lookup_on_contact_data_is_a_400_for_support(support, part
 def test_related_admins_and_stored_documents_refuse_partial_lookups_too(support, partner, url, lookup, value):
     order = make_order(partner, customer_email=EMAIL, customer_phone=PHONE)
     make_event(order)
-    IdempotencyRecord.objects.create(
+    IdempotencyRecordFactory(
         partner=partner, key="k1", fingerprint="f", expires_at=order.created_at, response_body={"x": EMAIL}
     )
 

@@ -11,6 +11,7 @@ from orders.models import Order
 from partners.models import ApiKey, WebhookSecret
 from t2mobile_portal.staff_groups import OPS_GROUP, SUPPORT_GROUP, staff_groups_ensure
 from tests.admin.conftest import make_event, make_order, run_action
+from tests.factories import WebhookSecretFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -112,7 +113,7 @@ def test_support_cannot_create_an_api_key_even_by_posting_the_action(support, pa
 
 
 def test_ops_cannot_create_api_keys_nor_see_or_rotate_secrets(ops, partner):
-    WebhookSecret.objects.create(partner=partner, secret="whsec_c2VjcmV0LW9mLXRoZS1wYXJ0bmVy")
+    WebhookSecretFactory(partner=partner, secret="whsec_c2VjcmV0LW9mLXRoZS1wYXJ0bmVy")
 
     partner_page = ops.get(reverse("admin:partners_partner_change", args=[partner.pk])).content.decode()
     secrets_list = ops.get(reverse("admin:partners_webhooksecret_changelist"))

@@ -7,12 +7,12 @@ from decimal import Decimal
 import pytest
 from rest_framework.test import APIClient
 
-from catalogue.models import Product, ProductPlan
+from catalogue.models import ProductPlan
 from catalogue.selectors import catalogue_invalidate
 from orders.models import Order
-from partners.models import Partner
 from partners.services import api_key_create
 from tests.conftest import place_order
+from tests.factories import PartnerFactory, ProductFactory, ProductPlanFactory
 from tests.zoho_fixtures import MAIL_LITE
 
 pytestmark = pytest.mark.django_db
@@ -43,10 +43,10 @@ def test_products_lists_the_published_catalogue(api, product):
 
 
 def test_unpublished_inactive_and_planless_products_are_not_listed(api, product):
-    Product.objects.create(item_id="2", name="Hidden", is_published=False)
-    inactive = Product.objects.create(item_id="3", name="Gone", is_published=True, zoho_status="inactive")
-    ProductPlan.objects.create(product=inactive, tenure="1_MONTH", price=Decimal("1"))
-    Product.objects.create(item_id="4", name="No plans", is_published=True)
+    ProductFactory(item_id="2", name="Hidden", is_published=False)
+    inactive = ProductFactory(item_id="3", name="Gone", is_published=True, zoho_status="inactive")
+    ProductPlanFactory(product=inactive, tenure="1_MONTH", price=Decimal("1"))
+    ProductFactory(item_id="4", name="No plans", is_published=True)
     catalogue_invalidate()
 
     ids = [p["productId"] for p in api.get("/t2mobile/products").json()["products"]]
@@ -100,7 +100,7 @@ def test_unknown_order_is_404_order_not_found(api):
 
 def test_another_partners_order_is_not_found(api, product):
     place(api)
-    other = Partner.objects.create(partner_id="OTHER001", name="Other")
+    other = PartnerFactory(partner_id="OTHER001", name="Other")
     _, key = api_key_create(partner=other)
     other_api = APIClient()
     other_api.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")

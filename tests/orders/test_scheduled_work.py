@@ -13,7 +13,7 @@ from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from orders.idempotency import idempotency_records_purge
 from orders.models import IdempotencyRecord
-from tests.factories import SubscriptionFactory
+from tests.factories import IdempotencyRecordFactory, SubscriptionFactory
 from webhooks.models import WebhookLog
 
 pytestmark = pytest.mark.django_db
@@ -141,12 +141,10 @@ def test_bad_as_of_is_a_clear_error():
 def test_purge_deletes_only_expired_idempotency_records(partner):
     now = timezone.now()
     for i in range(5):
-        IdempotencyRecord.objects.create(
+        IdempotencyRecordFactory(
             partner=partner, key=f"old-{i}", fingerprint="f", expires_at=now - timedelta(hours=1 + i)
         )
-    live = IdempotencyRecord.objects.create(
-        partner=partner, key="live", fingerprint="f", expires_at=now + timedelta(hours=1)
-    )
+    live = IdempotencyRecordFactory(partner=partner, key="live", fingerprint="f", expires_at=now + timedelta(hours=1))
 
     deleted = idempotency_records_purge(batch_size=2)
 
@@ -155,7 +153,7 @@ def test_purge_deletes_only_expired_idempotency_records(partner):
 
 
 def test_purge_command_by_run_task(partner):
-    IdempotencyRecord.objects.create(
+    IdempotencyRecordFactory(
         partner=partner, key="old", fingerprint="f", expires_at=timezone.now() - timedelta(seconds=1)
     )
 
@@ -166,7 +164,7 @@ def test_purge_command_by_run_task(partner):
 
 
 def test_purge_command_runs_the_task_and_says_how_many_it_deleted(partner):
-    IdempotencyRecord.objects.create(
+    IdempotencyRecordFactory(
         partner=partner, key="old", fingerprint="f", expires_at=timezone.now() - timedelta(seconds=1)
     )
 

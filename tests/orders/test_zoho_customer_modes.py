@@ -19,6 +19,7 @@ from integrations.zoho.sandbox import ZohoSandbox
 from orders.models import Fulfilment, Order, ZohoContact
 from orders.provisioning import order_provision
 from tests.conftest import place_order
+from tests.factories import ZohoContactFactory
 from tests.zoho_fixtures import API_BASE, zoho_sandbox, zoho_settings  # noqa: F401
 
 pytestmark = pytest.mark.django_db
@@ -206,7 +207,7 @@ def test_customer_does_not_exist_on_create_is_answered_by_a_fresh_contact_not_a_
     api, product, zoho_settings
 ):
     order = place(api, "T2M-RSP-1", customer=4)
-    ZohoContact.objects.create(partner=order.partner, customer_id="CUST-0004", contact_id="4815000000011111")
+    ZohoContactFactory(partner=order.partner, customer_id="CUST-0004", contact_id="4815000000011111")
     with responses.RequestsMock() as rsps:
         token_answered(rsps)
         refused = rsps.post(
@@ -244,7 +245,7 @@ def test_customer_does_not_exist_on_create_is_answered_by_a_fresh_contact_not_a_
 
 def test_a_returning_customers_order_costs_two_calls_against_zohos_documented_answers(api, product, zoho_settings):
     order = place(api, "T2M-RSP-2", customer=3)
-    ZohoContact.objects.create(partner=order.partner, customer_id="CUST-0003", contact_id="4815000000033333")
+    ZohoContactFactory(partner=order.partner, customer_id="CUST-0003", contact_id="4815000000033333")
     with responses.RequestsMock() as rsps:
         token_answered(rsps)
         sales_order_answered(
