@@ -32,6 +32,7 @@ from urllib3.util import parse_url
 USER_AGENT = "IconTech-Webhooks/1"
 RESPONSE_EXCERPT_BYTES = 2048
 ERROR_MAX_CHARS = 500
+IDLE_SESSIONS_MAX = 32  # sessions kept for reuse per client; more in use at once are closed after
 
 
 class UrlRefused(Exception):
@@ -255,7 +256,11 @@ class WebhookClient:
             yield session
         finally:
             with self._lock:
-                self._idle.append(session)
+                keep = len(self._idle) < IDLE_SESSIONS_MAX
+                if keep:
+                    self._idle.append(session)
+            if not keep:
+                session.close()
 
     def check(self, url: str) -> CheckedUrl | DeliveryResult:
         """The URL guard once, for every attempt of a batch: the checked URL, or the refusal as the

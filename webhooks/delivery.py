@@ -149,6 +149,10 @@ def _take_send_record(
         endpoint_failing=failing,
         dispatch_when_recovered=not drain,  # a drain goes on by itself
     )
+    if unsent and not record.endpoint_failing:
+        # Stopped by the lease's window (a slow endpoint) or a pause: a dispatch takes the rest, or,
+        # for a paused partner, leaves it.
+        dispatch_enqueue(partner_pk=gate.partner_id, countdown=0)
     return _Report(
         outcomes=record.outcomes, partner_id=gate.partner_id, go_on=not unsent and not record.endpoint_failing
     )

@@ -152,7 +152,9 @@ def test_a_partner_paused_mid_batch_gets_no_further_attempt_and_its_events_wait(
     assert events_claim_due(partner=hooked_partner) == []
 
 
-def test_attempts_that_could_outlive_the_lease_are_not_started(hooked_partner, receiver, settings):
+def test_attempts_that_could_outlive_the_lease_are_not_started_and_a_dispatch_takes_them(
+    hooked_partner, receiver, settings, clean_redis
+):
     # A lease shorter than the timeout plus the record margin leaves time for each lane's first
     # attempt only.
     settings.WEBHOOK_MAX_IN_FLIGHT_PER_PARTNER = 2
@@ -160,11 +162,14 @@ def test_attempts_that_could_outlive_the_lease_are_not_started(hooked_partner, r
     settings.WEBHOOK_TIMEOUT_SECONDS = 1.0
     events = [record(hooked_partner) for _ in range(10)]
     log_pks, lease = claimed(hooked_partner)
+    clean_redis.flushdb()  # (the new events' own first messages)
 
     outcomes = batch_deliver(log_pks=log_pks, lease=lease)
 
     assert list(outcomes.values()).count(DeliveryOutcome.SENT) == 2
     assert WebhookLog.objects.filter(status="PENDING", next_retry_at__lte=timezone.now()).count() == len(events) - 2
+    dispatches = [json.loads(raw)["headers"]["task"] for raw in clean_redis.lrange("default", 0, -1)]
+    assert dispatches == ["webhooks.deliver_due_webhooks"]
 
 
 def test_a_batch_killed_mid_send_is_claimed_again_after_its_lease_and_sent_under_the_same_ids(
