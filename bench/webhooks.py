@@ -2,9 +2,16 @@
 production settings) delivering to local receivers, on PostgreSQL and Redis.
 
     .venv/bin/python bench/webhooks.py [--events 2000] [--probe 200] [--backlog 10000] [--dead hang]
+                                       [--no-dead]
 
+0. Baseline, in the same run: A's bare receiver driven by a plain client (``requests.Session``
+   keep-alive, one per thread, WEBHOOK_MAX_IN_FLIGHT_PER_PARTNER threads) in a process of its own:
+   requests per second and that client's CPU per request, what this machine gives at this moment
+   without Celery, the database or signing.
 1. Throughput: ``--events`` events for partner A are committed at once; deliveries per second from
-   the commit to the last arrival at A's receiver.
+   just before the commit (so the on-commit queueing counts) to the last arrival at A's receiver,
+   and the worker process's CPU time per delivery (``/proc/<pid>/stat``, from before the commit
+   until every delivery is recorded SENT), beside the goals of issue 14 (>= 300/s, <= 3 ms).
 2. Baseline latency: ``--probe`` events for A; time from commit to arrival (p50, p95, max).
 3. Dead endpoint, steady state: partner B's endpoint is known to be failing and has ``--backlog``
    due events; ``webhooks.deliver_due_webhooks`` runs every second (the beat runs it every minute).
@@ -15,12 +22,13 @@ production settings) delivering to local receivers, on PostgreSQL and Redis.
 ``--dead hang`` makes B's endpoint accept connections and never answer (each attempt waits the 15 s
 timeout); ``--dead 500`` answers 500 at once. Creates (and drops) the database ``bench_webhooks``;
 starts a Redis server of its own on port 6391 (``BENCH_REDIS_PORT``) so that no other run can flush
-or consume its queue.
+or consume its queue. ``--no-dead`` stops after 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import select
 import signal
@@ -41,6 +49,38 @@ DB = "bench_webhooks"
 REDIS_PORT = int(os.environ.get("BENCH_REDIS_PORT", "6391"))
 REDIS = f"redis://127.0.0.1:{REDIS_PORT}/0"
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+GOAL_PER_SECOND = 300  # issue 14
+GOAL_CPU_MS = 3.0  # issue 14: worker CPU per delivery
+
+# The baseline client: plain keep-alive sessions, one per thread, no signing, no database.
+BASELINE_CLIENT = """
+import json, os, sys, threading, time
+import requests
+url, total, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+body = json.dumps({"id": "evt_baseline", "type": "ORDER_FULFILLED", "data": {"orderId": "T2M0000000"}}).encode()
+counter = iter(range(total))
+lock = threading.Lock()
+
+def lane():
+    session = requests.Session()
+    while True:
+        with lock:
+            i = next(counter, None)
+        if i is None:
+            return
+        session.post(url, data=body, headers={"content-type": "application/json", "webhook-id": f"base_{i}"},
+                     timeout=15).close()
+
+workers = [threading.Thread(target=lane) for _ in range(threads)]
+cpu, started = os.times(), time.monotonic()
+for w in workers:
+    w.start()
+for w in workers:
+    w.join()
+elapsed, after = time.monotonic() - started, os.times()
+cpu_ms = (after.user + after.system - cpu.user - cpu.system) * 1000 / total
+print(json.dumps({"rate": total / elapsed, "cpu_ms": cpu_ms}))
+"""
 
 ENV = service_env(
     database=DB,
@@ -100,6 +140,30 @@ class Receiver:
         self.server.shutdown()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process and its descendants (all their threads), from /proc."""
+    total, ticks = 0.0, os.sysconf("SC_CLK_TCK")
+    pending = [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime (fields 14, 15)
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending.extend(int(child) for child in (task / "children").read_text().split())
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # a child that has just exited
+    return total
+
+
+def load() -> str:
+    return "load {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+
+
+def verdict(met: bool) -> str:
+    return "met" if met else "NOT met"
+
+
 def percentiles(values: list[float]) -> dict[str, float]:
     values = sorted(values)
     return {
@@ -115,6 +179,7 @@ def main() -> None:
     parser.add_argument("--probe", type=int, default=200)
     parser.add_argument("--backlog", type=int, default=10_000)
     parser.add_argument("--dead", choices=["hang", "500"], default="hang")
+    parser.add_argument("--no-dead", action="store_true", help="only the baseline and throughput (steps 0-2)")
     parser.add_argument(
         "--worker-args",
         default="-P threads -c 16",
@@ -174,12 +239,15 @@ def main() -> None:
     )
 
     def record(partner: Partner, count: int) -> tuple[list[str], float]:
+        """Commit ``count`` events; the time just before the commit, so that the on-commit hooks
+        (queueing the deliveries) are inside every figure measured from it."""
         with transaction.atomic():
             ids = [
                 event_record(partner=partner, event_type="ORDER_FULFILLED", data={"orderId": f"T2M{i:07d}"}).event_id
                 for i in range(count)
             ]
-        return ids, time.time()
+            committed = time.time()
+        return ids, committed
 
     def wait_arrivals(ids: list[str], timeout: float = 600) -> float:
         deadline = time.time() + timeout
@@ -201,15 +269,49 @@ def main() -> None:
         warm, _ = record(partner_a, 20)
         wait_arrivals(warm, timeout=60)
 
+        from django.conf import settings
+
+        lanes = settings.WEBHOOK_MAX_IN_FLIGHT_PER_PARTNER
+        print(f"start: {load()}, {os.cpu_count()} CPUs; worker: {args.worker_args or 'defaults'}")
+        client = subprocess.run(
+            [sys.executable, "-c", BASELINE_CLIENT, good.url, str(args.events), str(lanes)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        base = json.loads(client.stdout)
+        print(
+            f"baseline: bare receiver, plain keep-alive client ({lanes} threads, no Celery, database or signing): "
+            f"{base['rate']:.0f} requests/s, client CPU {base['cpu_ms']:.2f} ms per request ({load()})"
+        )
+
+        cpu_before = cpu_seconds(worker.pid)
         ids, committed = record(partner_a, args.events)
         last = wait_arrivals(ids)
+        deadline = time.time() + 120
+        while WebhookLog.objects.filter(event_id__in=ids, status=WebhookLog.Status.SENT).count() < len(ids):
+            if time.time() > deadline:
+                raise SystemExit("timed out waiting for the deliveries to be recorded SENT")
+            time.sleep(0.05)
+        recorded = time.time()
+        cpu_ms = (cpu_seconds(worker.pid) - cpu_before) * 1000 / args.events
+        rate = args.events / (last - committed)
         print(
-            f"throughput: {args.events} events in {last - committed:.2f} s = "
-            f"{args.events / (last - committed):.0f} deliveries/s (worker: {args.worker_args or 'defaults'}, "
-            f"{os.cpu_count()} CPUs)"
+            f"throughput: {args.events} events in {last - committed:.2f} s = {rate:.0f} deliveries/s "
+            f"(all recorded SENT after {recorded - committed:.2f} s) ({load()})"
+        )
+        print(
+            f"  goal >= {GOAL_PER_SECOND}/s: {verdict(rate >= GOAL_PER_SECOND)}; "
+            f"{rate / base['rate']:.0%} of the baseline's rate"
+        )
+        print(
+            f"worker CPU: {cpu_ms:.2f} ms per delivery (goal <= {GOAL_CPU_MS:g} ms: {verdict(cpu_ms <= GOAL_CPU_MS)}; "
+            f"the baseline client: {base['cpu_ms']:.2f} ms per request)"
         )
 
         baseline = probe(f"baseline latency ({args.probe} events)")
+        if args.no_dead:
+            return
 
         # 3. steady state: B known failing, a backlog of due events, sweeps every second.
         now = timezone.now()

@@ -195,6 +195,9 @@ WEBHOOK_CLAIM_LEASE_SECONDS = env.float("WEBHOOK_CLAIM_LEASE_SECONDS", default=4
 WEBHOOK_COUNTDOWN_MAX_SECONDS = env.float("WEBHOOK_COUNTDOWN_MAX_SECONDS", default=45.0)
 WEBHOOK_RETRY_AFTER_MAX_SECONDS = env.float("WEBHOOK_RETRY_AFTER_MAX_SECONDS", default=86400.0)
 WEBHOOK_DISPATCH_BATCH_SIZE = env.int("WEBHOOK_DISPATCH_BATCH_SIZE", default=500)  # per partner per run
+# Events one delivery claims, sends (on up to WEBHOOK_MAX_IN_FLIGHT_PER_PARTNER lanes) and records at
+# once; its cost (a claim, a secrets read, a record transaction) is shared by this many events.
+WEBHOOK_DELIVERY_BATCH_SIZE = env.int("WEBHOOK_DELIVERY_BATCH_SIZE", default=100)
 # Attempts to one partner at once; keep it below the webhooks worker's pool size (16 in the Procfile),
 # so that an endpoint that starts hanging never holds every thread.
 WEBHOOK_MAX_IN_FLIGHT_PER_PARTNER = env.int("WEBHOOK_MAX_IN_FLIGHT_PER_PARTNER", default=8)

@@ -4,9 +4,10 @@ The guard (``webhook_url_check``) refuses URLs that parsers read differently, re
 once and checks every address; the POST then connects to that checked address
 (``PinnedAddressAdapter``), with TLS SNI and certificate verification for the configured name.
 
-``WebhookClient.post`` never raises for a failed delivery: a refused URL, a DNS, connection or TLS
-error, or a timeout come back as a ``DeliveryResult`` with ``error`` set, so that the caller records
-them as attempts like any HTTP status.
+``WebhookClient.post`` (or ``check`` once and ``send`` for each event of a batch) never raises for a
+failed delivery: a refused URL, a DNS, connection or TLS error, or a timeout come back as a
+``DeliveryResult`` with ``error`` set, so that the caller records them as attempts like any HTTP
+status.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import ipaddress
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
@@ -29,6 +32,7 @@ from urllib3.util import parse_url
 USER_AGENT = "IconTech-Webhooks/1"
 RESPONSE_EXCERPT_BYTES = 2048
 ERROR_MAX_CHARS = 500
+IDLE_SESSIONS_MAX = 32  # sessions kept for reuse per client; more in use at once are closed after
 
 
 class UrlRefused(Exception):
@@ -224,27 +228,58 @@ def retry_after_seconds(value: str | None) -> float | None:
 
 
 class WebhookClient:
-    """POSTs to partner endpoints; one ``requests.Session`` per thread (keep-alive, thread safety)."""
+    """POSTs to partner endpoints over keep-alive ``requests.Session``s from a pool that the
+    process's threads share: a session is used by one thread at a time, and kept for the next
+    attempt, so that a batch's lanes reuse their connections from one batch to the next."""
 
     def __init__(self, *, timeout: float | None = None, verify: bool | str = True):
         self.timeout = timeout
         self.verify = verify  # True (the system's CAs) or a CA bundle path, e.g. a staging CA
-        self._local = threading.local()
+        self._idle: list[requests.Session] = []
+        self._lock = threading.Lock()
 
-    @property
-    def session(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = requests.Session()
-            session.trust_env = False  # no proxies or .netrc credentials from the environment
-            session.verify = self.verify
-            adapter = PinnedAddressAdapter()
-            session.mount("https://", adapter)
-            session.mount("http://", adapter)
-            self._local.session = session
+    def _new_session(self) -> requests.Session:
+        session = requests.Session()
+        session.trust_env = False  # no proxies or .netrc credentials from the environment
+        session.verify = self.verify
+        adapter = PinnedAddressAdapter()
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
         return session
 
+    @contextmanager
+    def _session(self) -> Iterator[requests.Session]:
+        with self._lock:
+            session = self._idle.pop() if self._idle else None
+        session = session or self._new_session()
+        try:
+            yield session
+        finally:
+            with self._lock:
+                keep = len(self._idle) < IDLE_SESSIONS_MAX
+                if keep:
+                    self._idle.append(session)
+            if not keep:
+                session.close()
+
+    def check(self, url: str) -> CheckedUrl | DeliveryResult:
+        """The URL guard once, for every attempt of a batch: the checked URL, or the refusal as the
+        result each attempt records."""
+        started = time.monotonic()
+        try:
+            return webhook_url_check(url)
+        except UrlRefused as exc:
+            elapsed_ms = int((time.monotonic() - started) * 1000)
+            return DeliveryResult(status_code=None, duration_ms=elapsed_ms, error=f"refused: {exc}"[:ERROR_MAX_CHARS])
+
     def post(self, *, url: str, body: bytes, headers: dict) -> DeliveryResult:
+        checked = self.check(url)
+        if isinstance(checked, DeliveryResult):
+            return checked
+        return self.send(checked=checked, body=body, headers=headers)
+
+    def send(self, *, checked: CheckedUrl, body: bytes, headers: dict) -> DeliveryResult:
+        """One POST to the address the guard checked, never to a second DNS answer."""
         total = self.timeout if self.timeout is not None else settings.WEBHOOK_TIMEOUT_SECONDS
         started = time.monotonic()
         deadline = started + total
@@ -252,43 +287,39 @@ class WebhookClient:
         def elapsed_ms() -> int:
             return int((time.monotonic() - started) * 1000)
 
-        try:
-            checked = webhook_url_check(url)
-        except UrlRefused as exc:
-            return DeliveryResult(status_code=None, duration_ms=elapsed_ms(), error=f"refused: {exc}"[:ERROR_MAX_CHARS])
         all_headers = {"content-type": "application/json", "user-agent": USER_AGENT, **headers}
         all_headers["Host"] = checked.host_header
-        # The connection goes to the address the guard checked, never to a second DNS answer.
-        request = self.session.prepare_request(
-            requests.Request("POST", checked.pinned_url, data=body, headers=all_headers)
-        )
-        request.tls_hostname = checked.hostname
-        try:
-            # connect and each read are bounded by what is left of the total; the body read below
-            # stops at the deadline too.
-            response = self.session.send(
-                request,
-                timeout=(total, total),
-                allow_redirects=False,
-                stream=True,
-                verify=self.verify,
+        with self._session() as session:
+            request = session.prepare_request(
+                requests.Request("POST", checked.pinned_url, data=body, headers=all_headers)
             )
-        except requests.Timeout:
-            return DeliveryResult(status_code=None, duration_ms=elapsed_ms(), error=f"timeout after {total:g} s")
-        except requests.RequestException as exc:
-            return DeliveryResult(
-                status_code=None, duration_ms=elapsed_ms(), error=f"{type(exc).__name__}: {exc}"[:ERROR_MAX_CHARS]
-            )
-        try:
-            excerpt = b""
-            for chunk in response.iter_content(chunk_size=RESPONSE_EXCERPT_BYTES):
-                excerpt += chunk
-                if len(excerpt) >= RESPONSE_EXCERPT_BYTES or time.monotonic() >= deadline:
-                    break
-        except requests.RequestException:
-            pass  # the status line arrived; a broken body does not change the outcome
-        finally:
-            response.close()
+            request.tls_hostname = checked.hostname
+            try:
+                # connect and each read are bounded by what is left of the total; the body read below
+                # stops at the deadline too.
+                response = session.send(
+                    request,
+                    timeout=(total, total),
+                    allow_redirects=False,
+                    stream=True,
+                    verify=self.verify,
+                )
+            except requests.Timeout:
+                return DeliveryResult(status_code=None, duration_ms=elapsed_ms(), error=f"timeout after {total:g} s")
+            except requests.RequestException as exc:
+                return DeliveryResult(
+                    status_code=None, duration_ms=elapsed_ms(), error=f"{type(exc).__name__}: {exc}"[:ERROR_MAX_CHARS]
+                )
+            try:
+                excerpt = b""
+                for chunk in response.iter_content(chunk_size=RESPONSE_EXCERPT_BYTES):
+                    excerpt += chunk
+                    if len(excerpt) >= RESPONSE_EXCERPT_BYTES or time.monotonic() >= deadline:
+                        break
+            except requests.RequestException:
+                pass  # the status line arrived; a broken body does not change the outcome
+            finally:
+                response.close()
         error = ""
         if response.is_redirect or 300 <= response.status_code < 400:
             error = f"redirect to {response.headers.get('location', '?')} not followed"[:ERROR_MAX_CHARS]

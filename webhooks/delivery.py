@@ -1,267 +1,197 @@
-"""Delivery: one attempt of one event, from its claim to the record of its outcome.
+"""Delivery: the attempts of claimed events, from their claim to the record of their outcomes.
 
-An attempt first *claims* its row in a short transaction (``SELECT … FOR UPDATE SKIP LOCKED``, then
-``next_retry_at`` is pushed forward as a lease), sends outside any transaction, and records the
-outcome in a second short transaction, only if it still holds the lease. A claim is refused while
-the partner is paused, while an earlier event of the same order is PENDING, and, while the
-partner's endpoint is failing, while another attempt to it is in flight. The outcome moves the event
-on (sent, retry on the schedule, dead letter), counts the endpoint's failures, and queues what it
-unblocks.
+A ``webhooks.deliver_webhook`` message names one event (a new event queued on its own, a short
+retry, a resend) or a batch that the dispatcher claimed (``log_pks`` under ``lease``). Its delivery
+
+1. reads the partner's gate and, for a healthy endpoint, takes one of the partner's
+   WEBHOOK_MAX_IN_FLIGHT_PER_PARTNER slots (``slots.py``) per lane it will send on; with none free,
+   it gives its events back (due again) to the attempts in flight, with a dispatch a second later;
+2. takes its events in one short transaction (``SELECT … FOR UPDATE SKIP LOCKED``, lease renewed):
+   only rows still due (or still under the dispatcher's lease), of an unpaused partner, with no
+   earlier PENDING event of the same order; while the endpoint is failing, one row, and only with
+   the endpoint's one attempt slot;
+3. sends them outside any transaction, on its lanes (``sending.py``), and records every outcome in
+   one transaction (``outcomes.py``);
+4. for a dispatcher's batch, while the endpoint answers, claims the partner's next batch and goes
+   on, for up to DRAIN_SECONDS, then hands over to a dispatch.
 """
 
 from __future__ import annotations
 
-import logging
-import random
 import time
-from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from enum import StrEnum
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from partners.models import Partner
-from webhooks.client import DeliveryResult, WebhookClient
-from webhooks.dispatch import delivery_enqueue, endpoint_slot_take, endpoint_state, events_dispatch_due, lease_end
-from webhooks.models import WebhookAttempt, WebhookEndpointState, WebhookLog
+from webhooks.dispatch import claim_transaction, dispatch_enqueue, endpoint_slot_take, events_claim_due, lease_end
+from webhooks.models import WebhookLog
+from webhooks.outcomes import DeliveryOutcome, batch_record
 from webhooks.selectors import DeliveryGate, delivery_gate, earlier_pending_of_same_order, secrets_active
-from webhooks.signing import signature_headers
-from webhooks.slots import slot_release, slot_take
+from webhooks.sending import ClaimedEvent, Target, batch_send
+from webhooks.slots import Slots, slots_release, slots_take
 
-logger = logging.getLogger(__name__)
+__all__ = ["DeliveryOutcome", "batch_deliver", "event_deliver"]
 
-HTTP_GONE = 410
-# An event over its partner's cap of attempts in flight is tried again this much later.
+# A batch's delivery goes on claiming its partner's next batches for this long, then hands over.
+DRAIN_SECONDS = 10.0
+# Events given back for want of a free slot are dispatched again this much later.
 SLOT_WAIT_SECONDS = 1.0
-
-_client = WebhookClient()
-
-
-class DeliveryOutcome(StrEnum):
-    SENT = "SENT"  # 2xx: delivered
-    RETRY = "RETRY"  # failed; another attempt is scheduled
-    FAILED = "FAILED"  # 410, or the retry schedule is used up (dead letter)
-    SKIPPED = "SKIPPED"  # not claimed: not due, paused, held by order, endpoint busy, or taken over
-    DEFERRED = "DEFERRED"  # not claimed: the partner has its maximum of attempts in flight; requeued
-
-
-@dataclass(frozen=True)
-class Claim:
-    """An event this caller may attempt now, until ``lease``."""
-
-    log: WebhookLog  # with its partner
-    lease: datetime
-    endpoint_failing: bool
-
-
-@contextmanager
-def _claim_transaction():
-    """A transaction for a claim. On PostgreSQL its commit does not wait for the disk: a claim lost
-    in a database crash only makes the event due again, which at-least-once delivery allows."""
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        yield
-
-
-def _event_claim(
-    *, log_pk: int, lease: datetime | None, now: datetime, gate: DeliveryGate | None = None
-) -> Claim | None:
-    """Claim one event for an attempt now; None when it is not this caller's to send. ``gate`` is the
-    event's delivery gate when the caller has already read it."""
-    gate = gate or delivery_gate(log_pk=log_pk)
-    if (
-        gate is None
-        or gate.status != WebhookLog.Status.PENDING
-        or gate.partner_paused
-        or gate.endpoint_busy(now=now, held=lease)
-    ):
-        return None  # the common refusals, decided without taking any lock
-    # With the dispatcher's lease the row is ours while it still carries that lease; without one,
-    # it must be due.
-    due = Q(next_retry_at=lease) if lease is not None else Q(next_retry_at__lte=now)
-    new_lease = lease_end(now)
-    failing = gate.endpoint_failures > 0
-    with _claim_transaction():
-        log = (
-            WebhookLog.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("partner")
-            .filter(due, pk=log_pk, status=WebhookLog.Status.PENDING, partner__deliveries_paused=False)
-            .exclude(earlier_pending_of_same_order())  # an earlier event of the same order goes first
-            .first()
-        )
-        if log is None:
-            return None
-        if failing and not endpoint_slot_take(partner_id=log.partner_id, now=now, lease=new_lease, held=lease):
-            return None
-        WebhookLog.objects.filter(pk=log.pk).update(next_retry_at=new_lease)
-        log.next_retry_at = new_lease
-    return Claim(log=log, lease=new_lease, endpoint_failing=failing)
+# An attempt starts only if it can end this long before its lease does, for the record.
+RECORD_MARGIN_SECONDS = 5.0
 
 
 def event_deliver(*, log_pk: int, lease: datetime | None = None) -> DeliveryOutcome:
-    """Make one delivery attempt of an event if it is due and this caller may claim it.
+    """Make one delivery attempt of an event if it is due and this caller may claim it (``lease``:
+    the claim a dispatcher made for this message, in messages queued before batches).
 
     Safe to run twice and to kill at any line: the claim is a lease in the database, so a second
     run finds the row taken, and a run killed mid-send leaves the lease to expire, after which the
     event is sent again under the same id (receivers drop duplicates by ``webhook-id``).
     """
+    return _deliver(log_pks=[log_pk], lease=lease).outcomes.get(log_pk, DeliveryOutcome.SKIPPED)
+
+
+def batch_deliver(*, log_pks: list[int], lease: datetime) -> dict[int, DeliveryOutcome]:
+    """Send a batch the dispatcher claimed until ``lease``; then, while the partner's endpoint
+    answers, claim and send its next batches, for up to DRAIN_SECONDS.
+
+    Safe to run twice and to kill at any line, as ``event_deliver``: a second run finds the rows no
+    longer under ``lease``; a killed run's leases expire and the periodic dispatch claims them again.
+    """
+    started = time.monotonic()
+    outcomes: dict[int, DeliveryOutcome] = {}
+    partner = None
+    while True:
+        report = _deliver(log_pks=log_pks, lease=lease, drain=True)
+        outcomes.update(report.outcomes)
+        if not report.go_on or report.partner_id is None:
+            return outcomes
+        if time.monotonic() - started >= DRAIN_SECONDS:
+            dispatch_enqueue(partner_pk=report.partner_id, countdown=0)
+            return outcomes
+        partner = partner or Partner.objects.get(pk=report.partner_id)
+        claims = events_claim_due(partner=partner)
+        if not claims:
+            return outcomes
+        log_pks, lease = [log_pk for log_pk, _ in claims], claims[0][1]
+
+
+@dataclass(frozen=True)
+class _Report:
+    outcomes: dict[int, DeliveryOutcome] = field(default_factory=dict)
+    partner_id: int | None = None
+    go_on: bool = False  # every event was sent and the endpoint answered: a next batch may follow
+
+
+def _deliver(*, log_pks: list[int], lease: datetime | None, drain: bool = False) -> _Report:
     now = timezone.now()
-    gate = delivery_gate(log_pk=log_pk)
-    # A failing endpoint gets one attempt at a time (the claim's slot in the database); any other
-    # partner is capped at WEBHOOK_MAX_IN_FLIGHT_PER_PARTNER attempts at once, so an endpoint that
-    # starts hanging can never hold every worker thread. The cap is checked before the claim, so an
-    # event over it costs one query and goes back to the queue untouched, under the same lease.
-    token = None
-    healthy = gate is not None and not gate.partner_paused and not gate.endpoint_failures
-    if healthy and gate.status == WebhookLog.Status.PENDING:
-        token = slot_take(partner_id=gate.partner_id, until_epoch=lease_end(now).timestamp())
-        if token is None:
-            delivery_enqueue(log_pk, lease=lease, countdown=SLOT_WAIT_SECONDS)
-            return DeliveryOutcome.DEFERRED
+    gate = delivery_gate(log_pk=min(log_pks))
+    refused = (
+        gate is None
+        or gate.partner_paused
+        or gate.endpoint_busy(now=now, held=lease)
+        or (len(log_pks) == 1 and gate.status != WebhookLog.Status.PENDING)
+    )
+    if refused:  # the common refusals, decided without taking any lock
+        _give_back(log_pks, lease=lease, now=now)
+        return _Report()
+    failing = gate.endpoint_failures > 0
+    slots = None
+    if not failing:
+        # A failing endpoint has its one attempt slot in the database; any other partner is capped at
+        # WEBHOOK_MAX_IN_FLIGHT_PER_PARTNER attempts at once, so that an endpoint that starts hanging
+        # can never hold every worker thread.
+        wanted = min(settings.WEBHOOK_MAX_IN_FLIGHT_PER_PARTNER, len(log_pks))
+        slots = slots_take(partner_id=gate.partner_id, until_epoch=lease_end(now).timestamp(), wanted=wanted)
+        if not slots:
+            _give_back(log_pks, lease=lease, now=now)
+            dispatch_enqueue(partner_pk=gate.partner_id, countdown=SLOT_WAIT_SECONDS)
+            return _Report(outcomes=dict.fromkeys(log_pks, DeliveryOutcome.DEFERRED), partner_id=gate.partner_id)
     try:
-        claim = _event_claim(log_pk=log_pk, lease=lease, now=now, gate=gate)
-        if claim is None:
-            return DeliveryOutcome.SKIPPED
-        started_at = timezone.now()
-        result = _attempt_send(log=claim.log)
-        return _attempt_record(claim=claim, started_at=started_at, result=result)
+        return _take_send_record(log_pks=log_pks, lease=lease, now=now, gate=gate, slots=slots, drain=drain)
     finally:
-        if token is not None:
-            slot_release(partner_id=gate.partner_id, token=token)
+        if slots is not None:
+            slots_release(slots)
 
 
-def _attempt_send(*, log: WebhookLog) -> DeliveryResult:
-    partner = log.partner
-    secrets = secrets_active(partner=partner)
-    if not secrets:
-        return DeliveryResult(status_code=None, duration_ms=0, error="no active webhook secret for the partner")
-    headers = signature_headers(
-        scheme=partner.webhook_scheme,
-        secrets=secrets,
-        msg_id=log.event_id,
-        timestamp=int(time.time()),
-        body=log.body,
+def _take_send_record(
+    *, log_pks: list[int], lease: datetime | None, now: datetime, gate: DeliveryGate, slots: Slots | None, drain: bool
+) -> _Report:
+    failing = slots is None
+    events, new_lease = _take(log_pks=log_pks, lease=lease, now=now, partner_id=gate.partner_id, failing=failing)
+    if not events:
+        return _Report(partner_id=gate.partner_id)
+    send_until = (
+        time.monotonic()
+        + settings.WEBHOOK_CLAIM_LEASE_SECONDS
+        - settings.WEBHOOK_TIMEOUT_SECONDS
+        - RECORD_MARGIN_SECONDS
     )
-    return _client.post(url=partner.webhook_url, body=log.body.encode("utf-8"), headers=headers)
-
-
-def retry_delay(*, retries: int, retry_after: float | None = None) -> float:
-    """Seconds before retry number ``retries`` (1-based): the schedule's step plus up to the jitter
-    share, and never less than what the receiver asked for in Retry-After."""
-    step = settings.WEBHOOK_RETRY_SCHEDULE[retries - 1]
-    delay = step * (1 + random.uniform(0, settings.WEBHOOK_RETRY_JITTER))
-    if retry_after is not None:
-        delay = max(delay, min(retry_after, settings.WEBHOOK_RETRY_AFTER_MAX_SECONDS))
-    return delay
-
-
-def _attempt_record(*, claim: Claim, started_at: datetime, result: DeliveryResult) -> DeliveryOutcome:
-    """Record the attempt, and move the event on only if this attempt still holds its lease."""
-    log, now = claim.log, timezone.now()
-    retries, delay = log.retries, None
-    if result.delivered:
-        outcome = DeliveryOutcome.SENT
-        change = {"status": WebhookLog.Status.SENT, "sent_at": now, "next_retry_at": None}
-    elif result.status_code == HTTP_GONE or retries >= len(settings.WEBHOOK_RETRY_SCHEDULE):
-        outcome = DeliveryOutcome.FAILED
-        change = {"status": WebhookLog.Status.FAILED, "next_retry_at": None}
-    else:
-        outcome = DeliveryOutcome.RETRY
-        retries += 1
-        delay = retry_delay(retries=retries, retry_after=result.retry_after)
-        change = {"retries": retries, "next_retry_at": now + timedelta(seconds=delay)}
-    response = {
-        "statusCode": result.status_code,
-        "body": result.response_excerpt,
-        "error": result.error,
-        "attemptedAt": started_at.isoformat(),
-    }
-    with transaction.atomic():
-        owned = WebhookLog.objects.filter(
-            pk=log.pk, status=WebhookLog.Status.PENDING, next_retry_at=claim.lease
-        ).update(response=response, **change)
-        if not owned:
-            # A resend or a newer claim took the event over while this attempt ran (or it was
-            # deleted): keep this attempt's record, change nothing else.
-            if not WebhookLog.objects.filter(pk=log.pk).update(response=response):
-                return DeliveryOutcome.SKIPPED
-            outcome = DeliveryOutcome.SKIPPED
-        WebhookAttempt.objects.create(
-            log_id=log.pk,
-            attempted_at=started_at,
-            duration_ms=result.duration_ms,
-            status_code=result.status_code,
-            error=result.error,
-            response_excerpt=result.response_excerpt,
-        )
-        recovered = _endpoint_state_record(claim=claim, result=result, now=now)
-        if outcome != DeliveryOutcome.SKIPPED:
-            _attempt_follow_up(log=log, outcome=outcome, delay=delay, recovered=recovered)
-    data = log.payload.get("data") if isinstance(log.payload, dict) else None
-    extra = {
-        "event_id": log.event_id,
-        "event_type": log.event_type,
-        "order_id": data.get("orderId") if isinstance(data, dict) else None,
-        "partner_id": log.partner_id,
-        "status_code": result.status_code,
-        "error": result.error,
-        "retries": retries,
-    }
-    if outcome == DeliveryOutcome.FAILED:
-        logger.error("webhook event failed for good (dead letter)", extra=extra)
-    elif outcome == DeliveryOutcome.RETRY:
-        logger.warning("webhook delivery failed, retry scheduled", extra=extra)
-    else:
-        logger.info("webhook attempt recorded", extra={**extra, "outcome": str(outcome)})
-    return outcome
-
-
-def _endpoint_state_record(*, claim: Claim, result: DeliveryResult, now: datetime) -> bool:
-    """Count the endpoint's failures in a row; True when this 2xx ended a failing spell."""
-    partner_id = claim.log.partner_id
-    if result.delivered:
-        return bool(
-            WebhookEndpointState.objects.filter(pk=partner_id, consecutive_failures__gt=0).update(
-                consecutive_failures=0, busy_until=None, last_success_at=now
-            )
-        )
-    if result.status_code == HTTP_GONE:  # the endpoint answered; it refuses this event only
-        if claim.endpoint_failing:
-            WebhookEndpointState.objects.filter(pk=partner_id).update(busy_until=None)
-        return False
-    endpoint_state(partner_id)
-    WebhookEndpointState.objects.filter(pk=partner_id).update(
-        consecutive_failures=F("consecutive_failures") + 1, busy_until=None, last_failure_at=now
+    target = Target(
+        url=gate.webhook_url, scheme=gate.webhook_scheme, secrets=secrets_active(partner_id=gate.partner_id)
     )
-    return False
-
-
-def _attempt_follow_up(*, log: WebhookLog, outcome: DeliveryOutcome, delay: float | None, recovered: bool) -> None:
-    """Queue, after commit, what this outcome unblocks: the order's next event, a short retry, or the
-    backlog of an endpoint that just answered again."""
-    log_pk, order_id, partner_id = log.pk, log.order_id, log.partner_id
-    if outcome == DeliveryOutcome.RETRY and delay is not None and delay <= settings.WEBHOOK_COUNTDOWN_MAX_SECONDS:
-        transaction.on_commit(lambda: delivery_enqueue(log_pk, countdown=delay))
-    if outcome in (DeliveryOutcome.SENT, DeliveryOutcome.FAILED) and order_id is not None:
-        transaction.on_commit(lambda: _order_next_event_enqueue(order_id=order_id, after_pk=log_pk))
-    if recovered:
-        transaction.on_commit(lambda: events_dispatch_due(partner=Partner.objects.get(pk=partner_id)))
-
-
-def _order_next_event_enqueue(*, order_id: int, after_pk: int) -> None:
-    next_pk = (
-        WebhookLog.objects.filter(
-            order_id=order_id, status=WebhookLog.Status.PENDING, pk__gt=after_pk, next_retry_at__lte=timezone.now()
-        )
-        .order_by("pk")
-        .values_list("pk", flat=True)
-        .first()
+    sent, unsent = batch_send(
+        events=events,
+        target=target,
+        lanes=slots.count if slots else 1,
+        send_until=send_until,
+        paused=lambda: Partner.objects.filter(pk=gate.partner_id, deliveries_paused=True).exists(),
     )
-    if next_pk is not None:
-        delivery_enqueue(next_pk)
+    record = batch_record(
+        partner_id=gate.partner_id,
+        lease=new_lease,
+        attempts=sent,
+        unsent=[event.pk for event in unsent],
+        endpoint_failing=failing,
+        dispatch_when_recovered=not drain,  # a drain goes on by itself
+    )
+    if unsent and not record.endpoint_failing:
+        # Stopped by the lease's window (a slow endpoint) or a pause: a dispatch takes the rest, or,
+        # for a paused partner, leaves it.
+        dispatch_enqueue(partner_pk=gate.partner_id, countdown=0)
+    return _Report(
+        outcomes=record.outcomes, partner_id=gate.partner_id, go_on=not unsent and not record.endpoint_failing
+    )
+
+
+def _take(
+    *, log_pks: list[int], lease: datetime | None, now: datetime, partner_id: int, failing: bool
+) -> tuple[list[ClaimedEvent], datetime]:
+    """Claim ``log_pks`` for attempts now, under a fresh lease; the events taken.
+
+    With the dispatcher's lease a row is ours while it still carries that lease; without one, it must
+    be due. Rows of the batch not taken go back to due.
+    """
+    due = Q(next_retry_at=lease) if lease is not None else Q(next_retry_at__lte=now)
+    new_lease = lease_end(now)
+    with claim_transaction():
+        rows = list(
+            WebhookLog.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(due, pk__in=log_pks, status=WebhookLog.Status.PENDING, partner__deliveries_paused=False)
+            .exclude(earlier_pending_of_same_order())  # an earlier event of the same order goes first
+            .order_by("pk")
+            .values_list("pk", "event_id", "event_type", "body", "retries", "order_id", "payload__data__orderId")
+        )
+        if failing:  # one attempt at a time, in the endpoint's slot
+            rows = rows[:1]
+            if rows and not endpoint_slot_take(partner_id=partner_id, now=now, lease=new_lease, held=lease):
+                rows = []
+        events = [ClaimedEvent(*row[:6], order_ref=row[6] if isinstance(row[6], str) else None) for row in rows]
+        if events:
+            WebhookLog.objects.filter(pk__in=[event.pk for event in events]).update(next_retry_at=new_lease)
+        taken = {event.pk for event in events}
+        _give_back([pk for pk in log_pks if pk not in taken], lease=lease, now=now)
+    return events, new_lease
+
+
+def _give_back(log_pks: list[int], *, lease: datetime | None, now: datetime) -> None:
+    """Rows still under the dispatcher's ``lease`` that this delivery does not send are due again
+    (rather than waiting for the lease to run out)."""
+    if lease is not None and log_pks:
+        WebhookLog.objects.filter(pk__in=log_pks, status=WebhookLog.Status.PENDING, next_retry_at=lease).update(
+            next_retry_at=now
+        )

@@ -1,22 +1,24 @@
 """Dispatch: choosing which events of a partner go to the ``webhooks`` queue now, and queueing them.
 
-Delivery is driven from the database. ``events_claim_due`` claims a partner's due rows in one short
-transaction (``SELECT … FOR UPDATE SKIP LOCKED``, then ``next_retry_at`` is pushed forward as a
-lease); ``events_dispatch_due`` (the periodic ``webhooks.deliver_due_webhooks``) does that in
-batches and queues one ``webhooks.deliver_webhook`` per claimed row, so a lost broker message or a
-dead worker only delays an event until its lease runs out. A failing endpoint gets one attempt at a
-time: its slot is ``busy_until`` on its endpoint state, taken here and by the delivery's own claim.
-Every delivery and dispatch message of the outbox is queued by this module.
+Delivery is driven from the database. ``events_claim_due`` claims a batch of a partner's due rows in
+one short transaction (``SELECT … FOR UPDATE SKIP LOCKED``, then ``next_retry_at`` is pushed forward
+as a lease); ``events_dispatch_due`` (the periodic ``webhooks.deliver_due_webhooks``) claims one
+batch per partner and queues one ``webhooks.deliver_webhook`` for it, which sends the batch and goes
+on claiming the partner's next ones while its endpoint answers (``delivery.py``). A lost broker
+message or a dead worker only delays its events until their lease runs out. A failing endpoint gets
+one attempt at a time: its slot is ``busy_until`` on its endpoint state, taken here and by the
+delivery's own claim. Every delivery and dispatch message of the outbox is queued by this module.
 """
 
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from partners.models import Partner
@@ -27,6 +29,17 @@ from webhooks.tasks import deliver_due_webhooks, deliver_webhook
 logger = logging.getLogger(__name__)
 
 DISPATCH_CONTINUE_SECONDS = 1.0
+
+
+@contextmanager
+def claim_transaction():
+    """A transaction for a claim. On PostgreSQL its commit does not wait for the disk: a claim lost
+    in a database crash only makes the event due again, which at-least-once delivery allows."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        yield
 
 
 def lease_end(now: datetime) -> datetime:
@@ -54,16 +67,17 @@ def endpoint_slot_take(*, partner_id: int, now: datetime, lease: datetime, held:
 
 
 def events_claim_due(*, partner: Partner, now: datetime | None = None, limit: int | None = None) -> list:
-    """Claim up to ``limit`` due events of ``partner``: ``[(log pk, lease), …]``.
+    """Claim up to ``limit`` (WEBHOOK_DELIVERY_BATCH_SIZE) due events of ``partner``, oldest due
+    first, at most one per order: ``[(log pk, lease), …]``.
 
     Rows locked by another claimer are skipped, and claimed rows get ``next_retry_at = lease``, so
     two claimers never get the same row. A healthy endpoint has at most WEBHOOK_DISPATCH_BATCH_SIZE
     claims outstanding; a failing one gets one row, and only when no other attempt to it is in flight.
     """
     now = now or timezone.now()
-    limit = limit or settings.WEBHOOK_DISPATCH_BATCH_SIZE
+    limit = limit or settings.WEBHOOK_DELIVERY_BATCH_SIZE
     lease = lease_end(now)
-    with transaction.atomic():
+    with claim_transaction():
         if Partner.objects.filter(pk=partner.pk, deliveries_paused=True).exists():
             return []
         failing = endpoint_state(partner.pk).is_failing
@@ -88,10 +102,12 @@ def events_claim_due(*, partner: Partner, now: datetime | None = None, limit: in
 
 
 def events_dispatch_due(*, partner: Partner | None = None, now: datetime | None = None) -> int:
-    """Claim the due events (of one partner, or of every unpaused one) and queue a delivery for each.
+    """Claim a batch of due events (of one partner, or of every unpaused one) and queue one delivery
+    for each batch; the number of events queued.
 
-    A healthy partner with more due events than one batch gets a follow-up dispatch a second later,
-    so a backlog drains at the workers' pace without flooding the queue.
+    The delivery of a healthy partner's batch claims the partner's next batches itself, so a backlog
+    drains at the workers' pace without flooding the queue. A healthy partner whose due events could
+    not be claimed now (other claims outstanding, rows locked) gets a follow-up dispatch a second later.
     """
     now = now or timezone.now()
     partners = [partner] if partner is not None else list(partners_with_due_events(now=now))
@@ -99,11 +115,15 @@ def events_dispatch_due(*, partner: Partner | None = None, now: datetime | None 
         _dispatch_started(partner_pk=partner.pk)
     queued = 0
     for each in partners:
-        for log_pk, lease in events_claim_due(partner=each, now=now):
-            delivery_enqueue(log_pk, lease=lease)
-            queued += 1
-        healthy = not endpoint_state(each.pk).is_failing
-        if healthy and events_due(partner=each, now=now).exists():
+        claims = events_claim_due(partner=each, now=now)
+        if claims:
+            batch_enqueue([log_pk for log_pk, _ in claims], lease=claims[0][1])
+            queued += len(claims)
+        elif (
+            not endpoint_state(each.pk).is_failing
+            and events_due(partner=each, now=now).exists()
+            and not Partner.objects.filter(pk=each.pk, deliveries_paused=True).exists()
+        ):
             dispatch_enqueue(partner_pk=each.pk, countdown=DISPATCH_CONTINUE_SECONDS)
     if queued:
         logger.info("webhook deliveries queued", extra={"count": queued})
@@ -135,13 +155,24 @@ def dispatch_enqueue(*, partner_pk: int, countdown: float) -> bool:
     return True
 
 
-def delivery_enqueue(log_pk: int, *, lease: datetime | None = None, countdown: float | None = None) -> bool:
-    """Queue ``webhooks.deliver_webhook``; a broker outage only delays the event (the periodic task
-    claims it once its ``next_retry_at`` or lease has passed)."""
-    args: list = [log_pk] if lease is None else [log_pk, lease.isoformat()]
+def delivery_enqueue(log_pk: int, *, countdown: float | None = None) -> bool:
+    """Queue ``webhooks.deliver_webhook`` for one event (it claims the event itself, when due); a
+    broker outage only delays the event (the periodic task claims it once its ``next_retry_at`` has
+    passed)."""
     try:
-        deliver_webhook.apply_async(args=args, countdown=countdown)
+        deliver_webhook.apply_async(args=[log_pk], countdown=countdown)
     except Exception as exc:  # kombu raises many types; the database still has the event
         logger.warning("webhook delivery not queued, deliver_due_webhooks will send it: %s", type(exc).__name__)
+        return False
+    return True
+
+
+def batch_enqueue(log_pks: list[int], *, lease: datetime) -> bool:
+    """Queue ``webhooks.deliver_webhook`` for a batch this process claimed until ``lease``; a broker
+    outage only delays the batch until its lease has passed."""
+    try:
+        deliver_webhook.apply_async(kwargs={"log_pks": log_pks, "lease": lease.isoformat()})
+    except Exception as exc:  # kombu raises many types; the database still has the events
+        logger.warning("webhook batch not queued, deliver_due_webhooks will send it: %s", type(exc).__name__)
         return False
     return True

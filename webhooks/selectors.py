@@ -40,6 +40,8 @@ class DeliveryGate:
     partner_paused: bool
     endpoint_failures: int
     endpoint_busy_until: datetime | None
+    webhook_url: str = ""
+    webhook_scheme: str = ""
 
     def endpoint_busy(self, *, now: datetime, held: datetime | None = None) -> bool:
         busy_until = self.endpoint_busy_until
@@ -55,13 +57,15 @@ def delivery_gate(*, log_pk: int) -> DeliveryGate | None:
             "partner__deliveries_paused",
             "partner__webhook_endpoint_state__consecutive_failures",
             "partner__webhook_endpoint_state__busy_until",
+            "partner__webhook_url",
+            "partner__webhook_scheme",
         )
         .first()
     )
     if row is None:
         return None
-    status, partner_id, paused, failures, busy_until = row
-    return DeliveryGate(status, partner_id, paused, failures or 0, busy_until)
+    status, partner_id, paused, failures, busy_until, url, scheme = row
+    return DeliveryGate(status, partner_id, paused, failures or 0, busy_until, url, scheme)
 
 
 def partners_with_due_events(*, now: datetime) -> QuerySet[Partner]:
@@ -71,8 +75,8 @@ def partners_with_due_events(*, now: datetime) -> QuerySet[Partner]:
     ).order_by("pk")
 
 
-def secrets_active(*, partner: Partner, now: datetime | None = None) -> list[str]:
+def secrets_active(*, partner_id: int, now: datetime | None = None) -> list[str]:
     """The secrets that sign now, newest first: those without an end, or whose grace has not ended."""
     now = now or timezone.now()
-    rows = WebhookSecret.objects.filter(partner=partner).order_by("-created_at", "-pk")
-    return [row.secret for row in rows if row.expires_at is None or row.expires_at > now]
+    rows = WebhookSecret.objects.filter(partner_id=partner_id).order_by("-created_at", "-pk")
+    return [secret for secret, ends in rows.values_list("secret", "expires_at") if ends is None or ends > now]

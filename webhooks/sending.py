@@ -1,0 +1,132 @@
+"""Sending a claimed batch of one partner's events: the POSTs on up to ``lanes`` threads at once.
+
+The URL guard runs once for the batch and every POST goes to the address it checked
+(``WebhookClient.send``); the secrets are read once; each attempt is signed with its own timestamp.
+The lanes share the client's pool of keep-alive sessions. No lane touches the database: the caller
+records the outcomes, all in one transaction.
+
+Three rules stop a batch early, leaving its remaining events unsent for the caller to give back:
+- an attempt that fails (anything but 2xx and 410): the endpoint is now failing, and a failing
+  endpoint gets one attempt at a time, through the dispatcher;
+- ``send_until``: an attempt starts only while it can end, and be recorded, within the claim's lease
+  (each lane's first attempt always starts);
+- ``paused``, asked by the calling thread once a second while the lanes send (a slow endpoint's
+  batch takes a while): staff paused the partner, so no further attempt starts.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.utils import timezone
+
+from webhooks.client import CheckedUrl, DeliveryResult, WebhookClient
+from webhooks.signing import signature_headers
+
+HTTP_GONE = 410
+PAUSE_CHECK_SECONDS = 1.0
+
+_client = WebhookClient()
+
+
+@dataclass(frozen=True)
+class ClaimedEvent:
+    """What an attempt of an event needs, read with its claim."""
+
+    pk: int
+    event_id: str
+    event_type: str
+    body: str
+    retries: int
+    order_id: int | None  # the order's pk, for the order's next event
+    order_ref: str | None  # ``data.orderId``, for the log lines
+
+
+@dataclass(frozen=True)
+class Sent:
+    """One attempt made: when it started, and what came of it."""
+
+    event: ClaimedEvent
+    started_at: datetime
+    result: DeliveryResult
+
+    @property
+    def endpoint_failed(self) -> bool:
+        """Neither delivered nor refused for this event only (410): the endpoint is failing."""
+        return not self.result.delivered and self.result.status_code != HTTP_GONE
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where and how a partner's batch goes."""
+
+    url: str
+    scheme: str
+    secrets: Sequence[str]
+
+
+def batch_send(
+    *,
+    events: Sequence[ClaimedEvent],
+    target: Target,
+    lanes: int,
+    send_until: float,
+    paused: Callable[[], bool] = lambda: False,
+) -> tuple[list[Sent], list[ClaimedEvent]]:
+    """Attempt ``events`` on up to ``lanes`` threads; the attempts made, and the events not attempted.
+    The lanes never touch the database; ``paused`` is called from this thread."""
+    waiting = deque(events)
+    sent: list[Sent] = []
+    lock, stop = threading.Lock(), threading.Event()
+    checked: CheckedUrl | DeliveryResult
+    if not target.secrets:
+        checked = DeliveryResult(status_code=None, duration_ms=0, error="no active webhook secret for the partner")
+    else:
+        checked = _client.check(target.url)
+
+    def lane() -> None:
+        first = True
+        while not stop.is_set():
+            with lock:
+                if not waiting or (not first and time.monotonic() >= send_until):
+                    return
+                event = waiting.popleft()
+            first = False
+            started_at = timezone.now()
+            if isinstance(checked, DeliveryResult):
+                result = checked  # refused URL or no secret: the same answer for every event
+            else:
+                headers = signature_headers(
+                    scheme=target.scheme,
+                    secrets=target.secrets,
+                    msg_id=event.event_id,
+                    timestamp=int(time.time()),
+                    body=event.body,
+                )
+                result = _client.send(checked=checked, body=event.body.encode("utf-8"), headers=headers)
+            attempt = Sent(event=event, started_at=started_at, result=result)
+            with lock:
+                sent.append(attempt)
+            if attempt.endpoint_failed:
+                stop.set()
+
+    if len(events) == 1:
+        lane()
+        return sent, list(waiting)
+    count = max(1, min(lanes, len(events)))
+    with ThreadPoolExecutor(max_workers=count, thread_name_prefix="webhook-lane") as pool:
+        futures = [pool.submit(lane) for _ in range(count)]
+        running = set(futures)
+        while running:
+            _, running = wait(running, timeout=PAUSE_CHECK_SECONDS)
+            if running and not stop.is_set() and paused():
+                stop.set()
+        for future in futures:
+            future.result()  # a lane's own error (never a failed delivery) is raised here
+    return sent, list(waiting)
