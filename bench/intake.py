@@ -1,11 +1,15 @@
 """Intake benchmark: POST /t2mobile/fulfilment against gunicorn with the production settings on
 PostgreSQL and Redis, beside a bare DRF endpoint that does one INSERT, at a fixed concurrency.
 
-    .venv/bin/python bench/intake.py [--concurrency 16] [--seconds 15]
+    .venv/bin/python bench/intake.py [--concurrency 16] [--seconds 15] [--rounds 3]
 
 Creates (and drops afterwards) the database `bench_intake`; uses Redis database 6 (flushed afterwards:
-no worker runs, so every accepted order leaves a provisioning job there).
-Prints requests per second, p50 and p99 latency for both, and their ratio.
+no worker runs, so every accepted order leaves a provisioning job there). ``BENCH_INTAKE_DB``,
+``BENCH_INTAKE_REDIS_URL`` and ``BENCH_PORT`` move it, so that two runs on one machine do not meet.
+The two endpoints are measured in alternating rounds (``--seconds`` each in all, split over
+``--rounds``), so that a change of load on a shared machine falls on both alike.
+Prints requests per second, p50 and p99 latency for both, the 1-minute load average, and their
+ratio beside its goal (issue 14: at least 0.5).
 """
 
 from __future__ import annotations
@@ -27,18 +31,21 @@ import psycopg
 import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import PG, ROOT, admin_sql, service_env  # noqa: E402
+from bench.common import PG, ROOT, admin_sql, goal_line, service_env  # noqa: E402
 from scripts.procfile import process_argv  # noqa: E402
 
-DB = "bench_intake"
+DB = os.environ.get("BENCH_INTAKE_DB", "bench_intake")
+REDIS_URL = os.environ.get("BENCH_INTAKE_REDIS_URL", "redis://127.0.0.1:6379/6")
 PORT = int(os.environ.get("BENCH_PORT", "8099"))
+#: Issue 14: intake throughput at least half the bare endpoint's, on the same server config.
+RATIO_GOAL = 0.5
 API_KEY = "bench-key-" + "0123456789abcdef" * 2  # 32+ characters: the start-up check
 
 
 def env() -> dict[str, str]:
     return service_env(
         database=DB,
-        redis_url="redis://127.0.0.1:6379/6",
+        redis_url=REDIS_URL,
         DJANGO_SETTINGS_MODULE="bench.settings_bench",  # the production settings plus the bare endpoint
         T2MOBILE_RATE_LIMIT="10000000/m",
         T2MOBILE_API_KEYS=API_KEY,
@@ -135,12 +142,16 @@ def load(path: str, concurrency: int, seconds: float) -> dict[str, float]:
         t.start()
     for t in threads:
         t.join()
-    elapsed = time.time() - began
-    latencies.sort()
+    return {"latencies": latencies, "errors": errors[0], "elapsed": time.time() - began}
+
+
+def summary(rounds: list[dict]) -> dict[str, float]:
+    """Requests per second, p50 and p99 over the rounds of one endpoint."""
+    latencies = sorted(latency for r in rounds for latency in r["latencies"])
     return {
         "requests": len(latencies),
-        "errors": errors[0],
-        "rps": len(latencies) / elapsed,
+        "errors": sum(r["errors"] for r in rounds),
+        "rps": len(latencies) / sum(r["elapsed"] for r in rounds),
         "p50_ms": statistics.median(latencies) * 1000,
         "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
     }
@@ -149,31 +160,39 @@ def load(path: str, concurrency: int, seconds: float) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--seconds", type=float, default=15)
+    parser.add_argument("--seconds", type=float, default=15, help="per endpoint, over all rounds")
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     prepare()
     proc = start_gunicorn()
+    load_at_start = os.getloadavg()[0]
     try:
         load("/bench/bare", args.concurrency, 2)  # warm up
         load("/t2mobile/fulfilment", args.concurrency, 2)
-        bare = load("/bench/bare", args.concurrency, args.seconds)
-        intake = load("/t2mobile/fulfilment", args.concurrency, args.seconds)
+        bare_rounds, intake_rounds = [], []
+        for _ in range(args.rounds):
+            bare_rounds.append(load("/bench/bare", args.concurrency, args.seconds / args.rounds))
+            intake_rounds.append(load("/t2mobile/fulfilment", args.concurrency, args.seconds / args.rounds))
+        bare, intake = summary(bare_rounds), summary(intake_rounds)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=20)
         admin_sql(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
         redis.Redis.from_url(env()["REDIS_URL"]).flushdb()
+    load_at_end = os.getloadavg()[0]
     workers = env().get("WEB_CONCURRENCY", str(os.cpu_count() * 2 + 1))
+    threads = env().get("GUNICORN_THREADS", "1")
     print(
-        f"intake benchmark: gunicorn {workers} workers, concurrency {args.concurrency}, {args.seconds:.0f} s each, "
-        f"{os.cpu_count()} cores"
+        f"intake benchmark: gunicorn {workers} workers x {threads} threads, concurrency {args.concurrency}, "
+        f"{args.seconds:.0f} s each in {args.rounds} alternating rounds, {os.cpu_count()} cores, "
+        f"1-min load {load_at_start:.2f} -> {load_at_end:.2f}"
     )
     for name, r in (("bare INSERT", bare), ("POST /t2mobile/fulfilment", intake)):
         print(
             f"  {name:28s} {r['rps']:8.1f} req/s   p50 {r['p50_ms']:6.1f} ms   p99 {r['p99_ms']:6.1f} ms"
             f"   ({r['requests']} requests, {r['errors']} errors)"
         )
-    print(f"  intake / bare throughput ratio: {intake['rps'] / bare['rps']:.2f}")
+    print(goal_line("intake / bare throughput ratio (same run)", intake["rps"] / bare["rps"], RATIO_GOAL))
 
 
 if __name__ == "__main__":

@@ -49,7 +49,7 @@ class Order(models.Model):
         FULFILLED = "FULFILLED"
         FAILED = "FAILED"
 
-    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="orders")
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="orders", db_index=False)
     order_id = models.CharField(max_length=64)
     type = models.CharField(max_length=10, choices=Type.choices, default=Type.NEW)
     renewal_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="renewals")
