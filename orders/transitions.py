@@ -29,8 +29,20 @@ class OrderStateError(Exception):
 
 
 def order_locked(order_pk: int) -> tuple[Order, Fulfilment]:
-    order = Order.objects.select_for_update().get(pk=order_pk)
-    fulfilment = Fulfilment.objects.select_for_update().get(order_id=order_pk)
+    """The order and its fulfilment, both row-locked, with the partner (read, not locked) that the
+    event needs: one statement instead of three, taken from the fulfilment's side because its
+    foreign key to the order is an inner join (``FOR UPDATE`` refuses the nullable side of the outer
+    join that ``Order.select_related("fulfilment")`` would be)."""
+    try:
+        fulfilment = (
+            Fulfilment.objects.select_for_update(of=("self", "order"))
+            .select_related("order", "order__partner")
+            .get(order_id=order_pk)
+        )
+    except Fulfilment.DoesNotExist:
+        Order.objects.get(pk=order_pk)  # raises Order.DoesNotExist when there is no order at all
+        raise
+    order = fulfilment.order
     order.fulfilment = fulfilment  # the serializer reads the fulfilment through the order
     return order, fulfilment
 
