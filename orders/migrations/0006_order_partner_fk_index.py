@@ -17,7 +17,7 @@ INDEX = "t2mobile_orders_partner_id_e97cf1c5"  # Django's name for it, the same 
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("orders", "0003_partners_and_catalogue_moved_out"),
+        ("orders", "0005_subscriptions_from_renewal_chains"),
         ("partners", "0001_initial"),
     ]
 
