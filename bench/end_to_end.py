@@ -26,8 +26,9 @@ its goal (≥ 50/s) and its baseline, the intake rate of the same burst (202s pe
 cannot finish faster than orders come in, so where the intake rate is below the goal, HTTP intake
 (gunicorn and ``orders/intake.py``), not provisioning, is what holds the figure.
 
-Creates (and drops afterwards) the database ``bench_e2e``; uses Redis database 13 (flushed before
-and after). Every process it starts is stopped on exit, Ctrl-C and SIGTERM included.
+Creates (and drops afterwards) the database ``bench_e2e_<pid>``; uses Redis database 13, or
+``BENCH_E2E_REDIS``, refused when it holds keys (another run's), flushed after. Every process it
+starts is stopped on exit, Ctrl-C and SIGTERM included.
 """
 
 from __future__ import annotations
@@ -59,8 +60,11 @@ from integrations.zoho.sandbox_state import DEMO_ITEMS  # noqa: E402
 from scripts.procfile import process_argv  # noqa: E402
 
 RUN_DIR = ROOT / ".run"
-DB = "bench_e2e"
-REDIS = "redis://127.0.0.1:6379/13"
+# Per run: two runs at once (other worktrees) must not drop each other's database.
+DB = f"bench_e2e_{os.getpid()}"
+#: Shared by every run that does not set BENCH_E2E_REDIS: runs at once on one Redis db consume each
+#: other's jobs (and flush them), so the run refuses a db that already holds keys.
+REDIS = os.environ.get("BENCH_E2E_REDIS", "redis://127.0.0.1:6379/13")
 API_KEY = "bench-e2e-key-" + "0123456789abcdef" * 2  # 32+ characters: the start-up check
 PRODUCT_ID = DEMO_ITEMS[0]["item_id"]  # Zoho Mail Lite, first of the sandbox's demo catalogue
 WARM_UP_ORDERS = 3
@@ -371,6 +375,8 @@ def main() -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, lambda signum, _frame: sys.exit(128 + signum))
+    if broker.dbsize():
+        raise SystemExit(f"{REDIS} holds keys: another run may be using it; set BENCH_E2E_REDIS to a free db")
     try:
         broker.flushdb()
         admin_sql(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")

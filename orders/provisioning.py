@@ -150,10 +150,12 @@ def dead_attempts_settle(*, rows: list[tuple[int, int]], now) -> None:
 
 
 def _sales_order_id_store(*, order_pk: int, salesorder_id: str) -> None:
-    """Written the moment Zoho answers, in its own transaction, so a crash right after keeps it."""
-    with transaction.atomic():
-        Order.objects.filter(pk=order_pk).update(zoho_sales_order_id=salesorder_id)
-        Fulfilment.objects.filter(order_id=order_pk).update(sales_order_id=salesorder_id)
+    """Written the moment Zoho answers, so a crash right after keeps it: each UPDATE commits on its
+    own (autocommit, two round trips instead of BEGIN, two UPDATEs and COMMIT). No transaction is
+    needed around the pair: the order's copy commits first, and the next attempt takes the id from
+    either (``_sales_order_obtain``), so a crash between the two loses nothing."""
+    Order.objects.filter(pk=order_pk).update(zoho_sales_order_id=salesorder_id)
+    Fulfilment.objects.filter(order_id=order_pk).update(sales_order_id=salesorder_id)
 
 
 def _zoho_wait(*, order: Order, fulfilment: Fulfilment, error: ZohoWaitError, describe: str) -> None:
