@@ -4,8 +4,8 @@
 lock on (partner, key). A second request with the same key while the first is in flight gets
 ``409 REQUEST_IN_PROGRESS``; after the first commits, its stored answer (status and body, an error
 envelope included) is replayed; the same key with another body is ``422 IDEMPOTENCY_KEY_REUSED``.
-The operation's rows and the record commit together. Records expire after
-``IDEMPOTENCY_KEY_TTL_HOURS`` and are purged nightly.
+The operation's rows and the record (the last write, ``orders.sql``) commit together. Records
+expire after ``IDEMPOTENCY_KEY_TTL_HOURS`` and are purged nightly.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
 from orders.models import IdempotencyRecord
+from orders.sql import idempotency_record_find, row_insert
 from partners.models import Partner
 from t2mobile_portal import errors
 
@@ -85,7 +86,7 @@ def idempotent_answer(
     with transaction.atomic():
         if not _try_lock_key(partner, key):
             raise errors.RequestInProgress()
-        record = IdempotencyRecord.objects.filter(partner=partner, key=key).first()
+        record = idempotency_record_find(partner_pk=partner.pk, key=key)
         if record is not None and record.expires_at <= now:
             record.delete()
             record = None
@@ -100,7 +101,7 @@ def idempotent_answer(
         except (errors.PartnerApiError, ValidationError) as exc:
             error, _ = errors.as_partner_error(exc)
             status_code, body = error.status_code, errors.error_body(error.error_code, error.message, error.details)
-        IdempotencyRecord.objects.create(
+        record = IdempotencyRecord(
             partner=partner,
             key=key,
             fingerprint=fingerprint,
@@ -109,6 +110,7 @@ def idempotent_answer(
             response_body=body,
             expires_at=now + timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS),
         )
+        row_insert(record)  # the transaction's last write
     return Answer(status_code, body, replayed=False)
 
 

@@ -8,6 +8,7 @@ import psycopg
 import pytest
 from django.db import connection
 
+from orders import idempotency
 from orders.idempotency import _advisory_lock_id
 from orders.models import Fulfilment, IdempotencyRecord, Order
 from tests.conftest import order_payload
@@ -369,16 +370,17 @@ def test_provisioning_job_is_queued_after_commit(api, product, payload, clean_re
 @pytest.mark.django_db(transaction=True)
 def test_rolled_back_request_queues_nothing_and_stores_nothing(api, product, payload, clean_redis, monkeypatch):
     # Given the idempotency record cannot be written (the last write of the transaction)
-    def broken_create(*args, **kwargs):
+    def broken_insert(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(IdempotencyRecord.objects, "create", broken_create)
+    monkeypatch.setattr(idempotency, "row_insert", broken_insert)
 
     response = post(api, payload)
 
     assert_error(response, 500, "INTERNAL_ERROR")
     assert "disk full" not in response.content.decode()
     assert not Order.objects.exists() and not Fulfilment.objects.exists()
+    assert not IdempotencyRecord.objects.exists()
     assert clean_redis.llen("provisioning") == 0
 
 
