@@ -4,10 +4,8 @@
 lock on (partner, key). A second request with the same key while the first is in flight gets
 ``409 REQUEST_IN_PROGRESS``; after the first commits, its stored answer (status and body, an error
 envelope included) is replayed; the same key with another body is ``422 IDEMPOTENCY_KEY_REUSED``.
-The record is claimed first (inserted IN_PROGRESS, unless the key has one already) and given its
-answer last, so the operation's rows and the record commit together, and a key's record is found
-through its unique index, not by a lookup whose plan depends on statistics. Records expire after
-``IDEMPOTENCY_KEY_TTL_HOURS`` and are purged nightly.
+The operation's rows and the record (the last write, ``orders.sql``) commit together. Records
+expire after ``IDEMPOTENCY_KEY_TTL_HOURS`` and are purged nightly.
 """
 
 from __future__ import annotations
@@ -26,7 +24,7 @@ from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
 from orders.models import IdempotencyRecord
-from orders.sql import idempotency_answer_store, row_insert
+from orders.sql import idempotency_record_find, row_insert
 from partners.models import Partner
 from t2mobile_portal import errors
 
@@ -88,40 +86,32 @@ def idempotent_answer(
     with transaction.atomic():
         if not _try_lock_key(partner, key):
             raise errors.RequestInProgress()
-        claim = _record_claim(partner=partner, key=key, fingerprint=fingerprint, now=now)
-        if claim is None:
-            record = IdempotencyRecord.objects.filter(partner=partner, key=key).first()
-            if record is not None and record.expires_at > now:
-                if record.fingerprint != fingerprint:
-                    raise errors.IdempotencyKeyReused()
-                if record.status != IdempotencyRecord.Status.DONE:
-                    raise errors.RequestInProgress()
-                return Answer(record.response_status, record.response_body, replayed=True)
-            if record is not None:
-                record.delete()  # expired: the key is new again (None: the nightly purge took it)
-            claim = _record_claim(partner=partner, key=key, fingerprint=fingerprint, now=now)
-            if claim is None:
+        record = idempotency_record_find(partner_pk=partner.pk, key=key)
+        if record is not None and record.expires_at <= now:
+            record.delete()
+            record = None
+        if record is not None:
+            if record.fingerprint != fingerprint:
+                raise errors.IdempotencyKeyReused()
+            if record.status != IdempotencyRecord.Status.DONE:
                 raise errors.RequestInProgress()
+            return Answer(record.response_status, record.response_body, replayed=True)
         try:
             status_code, body = operation()
         except (errors.PartnerApiError, ValidationError) as exc:
             error, _ = errors.as_partner_error(exc)
             status_code, body = error.status_code, errors.error_body(error.error_code, error.message, error.details)
-        idempotency_answer_store(record_pk=claim.pk, status_code=status_code, body=body)
+        record = IdempotencyRecord(
+            partner=partner,
+            key=key,
+            fingerprint=fingerprint,
+            status=IdempotencyRecord.Status.DONE,
+            response_status=status_code,
+            response_body=body,
+            expires_at=now + timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS),
+        )
+        row_insert(record)  # the transaction's last write
     return Answer(status_code, body, replayed=False)
-
-
-def _record_claim(*, partner: Partner, key: str, fingerprint: str, now) -> IdempotencyRecord | None:
-    """The new IN_PROGRESS record of (partner, key), or None when the key has a record already.
-    Under the key's lock, so only a committed record can be there."""
-    record = IdempotencyRecord(
-        partner=partner,
-        key=key,
-        fingerprint=fingerprint,
-        status=IdempotencyRecord.Status.IN_PROGRESS,
-        expires_at=now + timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS),
-    )
-    return record if row_insert(record, skip_conflict=True) else None
 
 
 def idempotency_records_purge(*, now=None, batch_size: int = IDEMPOTENCY_PURGE_BATCH_SIZE) -> int:

@@ -297,9 +297,8 @@ def test_database_lost_in_the_middle_of_an_intake_leaves_nothing_behind(web_thro
     web = web_through_proxy
     payload = order_payload(orderId="T2M-PGMID-1")
     # The order and its fulfilment are already inserted in the open transaction when the
-    # connection dies on the idempotency record's answer, the intake's last write before COMMIT
-    # (the record is claimed first, orders/idempotency.py, and answered last).
-    web.proxy.cut_when_client_sends(f'UPDATE "{IdempotencyRecord._meta.db_table}"'.encode())
+    # connection dies on the idempotency record's insert, the intake's last write before COMMIT.
+    web.proxy.cut_when_client_sends(f'INSERT INTO "{IdempotencyRecord._meta.db_table}"'.encode())
 
     refused = web.post_order(api_key, payload, "key-pgmid-1")
 

