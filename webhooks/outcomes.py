@@ -125,8 +125,12 @@ def batch_record(
             WebhookLog.objects.filter(pk__in=unsent, status=WebhookLog.Status.PENDING, next_retry_at=lease).update(
                 next_retry_at=now
             )
+        # An attempt whose event is gone (deleted meanwhile) is neither logged nor counted.
         failing, recovered = _endpoint_state_record(
-            partner_id=partner_id, attempts=attempts, was_failing=endpoint_failing, now=now
+            partner_id=partner_id,
+            attempts=[m.sent for m in moves if m.sent.event.pk in held],
+            was_failing=endpoint_failing,
+            now=now,
         )
         for m in owned:
             outcomes[m.sent.event.pk] = m.outcome

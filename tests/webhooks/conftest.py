@@ -18,6 +18,7 @@ from partners.models import Partner, WebhookSecret
 from partners.services import secret_generate
 from tests.factories import OrderFactory
 from tests.zoho_fixtures import start_celery_worker
+from webhooks import outbox
 from webhooks.models import WebhookLog
 from webhooks.outbox import event_record
 
@@ -105,6 +106,13 @@ class Receiver:
                     return list(self.received)
             time.sleep(0.02)
         raise AssertionError(f"receiver got {len(self.received)} requests, expected {count}")
+
+
+@pytest.fixture(autouse=True)
+def fresh_direct_enqueue_budget(monkeypatch):
+    """Each test starts with this process's per-second budget of directly queued events unspent (the
+    default partner keeps its pk from test to test, and tests a second apart would share it)."""
+    monkeypatch.setattr(outbox, "_direct_enqueue_budget", outbox._DirectEnqueueBudget())
 
 
 @pytest.fixture

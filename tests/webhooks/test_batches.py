@@ -275,3 +275,23 @@ def test_messages_of_one_event_with_or_without_a_lease_still_run(hooked_partner,
     assert deliver_webhook.apply(args=[plain.pk]).get() == "SENT"
     assert deliver_webhook.apply(args=[pk, lease.isoformat()]).get() == "SENT"
     assert deliver_webhook.apply(kwargs={"log_pks": [plain.pk]}).get() == "SKIPPED"  # a batch needs its lease
+
+
+def test_an_attempt_whose_event_was_deleted_meanwhile_is_neither_logged_nor_counted(hooked_partner, receiver):
+    event = record(hooked_partner)
+
+    def deleted_while_in_flight(request):
+        try:
+            WebhookLog.objects.filter(event_id=request.event_id).delete()
+        finally:
+            connection.close()
+        return Answer(500)
+
+    receiver.decide = deleted_while_in_flight
+    log_pks, lease = claimed(hooked_partner)
+
+    outcomes = batch_deliver(log_pks=log_pks, lease=lease)
+
+    assert outcomes == {} and receiver.ids() == [event.event_id]
+    assert WebhookAttempt.objects.count() == 0
+    assert not WebhookEndpointState.objects.filter(partner=hooked_partner, consecutive_failures__gt=0).exists()
