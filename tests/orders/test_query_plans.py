@@ -153,12 +153,6 @@ def test_published_plan_lookup_uses_the_unique_item_id_and_product_tenure_indexe
     assert all("tenure" in scan.get("Index Cond", "") for scan in plans)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="IdempotencyRecord.partner keeps its own single-column index (orders/models.py, not changed "
-    "here): without statistics the planner takes it for a (partner, key) lookup and filters every record "
-    "of the partner; db_index=False on that field, as on Order.partner, makes this pass",
-)
 def test_idempotency_record_lookup_uses_the_unique_partner_key_index(intake_statements):
     scans = scans_of(intake_statements, "t2mobile_idempotency_records")
 
