@@ -1,8 +1,8 @@
 """Partner and ApiKey move to partners, Product and ProductPlan to catalogue; ZohoContact comes from
 integrations. No change to the database: same tables, same rows."""
 
-from django.db import migrations, models
 import django.db.models.deletion
+from django.db import migrations, models
 
 from t2mobile_portal.model_moves import content_types_move
 

@@ -91,7 +91,42 @@ DELETE FROM {subscriptions};
 """
 
 
+def _subscriptions_from_chains_orm(apps) -> None:
+    """The same, row by row, for the SQLite database of ``make run`` (small by nature; the SQL above
+    is PostgreSQL's)."""
+    order_model = apps.get_model("orders", "Order")
+    fulfilment_model = apps.get_model("orders", "Fulfilment")
+    subscription_model = apps.get_model("orders", "Subscription")
+    provisioned = ("ACTIVE", "EXPIRED")
+    for root in order_model.objects.filter(type="NEW", fulfilment__status__in=provisioned):
+        chain, frontier = [root], [root]
+        while frontier:
+            frontier = list(
+                order_model.objects.filter(renewal_of__in=frontier, type="RENEWAL", fulfilment__status__in=provisioned)
+            )
+            chain += frontier
+        periods = list(fulfilment_model.objects.filter(order__in=chain).values_list("status", "expires_at"))
+        expiries = [expires for _, expires in periods if expires is not None]
+        root_fulfilment = fulfilment_model.objects.get(order=root)
+        subscription, _ = subscription_model.objects.update_or_create(
+            origin_order=root,
+            defaults={
+                "partner_id": root.partner_id,
+                "customer_id": root.customer_id,
+                "product_id": root.product_id,
+                "activation_reference": root_fulfilment.activation_reference or root.activation_reference,
+                "status": "ACTIVE" if any(status == "ACTIVE" for status, _ in periods) else "EXPIRED",
+                "starts_at": root_fulfilment.starts_at or root.created_at,
+                "expires_at": max(expiries) if expiries else root_fulfilment.expires_at,
+            },
+        )
+        order_model.objects.filter(pk__in=[order.pk for order in chain]).update(subscription=subscription)
+
+
 def subscriptions_from_chains(apps, schema_editor) -> None:
+    if schema_editor.connection.vendor != "postgresql":
+        _subscriptions_from_chains_orm(apps)
+        return
     tables = _tables(apps)
     with schema_editor.connection.cursor() as cursor:
         for sql in (CHAINS, SUBSCRIPTIONS, POINTERS):
@@ -100,6 +135,14 @@ def subscriptions_from_chains(apps, schema_editor) -> None:
 
 
 def fulfilments_mirror_subscriptions(apps, schema_editor) -> None:
+    if schema_editor.connection.vendor != "postgresql":
+        for subscription in apps.get_model("orders", "Subscription").objects.all():
+            apps.get_model("orders", "Fulfilment").objects.filter(
+                order__subscription=subscription, status__in=("ACTIVE", "EXPIRED")
+            ).update(expires_at=subscription.expires_at, status=subscription.status)
+        apps.get_model("orders", "Order").objects.filter(subscription__isnull=False).update(subscription=None)
+        apps.get_model("orders", "Subscription").objects.all().delete()
+        return
     with schema_editor.connection.cursor() as cursor:
         cursor.execute(MIRRORED.format(provisioned=PROVISIONED, **_tables(apps)))
 
