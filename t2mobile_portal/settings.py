@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from email.utils import parseaddr
 from pathlib import Path
 
 import environ
@@ -203,6 +204,17 @@ WEBHOOK_DELIVERY_BATCH_SIZE = env.int("WEBHOOK_DELIVERY_BATCH_SIZE", default=100
 WEBHOOK_MAX_IN_FLIGHT_PER_PARTNER = env.int("WEBHOOK_MAX_IN_FLIGHT_PER_PARTNER", default=8)
 WEBHOOK_SENT_RETENTION_DAYS = env.int("WEBHOOK_SENT_RETENTION_DAYS", default=30)
 WEBHOOK_FAILED_RETENTION_DAYS = env.int("WEBHOOK_FAILED_RETENTION_DAYS", default=90)
+# An endpoint whose every attempt failed this long, with no success in between, is disabled (webhooks.md).
+WEBHOOK_DISABLE_AFTER_DAYS = env.float("WEBHOOK_DISABLE_AFTER_DAYS", default=5)
+
+# --- Staff alerts (webhooks.md, "Endpoint health and alerts"): Django's mail_admins ----------------
+# ADMINS: "Name <email>,…" (or bare addresses). EMAIL_URL: django-environ's email URL (smtp://…);
+# under DEBUG the console backend prints the mails, otherwise without EMAIL_URL nothing is sent.
+ADMINS = [parseaddr(entry) for entry in env.list("ADMINS", default=[]) if parseaddr(entry)[1]]
+SERVER_EMAIL = env("SERVER_EMAIL", default="t2mobile-gateway@localhost")
+_EMAIL_URL = env("EMAIL_URL", default="") or ("consolemail://" if DEBUG else "dummymail://")
+vars().update(env.email_url_config(_EMAIL_URL))
+EMAIL_SUBJECT_PREFIX = env("EMAIL_SUBJECT_PREFIX", default="[T2Mobile gateway] ")
 SENTRY_DSN = env("SENTRY_DSN", default="")
 METRICS_TOKEN = env("METRICS_TOKEN", default="")
 

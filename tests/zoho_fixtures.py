@@ -89,14 +89,23 @@ def provisioning_worker(zoho_sandbox, monkeypatch):
         yield worker
 
 
-def wait_for(predicate: Callable[[], object], *, timeout: float = 20.0, interval: float = 0.1, what: str = "condition"):
+def wait_for(
+    predicate: Callable[[], object],
+    *,
+    timeout: float = 20.0,
+    interval: float = 0.1,
+    what: str = "condition",
+    describe: Callable[[], str] | None = None,
+):
+    """Poll ``predicate`` until it is true; on timeout, fail with ``describe()`` (the state seen)."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met within {timeout:.0f} s")
+            seen = f"\n{describe()}" if describe else ""
+            raise AssertionError(f"{what} not met within {timeout:.0f} s{seen}")
         time.sleep(interval)
 
 

@@ -22,6 +22,7 @@ class WebhookLog(models.Model):
         SUBSCRIPTION_RENEWED = "SUBSCRIPTION_RENEWED"
         EXPIRY_REMINDER = "EXPIRY_REMINDER"
         SUBSCRIPTION_EXPIRED = "SUBSCRIPTION_EXPIRED"
+        PING = "PING"  # POST /t2mobile/webhooks/test: never disables an endpoint, three attempts at most
 
     event_id = models.CharField(max_length=64, unique=True)
     partner = models.ForeignKey("partners.Partner", on_delete=models.CASCADE, related_name="webhook_logs")
@@ -46,6 +47,8 @@ class WebhookLog(models.Model):
             models.Index(fields=["order", "created_at"], name="webhook_order_created_idx"),
             models.Index(fields=["partner", "status"], name="webhook_partner_status_idx"),
             models.Index(fields=["status", "created_at"], name="webhook_status_created_idx"),
+            # GET /t2mobile/events: a partner's events, newest first, by keyset
+            models.Index(fields=["partner", "-created_at", "-id"], name="webhook_partner_created_idx"),
         ]
 
     def __str__(self) -> str:
@@ -71,9 +74,16 @@ class WebhookAttempt(models.Model):
 class WebhookEndpointState(models.Model):
     """How a partner's endpoint is doing: while it keeps failing, one attempt at a time is sent to it.
 
-    ``consecutive_failures`` resets on the first 2xx. ``busy_until`` is the lease of the one attempt in
-    flight while the endpoint is failing; it expires by itself if the worker holding it dies.
+    ``consecutive_failures`` resets on the first 2xx, and so does ``failing_since`` (the first failure
+    after the last success). ``busy_until`` is the lease of the one attempt in flight while the
+    endpoint is failing; it expires by itself if the worker holding it dies. A *disabled* endpoint
+    (``disabled_at``: it answered 410, or failed every attempt for WEBHOOK_DISABLE_AFTER_DAYS) gets
+    no deliveries until staff enable it; its events wait.
     """
+
+    class DisabledReason(models.TextChoices):
+        GONE = "GONE", "the endpoint answered 410 Gone"
+        FAILING = "FAILING", "every attempt failed for WEBHOOK_DISABLE_AFTER_DAYS"
 
     partner = models.OneToOneField(
         "partners.Partner", on_delete=models.CASCADE, primary_key=True, related_name="webhook_endpoint_state"
@@ -82,6 +92,9 @@ class WebhookEndpointState(models.Model):
     busy_until = models.DateTimeField(null=True, blank=True)
     last_success_at = models.DateTimeField(null=True, blank=True)
     last_failure_at = models.DateTimeField(null=True, blank=True)
+    failing_since = models.DateTimeField(null=True, blank=True, help_text="first failure after the last success")
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    disabled_reason = models.CharField(max_length=10, choices=DisabledReason.choices, blank=True)
 
     class Meta:
         db_table = "t2mobile_webhook_endpoint_states"
@@ -92,3 +105,7 @@ class WebhookEndpointState(models.Model):
     @property
     def is_failing(self) -> bool:
         return self.consecutive_failures > 0
+
+    @property
+    def is_disabled(self) -> bool:
+        return self.disabled_at is not None

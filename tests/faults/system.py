@@ -226,6 +226,37 @@ class System:
         """Processes that exited, with the end of their output."""
         return {name: p.output() for name, p in self.processes.items() if not p.alive()}
 
+    def flow_state(self, order_ids: list[str]) -> str:
+        """Where each order and its events are (for a failure message): the database's rows, the
+        receiver's verified deliveries and the broker's queue lengths."""
+        from django.utils import timezone
+
+        from orders.models import Fulfilment
+        from webhooks.models import WebhookLog
+
+        lines = []
+        for f in Fulfilment.objects.filter(order__order_id__in=order_ids).select_related("order"):
+            lines.append(
+                f"{f.order.order_id}: order {f.order.status}, fulfilment {f.status} attempts={f.attempts} "
+                f"running={f.attempt_running} next={f.next_attempt_at} last={f.last_attempt_at} "
+                f"error={f.last_error[:120]!r}"
+            )
+        for log in WebhookLog.objects.filter(order__order_id__in=order_ids).order_by("id"):
+            lines.append(
+                f"{log.order.order_id} {log.event_type}: {log.status} retries={log.retries} next={log.next_retry_at} "
+                f"sent={log.sent_at} attempts={log.attempts.count()}"
+            )
+        verified = [(event["type"], event["data"].get("orderId")) for event in self.receiver.verified()]
+        lines.append(f"verified at the receiver: {verified}")
+        try:
+            client = self.redis.client()
+            queues = {name: client.llen(name) for name in ("celery", "provisioning", "webhooks")}
+            lines.append(f"redis: dbsize={client.dbsize()} queues={queues} keys={client.keys()[:30]}")
+        except Exception as exc:  # Redis down is also a state
+            lines.append(f"redis: {type(exc).__name__}")
+        lines.append(f"now={timezone.now()}")
+        return "\n".join(lines)
+
     def logs_text(self) -> str:
         return "\n".join(f"--- {name}\n{p.output(3000)}" for name, p in self.processes.items())
 

@@ -95,7 +95,10 @@ def test_redis_down_the_api_answers_and_what_it_accepted_goes_out_within_2_minut
     # Then every order accepted meanwhile is provisioned and announced within 2 minutes
     ids = ["T2M-BEFORE-1"] + [f"T2M-OUTAGE-{n}" for n in range(3)]
     wait_for(
-        lambda: fulfilled_and_announced(system, ids), timeout=RECOVERY_BOUND_SECONDS, what="orders out after Redis"
+        lambda: fulfilled_and_announced(system, ids),
+        timeout=RECOVERY_BOUND_SECONDS,
+        what="orders out after Redis",
+        describe=lambda: system.flow_state(ids),
     )
     print(f"\nRedis down: every order out {time.monotonic() - back:.1f} s after Redis came back")
     assert system.dead() == {}, "a process exited during the Redis outage"
@@ -127,6 +130,7 @@ def test_redis_restarted_empty_every_order_and_event_in_flight_goes_out_within_2
         lambda: fulfilled_and_announced(system, ids),
         timeout=RECOVERY_BOUND_SECONDS,
         what="orders and events out after the restart",
+        describe=lambda: system.flow_state(ids),
     )
     print(f"\nRedis restarted empty: every order and event out {time.monotonic() - restarted:.1f} s after")
     for oid in ids:
