@@ -69,7 +69,7 @@ def _endpoints_disabled() -> list[Alert]:
     for state in states:
         partner = state.partner
         url = reverse("admin:partners_partner_change", args=[partner.pk])
-        reason = WebhookEndpointState.DisabledReason(state.disabled_reason).label if state.disabled_reason else ""
+        reason = state.get_disabled_reason_display()  # the raw value for a reason this code does not know
         alerts.append(
             Alert(
                 key=f"endpoint-disabled:{partner.partner_id}",
