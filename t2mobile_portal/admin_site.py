@@ -1,6 +1,7 @@
 """The admin site of the back-office: an overview on the index page, and a rate-limited login.
 
-The overview answers "is anything on fire" at a glance: today's orders by status, stuck orders,
+The overview answers "is anything on fire" at a glance: a banner of the active staff alerts
+(``t2mobile_portal/alerts.py``, the ones mailed to ADMINS), today's orders by status, stuck orders,
 webhook events waiting or failed, the Zoho API budget used today and the last catalogue sync. Each
 figure links to the change list filtered to exactly those rows (``templates/admin/index.html``).
 Below the figures, a picture of the last 14 days (``t2mobile_portal/admin_chart.py``).
@@ -33,6 +34,7 @@ from integrations.zoho.budget import zoho_daily_usage, zoho_paused
 from orders.models import Order
 from orders.selectors import orders_needing_attention
 from t2mobile_portal.admin_chart import activity_chart
+from t2mobile_portal.alerts import Alert, active_alerts
 from webhooks.models import WebhookLog
 
 logger = logging.getLogger(__name__)
@@ -143,6 +145,19 @@ def _zoho_wait_figures() -> list[Figure]:
     return figures
 
 
+def staff_alerts_banner() -> list[Alert]:
+    """The banner at the top of the overview: the alerts mailed to ADMINS (``t2mobile_portal/alerts.py``).
+
+    Its cache reads already shrug off a Redis outage; anything else that goes wrong costs the banner,
+    never the overview.
+    """
+    try:
+        return active_alerts()
+    except Exception:
+        logger.exception("admin overview: staff alerts not computed")
+        return []
+
+
 class BackOfficeSite(admin.AdminSite):
     site_header = "IconTech ↔ T2Mobile back-office"
     site_title = "IconTech back-office"
@@ -150,7 +165,12 @@ class BackOfficeSite(admin.AdminSite):
     site_url = None  # no public site to "view": / is the partner API's 404
 
     def index(self, request, extra_context=None):
-        context = {"overview": overview_figures(), "activity_chart": activity_chart(), **(extra_context or {})}
+        context = {
+            "staff_alerts": staff_alerts_banner(),
+            "overview": overview_figures(),
+            "activity_chart": activity_chart(),
+            **(extra_context or {}),
+        }
         return super().index(request, extra_context=context)
 
     def login(self, request, extra_context=None):
