@@ -16,13 +16,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import admin
 from django.db.models import Count
 from django.template.response import TemplateResponse
-from django.urls import reverse
 from django.utils import timezone
 from django_ratelimit.core import is_ratelimited
 from redis.exceptions import RedisError
@@ -34,6 +32,7 @@ from integrations.zoho.budget import zoho_daily_usage, zoho_paused
 from orders.models import Order
 from orders.selectors import orders_needing_attention
 from t2mobile_portal.admin_chart import activity_chart
+from t2mobile_portal.admin_display import changelist_url
 from t2mobile_portal.alerts import Alert, active_alerts
 from webhooks.models import WebhookLog
 
@@ -48,11 +47,6 @@ class Figure:
     value: str
     url: str = ""
     alert: bool = False
-
-
-def _changelist(model_label: str, **params) -> str:
-    url = reverse(f"admin:{model_label.replace('.', '_')}_changelist")
-    return f"{url}?{urlencode(params)}" if params else url
 
 
 def overview_figures(now=None) -> dict[str, list[Figure]]:
@@ -71,7 +65,7 @@ def overview_figures(now=None) -> dict[str, list[Figure]]:
         Figure(
             label=value + (" (on hold)" if value == Order.Status.PENDING else ""),
             value=str(by_status.get(value, 0)),
-            url=_changelist("orders.order", status__exact=value, **today_params),
+            url=changelist_url("orders.order", status__exact=value, **today_params),
             alert=value == Order.Status.FAILED and by_status.get(value, 0) > 0,
         )
         for value in Order.Status.values
@@ -81,7 +75,7 @@ def overview_figures(now=None) -> dict[str, list[Figure]]:
         Figure(
             "Stuck orders (PROCESSING over 15 min, or a FAILED webhook)",
             str(stuck),
-            _changelist("orders.order", attention="stuck"),
+            changelist_url("orders.order", attention="stuck"),
             alert=stuck > 0,
         ),
     ]
@@ -95,12 +89,12 @@ def overview_figures(now=None) -> dict[str, list[Figure]]:
         Figure(
             "Webhook events waiting",
             str(webhook_counts.get(WebhookLog.Status.PENDING, 0)),
-            _changelist("webhooks.webhooklog", status__exact=WebhookLog.Status.PENDING),
+            changelist_url("webhooks.webhooklog", status__exact=WebhookLog.Status.PENDING),
         ),
         Figure(
             "Webhook events failed",
             str(webhook_counts.get(WebhookLog.Status.FAILED, 0)),
-            _changelist("webhooks.webhooklog", status__exact=WebhookLog.Status.FAILED),
+            changelist_url("webhooks.webhooklog", status__exact=WebhookLog.Status.FAILED),
             alert=webhook_counts.get(WebhookLog.Status.FAILED, 0) > 0,
         ),
     ]
@@ -108,14 +102,14 @@ def overview_figures(now=None) -> dict[str, list[Figure]]:
     zoho = [_zoho_budget_figure(), *_zoho_wait_figures()]
     last_sync = last_catalogue_sync()
     if last_sync is None:
-        zoho.append(Figure("Last catalogue sync", "never", _changelist("catalogue.cataloguesync"), alert=True))
+        zoho.append(Figure("Last catalogue sync", "never", changelist_url("catalogue.cataloguesync"), alert=True))
     else:
         when = timezone.localtime(last_sync.started_at).strftime("%Y-%m-%d %H:%M")
         zoho.append(
             Figure(
                 "Last catalogue sync",
                 f"{when} {last_sync.status}",
-                _changelist("catalogue.cataloguesync"),
+                changelist_url("catalogue.cataloguesync"),
                 alert=last_sync.status == CatalogueSync.Status.FAILED,
             )
         )

@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.cache import cache
@@ -28,6 +27,7 @@ from django.utils import timezone
 from integrations.zoho.auth import auth_failing_since
 from integrations.zoho.budget import zoho_daily_usage
 from orders.models import Order
+from t2mobile_portal.admin_display import changelist_url
 from webhooks.models import WebhookAttempt, WebhookEndpointState, WebhookLog
 
 logger = logging.getLogger(__name__)
@@ -54,11 +54,6 @@ class Alert:
 
 def _when(moment: datetime) -> str:
     return f"{timezone.localtime(moment):%Y-%m-%d %H:%M %Z}"
-
-
-def _changelist(model_label: str, **params) -> str:
-    url = reverse(f"admin:{model_label.replace('.', '_')}_changelist")
-    return f"{url}?{urlencode(params)}" if params else url
 
 
 def _endpoints_disabled() -> list[Alert]:
@@ -95,7 +90,7 @@ def _dead_letters(now: datetime) -> list[Alert]:
     total = sum(by_partner.values())
     if not total:
         return []
-    url = _changelist("webhooks.webhooklog", status__exact=WebhookLog.Status.FAILED)
+    url = changelist_url("webhooks.webhooklog", status__exact=WebhookLog.Status.FAILED)
     partners = ", ".join(f"{partner_id}: {n}" for partner_id, n in sorted(by_partner.items()))
     return [
         Alert(
@@ -123,7 +118,7 @@ def _zoho_credentials(now: datetime) -> list[Alert]:
     since_at = datetime.fromtimestamp(since, tz=UTC)
     if now - since_at <= ZOHO_CREDENTIALS_AFTER:
         return []
-    url = _changelist("orders.order", status__exact=Order.Status.PROCESSING)
+    url = changelist_url("orders.order", status__exact=Order.Status.PROCESSING)
     minutes = int((now - since_at).total_seconds() // 60)
     return [
         Alert(
@@ -149,7 +144,7 @@ def _zoho_budget() -> list[Alert]:
         return []
     if not usage["limit"] or usage["share"] < ZOHO_BUDGET_SHARE:
         return []
-    url = _changelist("orders.order", status__exact=Order.Status.PROCESSING)
+    url = changelist_url("orders.order", status__exact=Order.Status.PROCESSING)
     share = int(usage["share"] * 100)
     return [
         Alert(
@@ -175,7 +170,7 @@ def _orders_stuck(now: datetime) -> list[Alert]:
     oldest_id, oldest_at = oldest
     count = stuck.count()
     since = str(timezone.localtime(cutoff))
-    url = _changelist("orders.order", status__exact=Order.Status.PROCESSING, created_at__lt=since)
+    url = changelist_url("orders.order", status__exact=Order.Status.PROCESSING, created_at__lt=since)
     return [
         Alert(
             key="orders-stuck",
