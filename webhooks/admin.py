@@ -179,7 +179,7 @@ def _after_deliveries_paused(names: tuple[str, ...], name: str) -> tuple[str, ..
     return (*names[:at], name, *names[at:])
 
 
-def endpoint_health(state: WebhookEndpointState | None) -> str:
+def endpoint_health_text(state: WebhookEndpointState | None) -> str:
     """healthy / failing since … / DISABLED since … because …, for staff."""
     if state is None:
         return "healthy"
@@ -227,7 +227,7 @@ class PartnerAdmin(ResendPermissionMixin, partners_admin.PartnerAdmin):
 
     @admin.display(description="webhook endpoint")
     def endpoint_health(self, partner):
-        return endpoint_health(getattr(partner, "webhook_endpoint_state", None))
+        return endpoint_health_text(getattr(partner, "webhook_endpoint_state", None))
 
     def has_pause_permission(self, request):
         return request.user.has_perm("partners.pause_deliveries")
