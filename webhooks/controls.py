@@ -1,7 +1,10 @@
-"""What staff (the admin, the commands) do to a partner's deliveries: pause, resume, resend.
+"""What staff (the admin, the commands) do to a partner's deliveries: pause, resume, resend; and the
+endpoint's health switch: disabled by the delivery outcomes (410, or failing for too long), enabled
+again only by staff.
 
 A resent event keeps its event id and starts a fresh retry schedule; the attempt is queued after
-the commit, and a resumed partner's waiting events are dispatched at once, each order's in sequence.
+the commit, and a resumed partner's (or re-enabled endpoint's) waiting events are dispatched at
+once, each order's in sequence.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from django.utils import timezone
 
 from partners.models import Partner
 from webhooks.dispatch import delivery_enqueue, events_dispatch_due
-from webhooks.models import WebhookLog
+from webhooks.models import WebhookEndpointState, WebhookLog
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +39,33 @@ def partner_deliveries_resume(*, partner: Partner) -> Partner:
     transaction.on_commit(lambda: events_dispatch_due(partner=partner))
     logger.info("webhook deliveries resumed", extra={"partner_id": partner.partner_id})
     return partner
+
+
+def endpoint_disable(*, partner: Partner, reason: str, now: datetime) -> bool:
+    """Stop every delivery to ``partner``'s endpoint (``reason``: a ``DisabledReason``) until staff
+    enable it; its events wait, PENDING. False when it was disabled already (the first reason stays).
+    Called inside the transaction that records the attempt that disabled it."""
+    WebhookEndpointState.objects.get_or_create(partner_id=partner.pk)
+    disabled = WebhookEndpointState.objects.filter(pk=partner.pk, disabled_at__isnull=True).update(
+        disabled_at=now, disabled_reason=reason, busy_until=None
+    )
+    if disabled:
+        extra = {"partner_id": partner.partner_id, "reason": reason}
+        transaction.on_commit(lambda: logger.error("webhook endpoint disabled", extra=extra))
+    return bool(disabled)
+
+
+def endpoint_enable(*, partner: Partner) -> bool:
+    """Let deliveries to ``partner``'s disabled endpoint go again; its waiting events are queued after
+    the commit, each order's in sequence. The failing clock restarts at the next failure. False when
+    the endpoint was not disabled (nothing changes)."""
+    enabled = WebhookEndpointState.objects.filter(pk=partner.pk, disabled_at__isnull=False).update(
+        disabled_at=None, disabled_reason="", failing_since=None
+    )
+    if enabled:
+        transaction.on_commit(lambda: events_dispatch_due(partner=partner))
+        logger.info("webhook endpoint enabled", extra={"partner_id": partner.partner_id})
+    return bool(enabled)
 
 
 def event_resend(*, log: WebhookLog) -> WebhookLog:

@@ -7,9 +7,9 @@ retry, a resend) or a batch that the dispatcher claimed (``log_pks`` under ``lea
    WEBHOOK_MAX_IN_FLIGHT_PER_PARTNER slots (``slots.py``) per lane it will send on; with none free,
    it gives its events back (due again) to the attempts in flight, with a dispatch a second later;
 2. takes its events in one short transaction (``SELECT … FOR UPDATE SKIP LOCKED``, lease renewed):
-   only rows still due (or still under the dispatcher's lease), of an unpaused partner, with no
-   earlier PENDING event of the same order; while the endpoint is failing, one row, and only with
-   the endpoint's one attempt slot;
+   only rows still due (or still under the dispatcher's lease), of an unpaused partner whose
+   endpoint is not disabled, with no earlier PENDING event of the same order; while the endpoint is
+   failing, one row, and only with the endpoint's one attempt slot;
 3. sends them outside any transaction, on its lanes (``sending.py``), and records every outcome in
    one transaction (``outcomes.py``);
 4. for a dispatcher's batch, while the endpoint answers, claims the partner's next batch and goes
@@ -93,6 +93,7 @@ def _deliver(*, log_pks: list[int], lease: datetime | None, drain: bool = False)
     refused = (
         gate is None
         or gate.partner_paused
+        or gate.endpoint_disabled
         or gate.endpoint_busy(now=now, held=lease)
         or (len(log_pks) == 1 and gate.status != WebhookLog.Status.PENDING)
     )
@@ -171,7 +172,13 @@ def _take(
     with claim_transaction():
         rows = list(
             WebhookLog.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(due, pk__in=log_pks, status=WebhookLog.Status.PENDING, partner__deliveries_paused=False)
+            .filter(
+                due,
+                pk__in=log_pks,
+                status=WebhookLog.Status.PENDING,
+                partner__deliveries_paused=False,
+                partner__webhook_endpoint_state__disabled_at__isnull=True,  # no state yet: not disabled
+            )
             .exclude(earlier_pending_of_same_order())  # an earlier event of the same order goes first
             .order_by("pk")
             .values_list("pk", "event_id", "event_type", "body", "retries", "order_id", "payload__data__orderId")

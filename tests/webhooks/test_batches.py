@@ -114,7 +114,8 @@ def test_an_endpoint_failing_mid_batch_stops_the_batch_and_gets_one_attempt_at_a
     assert len(events_claim_due(partner=hooked_partner)) == 1
 
 
-def test_a_410_in_a_batch_fails_that_event_only_and_the_batch_goes_on(hooked_partner, receiver):
+def test_a_410_in_a_batch_fails_that_event_disables_the_endpoint_and_the_rest_waits(hooked_partner, receiver, settings):
+    settings.WEBHOOK_MAX_IN_FLIGHT_PER_PARTNER = 1  # one lane: the attempts go one after another
     events = [record(hooked_partner) for _ in range(6)]
     gone = events[2].event_id
     receiver.decide = lambda request: Answer(410) if request.event_id == gone else None
@@ -122,9 +123,15 @@ def test_a_410_in_a_batch_fails_that_event_only_and_the_batch_goes_on(hooked_par
 
     outcomes = batch_deliver(log_pks=log_pks, lease=lease)
 
-    assert outcomes.pop(events[2].pk) == DeliveryOutcome.FAILED
-    assert set(outcomes.values()) == {DeliveryOutcome.SENT} and len(outcomes) == 5
-    assert not WebhookEndpointState.objects.filter(partner=hooked_partner, consecutive_failures__gt=0).exists()
+    assert [outcomes.get(e.pk) for e in events] == [DeliveryOutcome.SENT] * 2 + [DeliveryOutcome.FAILED] + [None] * 3
+    assert len(receiver.received) == 3
+    assert (
+        list(WebhookLog.objects.filter(pk__in=[e.pk for e in events[3:]]).values_list("status", flat=True))
+        == ["PENDING"] * 3
+    )
+    state = WebhookEndpointState.objects.get(partner=hooked_partner)
+    assert state.disabled_reason == WebhookEndpointState.DisabledReason.GONE and state.consecutive_failures == 0
+    assert events_claim_due(partner=hooked_partner) == []
 
 
 def test_a_partner_paused_mid_batch_gets_no_further_attempt_and_its_events_wait(hooked_partner, receiver, settings):
