@@ -101,28 +101,35 @@ def _deliver(*, log_pks: list[int], lease: datetime | None, drain: bool = False)
         _give_back(log_pks, lease=lease, now=now)
         return _Report()
     failing = gate.endpoint_failures > 0
-    slots = None
-    if not failing:
-        # A failing endpoint has its one attempt slot in the database; any other partner is capped at
-        # WEBHOOK_MAX_IN_FLIGHT_PER_PARTNER attempts at once, so that an endpoint that starts hanging
-        # can never hold every worker thread.
-        wanted = min(settings.WEBHOOK_MAX_IN_FLIGHT_PER_PARTNER, len(log_pks))
-        slots = slots_take(partner_id=gate.partner_id, until_epoch=lease_end(now).timestamp(), wanted=wanted)
-        if not slots:
-            _give_back(log_pks, lease=lease, now=now)
+    # Every partner is capped at WEBHOOK_MAX_IN_FLIGHT_PER_PARTNER attempts at once, so that an
+    # endpoint that starts hanging can never hold every worker thread; a failing endpoint's one
+    # attempt (its slot is in the database) takes one too, as the attempts of its healthy spell may
+    # still be in flight.
+    wanted = 1 if failing else min(settings.WEBHOOK_MAX_IN_FLIGHT_PER_PARTNER, len(log_pks))
+    slots = slots_take(partner_id=gate.partner_id, until_epoch=lease_end(now).timestamp(), wanted=wanted)
+    if not slots:
+        _give_back(log_pks, lease=lease, now=now)
+        if not failing:  # a failing endpoint's next attempt is the dispatcher's
             dispatch_enqueue(partner_pk=gate.partner_id, countdown=SLOT_WAIT_SECONDS)
-            return _Report(outcomes=dict.fromkeys(log_pks, DeliveryOutcome.DEFERRED), partner_id=gate.partner_id)
+        return _Report(outcomes=dict.fromkeys(log_pks, DeliveryOutcome.DEFERRED), partner_id=gate.partner_id)
     try:
-        return _take_send_record(log_pks=log_pks, lease=lease, now=now, gate=gate, slots=slots, drain=drain)
+        return _take_send_record(
+            log_pks=log_pks, lease=lease, now=now, gate=gate, slots=slots, failing=failing, drain=drain
+        )
     finally:
-        if slots is not None:
-            slots_release(slots)
+        slots_release(slots)
 
 
 def _take_send_record(
-    *, log_pks: list[int], lease: datetime | None, now: datetime, gate: DeliveryGate, slots: Slots | None, drain: bool
+    *,
+    log_pks: list[int],
+    lease: datetime | None,
+    now: datetime,
+    gate: DeliveryGate,
+    slots: Slots,
+    failing: bool,
+    drain: bool,
 ) -> _Report:
-    failing = slots is None
     events, new_lease = _take(log_pks=log_pks, lease=lease, now=now, partner_id=gate.partner_id, failing=failing)
     if not events:
         return _Report(partner_id=gate.partner_id)
@@ -138,7 +145,7 @@ def _take_send_record(
     sent, unsent = batch_send(
         events=events,
         target=target,
-        lanes=slots.count if slots else 1,
+        lanes=1 if failing else slots.count,
         send_until=send_until,
         paused=lambda: Partner.objects.filter(pk=gate.partner_id, deliveries_paused=True).exists(),
     )

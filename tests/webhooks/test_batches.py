@@ -20,7 +20,7 @@ from webhooks.controls import partner_deliveries_pause
 from webhooks.delivery import DeliveryOutcome, batch_deliver
 from webhooks.dispatch import events_claim_due, events_dispatch_due
 from webhooks.models import WebhookAttempt, WebhookEndpointState, WebhookLog
-from webhooks.slots import slots_take
+from webhooks.slots import slots_release, slots_take
 from webhooks.tasks import deliver_webhook
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -75,6 +75,27 @@ def test_a_batch_finding_no_free_slot_gives_its_events_back_and_asks_for_a_dispa
     assert WebhookLog.objects.filter(next_retry_at__lte=timezone.now(), status="PENDING").count() == len(events)
     [dispatch] = [json.loads(raw)["headers"] for raw in clean_redis.lrange("default", 0, -1)]
     assert dispatch["task"] == "webhooks.deliver_due_webhooks"
+
+
+def test_a_failing_endpoint_s_one_attempt_waits_while_the_partner_has_its_cap_in_flight(
+    hooked_partner, receiver, settings
+):
+    # The endpoint has just started failing while the attempts of its healthy spell are still out.
+    settings.WEBHOOK_MAX_IN_FLIGHT_PER_PARTNER = 2
+    WebhookEndpointState.objects.update_or_create(partner=hooked_partner, defaults={"consecutive_failures": 1})
+    record(hooked_partner)
+    log_pks, lease = claimed(hooked_partner)
+    assert len(log_pks) == 1  # a failing endpoint: one event, in the endpoint's slot
+    in_flight = slots_take(partner_id=hooked_partner.pk, until_epoch=time.time() + 60, wanted=2)
+
+    outcomes = batch_deliver(log_pks=log_pks, lease=lease)
+
+    assert set(outcomes.values()) == {DeliveryOutcome.DEFERRED} and receiver.received == []
+    slots_release(in_flight)  # they are done: the next try sends it
+    WebhookEndpointState.objects.filter(partner=hooked_partner).update(busy_until=None)
+    log_pks, lease = claimed(hooked_partner)
+    assert batch_deliver(log_pks=log_pks, lease=lease) == {log_pks[0]: DeliveryOutcome.SENT}
+    assert len(receiver.received) == 1
 
 
 def test_an_order_s_events_go_one_batch_after_another_in_creation_order(hooked_partner, receiver):
