@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F
@@ -24,7 +25,10 @@ logger = logging.getLogger(__name__)
 SWEEP_GRACE = timedelta(seconds=30)
 #: Set in Redis when a provisioning job is published, cleared when it starts (see ``orders.tasks``).
 QUEUED_MARKER_KEY = "provisioning:queued:{order_pk}"
-QUEUED_MARKER_SECONDS = 3600
+#: A marker outlives a job lost between broker and worker (a broker outage just as a worker took
+#: the job, before it told anyone); the sweeper also ignores every marker while no provisioning job
+#: waits in the queue (``provisioning_jobs_waiting``), so that bounds only a loss during a backlog.
+QUEUED_MARKER_SECONDS = 900
 
 
 def order_enqueue(order_pk: int, *, countdown: float | None = None) -> bool:
@@ -43,6 +47,20 @@ def order_enqueue(order_pk: int, *, countdown: float | None = None) -> bool:
         )
         return False
     return True
+
+
+def provisioning_jobs_waiting() -> int | None:
+    """How many provisioning jobs wait in the broker's queue (not those a worker has taken); None
+    when the broker cannot say."""
+    from orders.tasks import provision_order  # the tasks module imports this one (Celery's side)
+
+    queue = settings.CELERY_TASK_ROUTES["orders.provision_order"]["queue"]
+    try:
+        with provision_order.app.connection_for_read() as connection:
+            return connection.default_channel.queue_declare(queue=queue, passive=False).message_count
+    except Exception as exc:  # kombu raises many types; the markers are then believed
+        logger.warning("provisioning queue length unknown: %s", type(exc).__name__)
+        return None
 
 
 def order_enqueue_on_commit(order_pk: int, *, countdown: float | None = None) -> None:

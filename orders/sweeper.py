@@ -2,7 +2,8 @@
 means done" true.
 
 It queues PROCESSING orders whose attempt is due and that no job is queued for (lost jobs, a
-flushed Redis, a broker that was down at intake), and settles the attempts whose worker died
+flushed Redis, a broker that was down at intake, a job lost between broker and worker: a queued
+marker is believed only while provisioning jobs wait in the queue), and settles the attempts whose worker died
 (``attempt_running`` while nobody holds the order's run lock), retried ``DEAD_ATTEMPT_SETTLE`` later.
 """
 
@@ -17,7 +18,7 @@ from django.utils import timezone
 
 from orders.models import Fulfilment, Order
 from orders.provisioning import dead_attempts_settle
-from orders.queueing import QUEUED_MARKER_KEY, SWEEP_GRACE, order_enqueue_on_commit
+from orders.queueing import QUEUED_MARKER_KEY, SWEEP_GRACE, order_enqueue_on_commit, provisioning_jobs_waiting
 from orders.run_lock import orders_locked
 
 logger = logging.getLogger(__name__)
@@ -59,6 +60,10 @@ def orders_redrive_stalled(*, now=None, batch_size: int = SWEEP_BATCH_SIZE) -> i
     ``DEAD_ATTEMPT_SETTLE`` later. Returns how many were queued."""
     now = now or timezone.now()
     queued = _dead_attempts_find(now=now, batch_size=batch_size)
+    # A marker says a job waits in the queue. With none waiting there, every marker of a due order
+    # is left from a job lost between broker and worker (Redis gone just as a worker took it): queue
+    # those orders now rather than when the marker lapses.
+    believe_markers = provisioning_jobs_waiting() != 0
     for _ in range(SWEEP_MAX_BATCHES):
         with transaction.atomic():
             rows = list(
@@ -71,7 +76,8 @@ def orders_redrive_stalled(*, now=None, batch_size: int = SWEEP_BATCH_SIZE) -> i
             if not rows:
                 break
             try:
-                markers = cache.get_many([QUEUED_MARKER_KEY.format(order_pk=o) for _, o in rows])
+                keys = [QUEUED_MARKER_KEY.format(order_pk=o) for _, o in rows]
+                markers = cache.get_many(keys) if believe_markers else {}
             except Exception:
                 markers = {}
             # Every row seen gets a fresh grace period; only those without a queued job are queued.
