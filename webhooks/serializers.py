@@ -56,7 +56,7 @@ class EventListQuerySerializer(serializers.Serializer):
         + ", ".join(WebhookLog.EventType.values),
     )
     orderId = serializers.CharField(required=False, max_length=64, help_text="Only the events about this order.")
-    deliveryStatus = serializers.ChoiceField(choices=WebhookLog.Status.values, required=False)
+    deliveryStatus = serializers.ChoiceField(choices=WebhookLog.Status.choices, required=False)
     createdSince = serializers.DateTimeField(
         required=False, help_text="ISO 8601 time; events created at or after it (e.g. `2026-11-23T00:00:00Z`)."
     )
@@ -102,6 +102,32 @@ class RecoverRequestSerializer(serializers.Serializer):
     )
 
 
+# The partner reads a short, stable error, never our HTTP library's text (which names the pinned
+# address, the library and its classes): the first prefix of the recorded error that matches; None
+# keeps our own wording ("timeout after 15 s").
+PARTNER_ERRORS: tuple[tuple[str, str | None], ...] = (
+    ("timeout after", None),
+    ("refused:", "URL refused: it must be https on a public address"),
+    ("SSLError", "TLS error"),
+    ("ConnectTimeout", "timeout"),
+    ("ReadTimeout", "timeout"),
+    ("ConnectionError", "connection error"),
+    ("ChunkedEncodingError", "broken response"),
+    ("ContentDecodingError", "broken response"),
+    ("TooManyRedirects", "redirect"),
+    ("no active webhook secret", "not sent: no signing secret on our side"),
+)
+
+
+def attempt_error_for_partner(error: str) -> str | None:
+    if not error:
+        return None
+    for prefix, shown in PARTNER_ERRORS:
+        if error.startswith(prefix):
+            return error[:100] if shown is None else shown
+    return "request error"
+
+
 class AttemptSerializer(serializers.Serializer):
     """One delivery attempt, without the receiver's own response body."""
 
@@ -114,17 +140,17 @@ class AttemptSerializer(serializers.Serializer):
         return iso_utc(attempt.attempted_at)
 
     def get_error(self, attempt) -> str | None:
-        return attempt.error or None
+        return attempt_error_for_partner(attempt.error)
 
 
 class EventSerializer(serializers.Serializer):
     """One event of GET /t2mobile/events (a ``partner_events`` row)."""
 
     id = serializers.CharField(source="event_id")
-    type = serializers.ChoiceField(source="event_type", choices=WebhookLog.EventType.values)
+    type = serializers.ChoiceField(source="event_type", choices=WebhookLog.EventType.choices)
     createdAt = serializers.SerializerMethodField()
     orderId = serializers.SerializerMethodField()
-    deliveryStatus = serializers.ChoiceField(source="status", choices=WebhookLog.Status.values)
+    deliveryStatus = serializers.ChoiceField(source="status", choices=WebhookLog.Status.choices)
     attempts = serializers.IntegerField(source="attempt_count", help_text="Delivery attempts made so far.")
     lastAttemptAt = serializers.SerializerMethodField()
     nextAttemptAt = serializers.SerializerMethodField(help_text="When the next attempt is due; only while PENDING.")
@@ -172,7 +198,9 @@ class EventListSerializer(serializers.Serializer):
 class ResendAcceptedSerializer(serializers.Serializer):
     success = serializers.BooleanField()
     id = serializers.CharField()
-    deliveryStatus = serializers.ChoiceField(choices=[WebhookLog.Status.PENDING])
+    deliveryStatus = serializers.ChoiceField(
+        choices=WebhookLog.Status.choices, help_text="Always PENDING: the event waits for its new delivery."
+    )
 
 
 class RecoverAcceptedSerializer(serializers.Serializer):

@@ -198,6 +198,24 @@ def test_detail_lists_attempts_without_the_receivers_body(api, hooked_partner, r
 
 
 @pytest.mark.django_db
+def test_attempt_errors_are_short_and_name_none_of_our_internals(api, hooked_partner):
+    event = record(hooked_partner)
+    for error in (
+        "timeout after 15 s",
+        "ConnectionError: HTTPSConnectionPool(host='10.1.2.3', port=443): Max retries exceeded (urllib3)",
+        "SSLError: [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed (_ssl.c:1006)",
+        "SomethingNew: requests internals",
+    ):
+        WebhookAttempt.objects.create(log=event, error=error)
+
+    response = api.get(f"{EVENTS}/{event.event_id}")
+
+    errors = [a["error"] for a in response.json()["attemptLog"]]
+    assert errors == ["timeout after 15 s", "connection error", "TLS error", "request error"]
+    assert b"10.1.2.3" not in response.content and b"urllib3" not in response.content
+
+
+@pytest.mark.django_db
 def test_detail_with_a_trailing_slash_is_the_same(api, hooked_partner):
     event = record(hooked_partner)
 
