@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Count, Exists, IntegerField, OuterRef, QuerySet, Subquery, Value
+from django.db.models import Count, Exists, IntegerField, Max, OuterRef, QuerySet, Subquery, Value
 from django.db.models.fields.json import KT
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -114,7 +114,7 @@ def partner_events(*, partner: Partner) -> QuerySet[WebhookLog]:
                 Subquery(attempts.values("log").annotate(n=Count("pk")).values("n")[:1], output_field=IntegerField()),
                 Value(0),
             ),
-            last_attempt_at=Subquery(attempts.order_by("-attempted_at").values("attempted_at")[:1]),
+            last_attempt_at=Subquery(attempts.values("log").annotate(last=Max("attempted_at")).values("last")[:1]),
             order_ref=KT("payload__data__orderId"),
         )
     )

@@ -11,7 +11,7 @@ import base64
 import binascii
 import json
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from rest_framework import serializers
 
@@ -39,7 +39,7 @@ def event_cursor_parse(cursor: str) -> tuple[datetime, int]:
         if not isinstance(moment, str) or not isinstance(pk, int) or isinstance(pk, bool) or not 0 < pk <= PK_MAX:
             raise ValueError
         created_at = datetime.fromisoformat(moment)
-        if created_at.tzinfo is None:
+        if created_at.utcoffset() != timedelta(0):  # ours are UTC; PostgreSQL refuses some offsets
             raise ValueError
         return created_at, pk
     except (ValueError, KeyError, TypeError, binascii.Error, UnicodeError, RecursionError, OverflowError):

@@ -152,6 +152,7 @@ def test_listing_fifty_events_costs_the_queries_of_one(api, hooked_partner):
         ("cursor=" + "A" * 5000, "cursor"),
         ("cursor=%F0%9F%92%A5", "cursor"),
         ("cursor=eyJ0IjoiMjAyNi0xMi0wMlQxNjoyNTowOCIsImlkIjoxfQ", "cursor"),  # a time without offset
+        ("cursor=eyJ0IjogIjIwMjYtMTItMDJUMTY6MjU6MDgrMjM6NTkiLCAiaWQiOiA1fQ", "cursor"),  # offset +23:59
         ("cursor=eyJ0IjoiMjAyNi0xMi0wMlQxNjoyNTowOCswMDowMCIsImlkIjo5OTk5OTk5OTk5OTk5OTk5OTk5OTl9", "cursor"),
         ("type=ORDER_SHIPPED", "type"),
         ("type=ORDER_FULFILLED,", "type"),
@@ -502,3 +503,32 @@ def test_test_ping_signature_fails_with_another_secret(api, hooked_partner, rece
 
     with pytest.raises(Exception, match="(?i)signature"):
         Webhook(secret_generate()).verify(received.body, received.headers)
+
+
+# --- The list's plan ----------------------------------------------------------------------------------
+
+
+def _plan_nodes(plan: dict):
+    yield plan
+    for child in plan.get("Plans", ()):
+        yield from _plan_nodes(child)
+
+
+@pytest.mark.django_db
+def test_a_page_is_read_from_the_partner_created_index_without_sorting(api, hooked_partner):
+    for _ in range(3):
+        record(hooked_partner)
+    cursor = api.get(f"{EVENTS}?limit=1").json()["nextCursor"]
+    with CaptureQueriesContext(connection) as queries:
+        api.get(f"{EVENTS}?limit=1&cursor={cursor}")
+    (page_sql,) = [q["sql"] for q in queries.captured_queries if "t2mobile_webhook_logs" in q["sql"]]
+
+    with connection.cursor() as db:
+        db.execute("SET LOCAL enable_seqscan = off")  # a table this small would be read whole
+        db.execute(f"EXPLAIN (FORMAT JSON) {page_sql}")
+        document = db.fetchone()[0]
+    plan = (json.loads(document) if isinstance(document, str) else document)[0]["Plan"]
+
+    top = [node for node in _plan_nodes(plan) if node.get("Relation Name") == "t2mobile_webhook_logs"]
+    assert [node.get("Index Name") for node in top] == ["webhook_partner_created_idx"]
+    assert not [node for node in _plan_nodes(plan) if node["Node Type"] == "Sort"]
