@@ -21,7 +21,7 @@ from t2mobile_portal import errors
 from webhooks.dispatch import delivery_enqueue, events_dispatch_due
 from webhooks.models import WebhookLog
 from webhooks.outbox import event_record
-from webhooks.selectors import event_id_plausible
+from webhooks.selectors import delivery_gate, event_id_plausible
 
 logger = logging.getLogger(__name__)
 
@@ -142,8 +142,23 @@ def partner_events_recover(*, partner: Partner, since: datetime, until: datetime
 
 def partner_ping_send(*, partner: Partner) -> WebhookLog:
     """Record a PING event for ``partner`` (no order), delivered as soon as it commits, signed like
-    every event: the partner's check of its endpoint and verifier."""
+    every event: the partner's check of its endpoint and verifier.
+
+    ``event_record`` queues a new event itself unless the endpoint is failing, when new events are
+    left to the periodic dispatch; but a partner testing an endpoint it has just mended must not
+    wait for that, so the PING is queued at once then too. Its delivery still takes the failing
+    endpoint's one attempt slot (and a paused partner's PING waits), so the endpoint gets no more
+    than one attempt at a time; a 2xx ends the failing spell and the backlog follows.
+    """
     with transaction.atomic():
         log = event_record(partner=partner, event_type=WebhookLog.EventType.PING, data={"message": PING_MESSAGE})
-    assert log is not None  # no dedup key: always recorded
+        assert log is not None  # no dedup key: always recorded
+        log_pk = log.pk
+        transaction.on_commit(lambda: _ping_enqueue_while_failing(log_pk))
     return log
+
+
+def _ping_enqueue_while_failing(log_pk: int) -> None:
+    gate = delivery_gate(log_pk=log_pk)
+    if gate is not None and not gate.partner_paused and gate.endpoint_failures > 0:
+        delivery_enqueue(log_pk)

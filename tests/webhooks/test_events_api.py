@@ -18,7 +18,7 @@ from tests.factories import PartnerFactory
 from tests.webhooks.conftest import Answer, make_order, record, wait_until
 from webhooks.delivery import event_deliver
 from webhooks.dispatch import events_dispatch_due
-from webhooks.models import WebhookAttempt, WebhookLog
+from webhooks.models import WebhookAttempt, WebhookEndpointState, WebhookLog
 
 EVENTS = "/t2mobile/events"
 
@@ -491,6 +491,17 @@ def test_test_ping_arrives_signed_and_shows_sent(api, hooked_partner, receiver, 
     assert detail["type"] == "PING" and detail["orderId"] is None
     assert [a["statusCode"] for a in detail["attemptLog"]] == [200]
     assert detail["event"] == json.loads(received.body)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_test_ping_goes_out_at_once_to_an_endpoint_that_was_failing(api, hooked_partner, receiver, webhook_worker):
+    WebhookEndpointState.objects.create(partner=hooked_partner, consecutive_failures=7)
+
+    response = api.post("/t2mobile/webhooks/test")  # no periodic dispatch runs in this test
+    (received,) = receiver.wait_for(1)
+
+    assert received.event_id == response.json()["id"]
+    wait_until(lambda: WebhookEndpointState.objects.get(pk=hooked_partner.pk).consecutive_failures == 0)
 
 
 @pytest.mark.django_db
