@@ -101,7 +101,7 @@ def partner_events(*, partner: Partner) -> QuerySet[WebhookLog]:
     """The partner's events with ``attempt_count``, ``last_attempt_at`` and ``order_ref`` (the
     order's ``orderId`` as the event's ``data`` carries it; None for a PING).
 
-    Both are correlated subqueries on the attempts' ``log`` index, evaluated only for the rows a page
+    The attempt figures are correlated subqueries on the attempts' ``log`` index, evaluated only for the rows a page
     returns (a join and GROUP BY would aggregate every event of the partner before the LIMIT).
     ``payload`` and ``response`` are left unread: the item is rendered from ``body``.
     """
