@@ -275,6 +275,17 @@ def test_events_need_the_api_key(client, hooked_partner):
     assert WebhookLog.objects.count() == 1
 
 
+@pytest.mark.parametrize(
+    "method, path",
+    [("post", EVENTS), ("get", f"{EVENTS}/recover"), ("delete", f"{EVENTS}/evt_x"), ("get", "/t2mobile/webhooks/test")],
+)
+@pytest.mark.django_db
+def test_other_methods_are_405_method_not_allowed(api, method, path):
+    response = getattr(api, method)(path)
+
+    assert response.status_code == 405 and response.json()["errorCode"] == "METHOD_NOT_ALLOWED"
+
+
 @pytest.mark.django_db
 def test_events_calls_count_against_the_partners_rate_limit(api, partner):
     partner.rate_limit = "3/m"
