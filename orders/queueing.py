@@ -1,9 +1,9 @@
 """Publishing provisioning jobs, and the marker that tells the sweeper a job is queued.
 
 ``order_enqueue`` publishes ``orders.provision_order``; a failed publish never loses the order: it is
-made due for the sweeper at once. The queued marker (in the cache) is set when a job is published
-and cleared when a worker receives it (``orders.tasks``), so the sweeper re-queues only orders whose
-job is gone.
+made due for the sweeper at once. The queued marker (in the cache) is set just before a job is
+published (cleared again if the publish fails) and cleared when a worker receives it
+(``orders.tasks``), so the sweeper re-queues only orders whose job is gone.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ def order_enqueue(order_pk: int, *, countdown: float | None = None) -> bool:
         provision_order.apply_async(args=[order_pk], countdown=countdown)
     except Exception as exc:  # kombu raises many types
         logger.warning("provisioning not queued, the sweeper will retry: %s", type(exc).__name__)
+        queued_marker_clear(order_pk)  # set just before the publish (orders.tasks); no job is behind it
         Fulfilment.objects.filter(order_id=order_pk, attempt_running=False, next_attempt_at__isnull=False).update(
             next_attempt_at=F("next_attempt_at") - SWEEP_GRACE
         )

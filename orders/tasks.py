@@ -2,8 +2,9 @@
 
 ``orders.provision_order`` provisions one order (``orders/provisioning.py``);
 ``orders.redrive_stalled_orders`` is the every-minute sweeper that queues orders whose job was lost.
-When a provisioning job is published, a marker is set in Redis (``after_task_publish``) and cleared
-when a worker receives the job (``task_received``), so the sweeper does not queue a second job for
+When a provisioning job is published, a marker is set in Redis (``before_task_publish``: before the
+message exists, so that a worker that receives it at once always clears a marker that is already
+there) and cleared when a worker receives the job (``task_received``), so the sweeper does not queue a second job for
 an order that is simply waiting in a long queue. A flushed or restarted Redis loses the markers with
 the jobs, and a worker killed with jobs it had received loses those jobs after their markers were
 cleared: either way the sweeper finds the orders due without a marker and queues them again.
@@ -12,7 +13,7 @@ cleared: either way the sweeper finds the orders due without a marker and queues
 from __future__ import annotations
 
 from celery import shared_task
-from celery.signals import after_task_publish, task_received
+from celery.signals import before_task_publish, task_received
 
 from orders.idempotency import idempotency_records_purge
 from orders.provisioning import order_provision
@@ -72,8 +73,12 @@ def purge_idempotency_records() -> dict:
 # --- Queued markers for the sweeper ----------------------------------------------------------------
 
 
-@after_task_publish.connect(sender="orders.provision_order")
+@before_task_publish.connect(sender="orders.provision_order")
 def _mark_provisioning_queued(sender=None, body=None, headers=None, **_kwargs):
+    # Before, not after, the publish: set after it, the marker could land after an idle worker had
+    # already received the job and cleared it, and stay for an hour with no job behind it, hiding
+    # the order from the sweeper (seen in tests/faults/test_redis_faults.py). A publish that fails
+    # clears it again (``orders.queueing.order_enqueue``).
     try:
         order_pk = int(body[0][0])
     except (TypeError, ValueError, IndexError, KeyError):

@@ -4,6 +4,7 @@ to a row's admin page, and read-only history."""
 from __future__ import annotations
 
 import json
+from urllib.parse import urlencode
 
 from django.urls import reverse
 from django.utils.html import format_html
@@ -31,3 +32,9 @@ class ReadOnlyAdminMixin:
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+def changelist_url(model_label: str, **params) -> str:
+    """The admin changelist of ``model_label`` ("app.model"), filtered by ``params``."""
+    url = reverse(f"admin:{model_label.replace('.', '_')}_changelist")
+    return f"{url}?{urlencode(params)}" if params else url

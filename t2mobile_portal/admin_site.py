@@ -1,6 +1,7 @@
 """The admin site of the back-office: an overview on the index page, and a rate-limited login.
 
-The overview answers "is anything on fire" at a glance: today's orders by status, stuck orders,
+The overview answers "is anything on fire" at a glance: a banner of the active staff alerts
+(``t2mobile_portal/alerts.py``, the ones mailed to ADMINS), today's orders by status, stuck orders,
 webhook events waiting or failed, the Zoho API budget used today and the last catalogue sync. Each
 figure links to the change list filtered to exactly those rows (``templates/admin/index.html``).
 Below the figures, a picture of the last 14 days (``t2mobile_portal/admin_chart.py``).
@@ -15,13 +16,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import admin
 from django.db.models import Count
 from django.template.response import TemplateResponse
-from django.urls import reverse
 from django.utils import timezone
 from django_ratelimit.core import is_ratelimited
 from redis.exceptions import RedisError
@@ -33,6 +32,8 @@ from integrations.zoho.budget import zoho_daily_usage, zoho_paused
 from orders.models import Order
 from orders.selectors import orders_needing_attention
 from t2mobile_portal.admin_chart import activity_chart
+from t2mobile_portal.admin_display import changelist_url
+from t2mobile_portal.alerts import Alert, active_alerts
 from webhooks.models import WebhookLog
 
 logger = logging.getLogger(__name__)
@@ -46,11 +47,6 @@ class Figure:
     value: str
     url: str = ""
     alert: bool = False
-
-
-def _changelist(model_label: str, **params) -> str:
-    url = reverse(f"admin:{model_label.replace('.', '_')}_changelist")
-    return f"{url}?{urlencode(params)}" if params else url
 
 
 def overview_figures(now=None) -> dict[str, list[Figure]]:
@@ -69,7 +65,7 @@ def overview_figures(now=None) -> dict[str, list[Figure]]:
         Figure(
             label=value + (" (on hold)" if value == Order.Status.PENDING else ""),
             value=str(by_status.get(value, 0)),
-            url=_changelist("orders.order", status__exact=value, **today_params),
+            url=changelist_url("orders.order", status__exact=value, **today_params),
             alert=value == Order.Status.FAILED and by_status.get(value, 0) > 0,
         )
         for value in Order.Status.values
@@ -79,7 +75,7 @@ def overview_figures(now=None) -> dict[str, list[Figure]]:
         Figure(
             "Stuck orders (PROCESSING over 15 min, or a FAILED webhook)",
             str(stuck),
-            _changelist("orders.order", attention="stuck"),
+            changelist_url("orders.order", attention="stuck"),
             alert=stuck > 0,
         ),
     ]
@@ -93,12 +89,12 @@ def overview_figures(now=None) -> dict[str, list[Figure]]:
         Figure(
             "Webhook events waiting",
             str(webhook_counts.get(WebhookLog.Status.PENDING, 0)),
-            _changelist("webhooks.webhooklog", status__exact=WebhookLog.Status.PENDING),
+            changelist_url("webhooks.webhooklog", status__exact=WebhookLog.Status.PENDING),
         ),
         Figure(
             "Webhook events failed",
             str(webhook_counts.get(WebhookLog.Status.FAILED, 0)),
-            _changelist("webhooks.webhooklog", status__exact=WebhookLog.Status.FAILED),
+            changelist_url("webhooks.webhooklog", status__exact=WebhookLog.Status.FAILED),
             alert=webhook_counts.get(WebhookLog.Status.FAILED, 0) > 0,
         ),
     ]
@@ -106,14 +102,14 @@ def overview_figures(now=None) -> dict[str, list[Figure]]:
     zoho = [_zoho_budget_figure(), *_zoho_wait_figures()]
     last_sync = last_catalogue_sync()
     if last_sync is None:
-        zoho.append(Figure("Last catalogue sync", "never", _changelist("catalogue.cataloguesync"), alert=True))
+        zoho.append(Figure("Last catalogue sync", "never", changelist_url("catalogue.cataloguesync"), alert=True))
     else:
         when = timezone.localtime(last_sync.started_at).strftime("%Y-%m-%d %H:%M")
         zoho.append(
             Figure(
                 "Last catalogue sync",
                 f"{when} {last_sync.status}",
-                _changelist("catalogue.cataloguesync"),
+                changelist_url("catalogue.cataloguesync"),
                 alert=last_sync.status == CatalogueSync.Status.FAILED,
             )
         )
@@ -143,6 +139,19 @@ def _zoho_wait_figures() -> list[Figure]:
     return figures
 
 
+def staff_alerts_banner() -> list[Alert]:
+    """The banner at the top of the overview: the alerts mailed to ADMINS (``t2mobile_portal/alerts.py``).
+
+    Its cache reads already shrug off a Redis outage; anything else that goes wrong costs the banner,
+    never the overview.
+    """
+    try:
+        return active_alerts()
+    except Exception:
+        logger.exception("admin overview: staff alerts not computed")
+        return []
+
+
 class BackOfficeSite(admin.AdminSite):
     site_header = "IconTech ↔ T2Mobile back-office"
     site_title = "IconTech back-office"
@@ -150,7 +159,12 @@ class BackOfficeSite(admin.AdminSite):
     site_url = None  # no public site to "view": / is the partner API's 404
 
     def index(self, request, extra_context=None):
-        context = {"overview": overview_figures(), "activity_chart": activity_chart(), **(extra_context or {})}
+        context = {
+            "staff_alerts": staff_alerts_banner(),
+            "overview": overview_figures(),
+            "activity_chart": activity_chart(),
+            **(extra_context or {}),
+        }
         return super().index(request, extra_context=context)
 
     def login(self, request, extra_context=None):

@@ -72,6 +72,12 @@ SCHEDULE: tuple[ScheduledTask, ...] = (
         hour="4",
         description="Removes delivered and failed webhook events past their retention.",
     ),
+    ScheduledTask(
+        "Send staff alerts",
+        "alerts.send_staff_alerts",
+        minute="*",
+        description="Mails ADMINS each active alert (endpoints, dead letters, Zoho, stuck orders) once an hour.",
+    ),
 )
 
 

@@ -1,4 +1,6 @@
-"""The back-office for webhook events: what was sent, to whom, how each attempt went; resend.
+"""The back-office for webhook events: what was sent, to whom, how each attempt went; resend. And the
+partner page's deliveries part: the endpoint's health (healthy, failing since, disabled since and
+why), pause, resume, enable the endpoint, resend.
 
 Events and attempts are history and read-only. Resending calls ``webhooks.controls.event_resend``
 (a new attempt under the same event id) after a confirmation page, and leaves a LogEntry. Customer
@@ -21,8 +23,14 @@ from t2mobile_portal.admin_display import ReadOnlyAdminMixin, admin_link, pretty
 from t2mobile_portal.admin_pii import PiiGuardedAdmin, can_see_pii
 from t2mobile_portal.logging import mask_email, mask_phone
 from webhooks.client import UrlRefused, webhook_url_validate
-from webhooks.controls import event_resend, events_resend_failed, partner_deliveries_pause, partner_deliveries_resume
-from webhooks.models import WebhookAttempt, WebhookLog
+from webhooks.controls import (
+    endpoint_enable,
+    event_resend,
+    events_resend_failed,
+    partner_deliveries_pause,
+    partner_deliveries_resume,
+)
+from webhooks.models import WebhookAttempt, WebhookEndpointState, WebhookLog
 
 PII_KEYS = {"customerEmail": mask_email, "customerPhone": mask_phone}
 
@@ -166,23 +174,82 @@ class PartnerWebhookForm(forms.ModelForm):
         return url
 
 
+def _after_deliveries_paused(names: tuple[str, ...], name: str) -> tuple[str, ...]:
+    at = names.index("deliveries_paused") + 1
+    return (*names[:at], name, *names[at:])
+
+
+def endpoint_health_text(state: WebhookEndpointState | None) -> str:
+    """healthy / failing since … / DISABLED since … because …, for staff."""
+    if state is None:
+        return "healthy"
+    if state.is_disabled:
+        return f"DISABLED since {_when(state.disabled_at)} because {state.get_disabled_reason_display()}"
+    if state.failing_since is not None:
+        return f"failing since {_when(state.failing_since)} ({state.consecutive_failures} failures in a row)"
+    if state.is_failing:
+        return f"failing ({state.consecutive_failures} failures in a row)"
+    return "healthy"
+
+
+def _when(moment) -> str:
+    return f"{timezone.localtime(moment):%Y-%m-%d %H:%M %Z}"
+
+
 class PartnerAdmin(ResendPermissionMixin, partners_admin.PartnerAdmin):
     """``partners.admin.PartnerAdmin`` with what webhooks adds: the webhook URL checked as deliveries
-    will check it, and pause, resume and resend. Registered in place of it (``partners`` comes before
-    ``webhooks`` in INSTALLED_APPS, so its admin module is loaded first)."""
+    will check it, the endpoint's health, and pause, resume, enable the endpoint and resend.
+    Registered in place of it (``partners`` comes before ``webhooks`` in INSTALLED_APPS, so its
+    admin module is loaded first)."""
 
     form = PartnerWebhookForm
-    actions = (*partners_admin.PartnerAdmin.actions, "pause_deliveries", "resume_deliveries", "resend_failed_since")
+    list_display = _after_deliveries_paused(partners_admin.PartnerAdmin.list_display, "endpoint_health")
+    fields = _after_deliveries_paused(partners_admin.PartnerAdmin.fields, "endpoint_health")
+    readonly_fields = (*partners_admin.PartnerAdmin.readonly_fields, "endpoint_health")
+    actions = (
+        *partners_admin.PartnerAdmin.actions,
+        "pause_deliveries",
+        "resume_deliveries",
+        "enable_endpoint",
+        "resend_failed_since",
+    )
     object_actions = actions
     object_action_labels = {
         **partners_admin.PartnerAdmin.object_action_labels,
         "pause_deliveries": "Pause deliveries",
         "resume_deliveries": "Resume deliveries",
+        "enable_endpoint": "Enable endpoint",
         "resend_failed_since": "Resend FAILED webhooks",
     }
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("webhook_endpoint_state")
+
+    @admin.display(description="webhook endpoint")
+    def endpoint_health(self, partner):
+        return endpoint_health_text(getattr(partner, "webhook_endpoint_state", None))
+
     def has_pause_permission(self, request):
         return request.user.has_perm("partners.pause_deliveries")
+
+    @admin.action(permissions=["pause"], description="Enable the webhook endpoint again")
+    def enable_endpoint(self, request, queryset):
+        def act(partner, data):
+            return "Enabled the webhook endpoint" if endpoint_enable(partner=partner) else None
+
+        return confirm_then_act(
+            self,
+            request,
+            queryset,
+            title="Enable the webhook endpoint",
+            question=(
+                "Enable these partners' disabled webhook endpoints? Their waiting events go out, in order. "
+                "A 410 disables an endpoint again at once."
+            ),
+            confirm_label="Yes, enable",
+            act=act,
+            done="Enabled",
+        )
 
     @admin.action(permissions=["pause"], description="Pause webhook deliveries")
     def pause_deliveries(self, request, queryset):

@@ -1,10 +1,13 @@
 """What staff (the admin, the commands) and the partner itself (POST /t2mobile/events/…,
-/t2mobile/webhooks/test) do to a partner's deliveries: pause, resume, resend, recover, ping.
+/t2mobile/webhooks/test) do to a partner's deliveries: pause, resume, resend, recover, ping; and the
+endpoint's health switch: disabled by the delivery outcomes (410, or failing for too long), enabled
+again only by staff.
 
 A resent event keeps its event id and starts a fresh retry schedule; the attempt is queued after
-the commit, and a resumed partner's waiting events are dispatched at once, each order's in sequence.
-A partner may resend only its own events, and recover its FAILED events only within a window of at
-most RECOVER_MAX_WINDOW inside the failed events' retention; staff are not held to those bounds.
+the commit, and a resumed partner's (or re-enabled endpoint's) waiting events are dispatched at
+once, each order's in sequence. A partner may resend only its own events, and recover its FAILED
+events only within a window of at most RECOVER_MAX_WINDOW inside the failed events' retention;
+staff are not held to those bounds.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from django.utils import timezone
 from partners.models import Partner
 from t2mobile_portal import errors
 from webhooks.dispatch import delivery_enqueue, events_dispatch_due
-from webhooks.models import WebhookLog
+from webhooks.models import WebhookEndpointState, WebhookLog
 from webhooks.outbox import event_record
 from webhooks.selectors import delivery_gate, event_id_plausible
 
@@ -46,6 +49,33 @@ def partner_deliveries_resume(*, partner: Partner) -> Partner:
     transaction.on_commit(lambda: events_dispatch_due(partner=partner))
     logger.info("webhook deliveries resumed", extra={"partner_id": partner.partner_id})
     return partner
+
+
+def endpoint_disable(*, partner: Partner, reason: str, now: datetime) -> bool:
+    """Stop every delivery to ``partner``'s endpoint (``reason``: a ``DisabledReason``) until staff
+    enable it; its events wait, PENDING. False when it was disabled already (the first reason stays).
+    Called inside the transaction that records the attempt that disabled it."""
+    WebhookEndpointState.objects.get_or_create(partner_id=partner.pk)
+    disabled = WebhookEndpointState.objects.filter(pk=partner.pk, disabled_at__isnull=True).update(
+        disabled_at=now, disabled_reason=reason, busy_until=None
+    )
+    if disabled:
+        extra = {"partner_id": partner.partner_id, "reason": reason}
+        transaction.on_commit(lambda: logger.error("webhook endpoint disabled", extra=extra))
+    return bool(disabled)
+
+
+def endpoint_enable(*, partner: Partner) -> bool:
+    """Let deliveries to ``partner``'s disabled endpoint go again; its waiting events are queued after
+    the commit, each order's in sequence. The failing clock restarts at the next failure. False when
+    the endpoint was not disabled (nothing changes)."""
+    enabled = WebhookEndpointState.objects.filter(pk=partner.pk, disabled_at__isnull=False).update(
+        disabled_at=None, disabled_reason="", failing_since=None
+    )
+    if enabled:
+        transaction.on_commit(lambda: events_dispatch_due(partner=partner))
+        logger.info("webhook endpoint enabled", extra={"partner_id": partner.partner_id})
+    return bool(enabled)
 
 
 def event_resend(*, log: WebhookLog) -> WebhookLog:
@@ -147,8 +177,9 @@ def partner_ping_send(*, partner: Partner) -> WebhookLog:
     ``event_record`` queues a new event itself unless the endpoint is failing, when new events are
     left to the periodic dispatch; but a partner testing an endpoint it has just mended must not
     wait for that, so the PING is queued at once then too. Its delivery still takes the failing
-    endpoint's one attempt slot (and a paused partner's PING waits), so the endpoint gets no more
-    than one attempt at a time; a 2xx ends the failing spell and the backlog follows.
+    endpoint's one attempt slot (and a paused partner's, or a disabled endpoint's, PING waits), so
+    the endpoint gets no more than one attempt at a time; a 2xx ends the failing spell and the
+    backlog follows.
     """
     with transaction.atomic():
         log = event_record(partner=partner, event_type=WebhookLog.EventType.PING, data={"message": PING_MESSAGE})
@@ -160,5 +191,5 @@ def partner_ping_send(*, partner: Partner) -> WebhookLog:
 
 def _ping_enqueue_while_failing(log_pk: int) -> None:
     gate = delivery_gate(log_pk=log_pk)
-    if gate is not None and not gate.partner_paused and gate.endpoint_failures > 0:
+    if gate is not None and not gate.partner_paused and not gate.endpoint_disabled and gate.endpoint_failures > 0:
         delivery_enqueue(log_pk)

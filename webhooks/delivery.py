@@ -7,9 +7,9 @@ retry, a resend) or a batch that the dispatcher claimed (``log_pks`` under ``lea
    WEBHOOK_MAX_IN_FLIGHT_PER_PARTNER slots (``slots.py``) per lane it will send on; with none free,
    it gives its events back (due again) to the attempts in flight, with a dispatch a second later;
 2. takes its events in one short transaction (``SELECT … FOR UPDATE SKIP LOCKED``, lease renewed):
-   only rows still due (or still under the dispatcher's lease), of an unpaused partner, with no
-   earlier PENDING event of the same order; while the endpoint is failing, one row, and only with
-   the endpoint's one attempt slot;
+   only rows still due (or still under the dispatcher's lease), of an unpaused partner whose
+   endpoint is not disabled, with no earlier PENDING event of the same order; while the endpoint is
+   failing, one row, and only with the endpoint's one attempt slot;
 3. sends them outside any transaction, on its lanes (``sending.py``), and records every outcome in
    one transaction (``outcomes.py``);
 4. for a dispatcher's batch, while the endpoint answers, claims the partner's next batch and goes
@@ -93,6 +93,7 @@ def _deliver(*, log_pks: list[int], lease: datetime | None, drain: bool = False)
     refused = (
         gate is None
         or gate.partner_paused
+        or gate.endpoint_disabled
         or gate.endpoint_busy(now=now, held=lease)
         or (len(log_pks) == 1 and gate.status != WebhookLog.Status.PENDING)
     )
@@ -100,28 +101,35 @@ def _deliver(*, log_pks: list[int], lease: datetime | None, drain: bool = False)
         _give_back(log_pks, lease=lease, now=now)
         return _Report()
     failing = gate.endpoint_failures > 0
-    slots = None
-    if not failing:
-        # A failing endpoint has its one attempt slot in the database; any other partner is capped at
-        # WEBHOOK_MAX_IN_FLIGHT_PER_PARTNER attempts at once, so that an endpoint that starts hanging
-        # can never hold every worker thread.
-        wanted = min(settings.WEBHOOK_MAX_IN_FLIGHT_PER_PARTNER, len(log_pks))
-        slots = slots_take(partner_id=gate.partner_id, until_epoch=lease_end(now).timestamp(), wanted=wanted)
-        if not slots:
-            _give_back(log_pks, lease=lease, now=now)
+    # Every partner is capped at WEBHOOK_MAX_IN_FLIGHT_PER_PARTNER attempts at once, so that an
+    # endpoint that starts hanging can never hold every worker thread; a failing endpoint's one
+    # attempt (its slot is in the database) takes one too, as the attempts of its healthy spell may
+    # still be in flight.
+    wanted = 1 if failing else min(settings.WEBHOOK_MAX_IN_FLIGHT_PER_PARTNER, len(log_pks))
+    slots = slots_take(partner_id=gate.partner_id, until_epoch=lease_end(now).timestamp(), wanted=wanted)
+    if not slots:
+        _give_back(log_pks, lease=lease, now=now)
+        if not failing:  # a failing endpoint's next attempt is the dispatcher's
             dispatch_enqueue(partner_pk=gate.partner_id, countdown=SLOT_WAIT_SECONDS)
-            return _Report(outcomes=dict.fromkeys(log_pks, DeliveryOutcome.DEFERRED), partner_id=gate.partner_id)
+        return _Report(outcomes=dict.fromkeys(log_pks, DeliveryOutcome.DEFERRED), partner_id=gate.partner_id)
     try:
-        return _take_send_record(log_pks=log_pks, lease=lease, now=now, gate=gate, slots=slots, drain=drain)
+        return _take_send_record(
+            log_pks=log_pks, lease=lease, now=now, gate=gate, slots=slots, failing=failing, drain=drain
+        )
     finally:
-        if slots is not None:
-            slots_release(slots)
+        slots_release(slots)
 
 
 def _take_send_record(
-    *, log_pks: list[int], lease: datetime | None, now: datetime, gate: DeliveryGate, slots: Slots | None, drain: bool
+    *,
+    log_pks: list[int],
+    lease: datetime | None,
+    now: datetime,
+    gate: DeliveryGate,
+    slots: Slots,
+    failing: bool,
+    drain: bool,
 ) -> _Report:
-    failing = slots is None
     events, new_lease = _take(log_pks=log_pks, lease=lease, now=now, partner_id=gate.partner_id, failing=failing)
     if not events:
         return _Report(partner_id=gate.partner_id)
@@ -137,7 +145,7 @@ def _take_send_record(
     sent, unsent = batch_send(
         events=events,
         target=target,
-        lanes=slots.count if slots else 1,
+        lanes=1 if failing else slots.count,
         send_until=send_until,
         paused=lambda: Partner.objects.filter(pk=gate.partner_id, deliveries_paused=True).exists(),
     )
@@ -171,7 +179,13 @@ def _take(
     with claim_transaction():
         rows = list(
             WebhookLog.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(due, pk__in=log_pks, status=WebhookLog.Status.PENDING, partner__deliveries_paused=False)
+            .filter(
+                due,
+                pk__in=log_pks,
+                status=WebhookLog.Status.PENDING,
+                partner__deliveries_paused=False,
+                partner__webhook_endpoint_state__disabled_at__isnull=True,  # no state yet: not disabled
+            )
             .exclude(earlier_pending_of_same_order())  # an earlier event of the same order goes first
             .order_by("pk")
             .values_list("pk", "event_id", "event_type", "body", "retries", "order_id", "payload__data__orderId")

@@ -51,6 +51,12 @@ def endpoint_state(partner_id: int) -> WebhookEndpointState:
     return state
 
 
+def endpoint_healthy(partner_id: int) -> bool:
+    """Neither failing nor disabled: the endpoint takes batches."""
+    state = endpoint_state(partner_id)
+    return not state.is_failing and not state.is_disabled
+
+
 def endpoint_slot_take(*, partner_id: int, now: datetime, lease: datetime, held: datetime | None = None) -> bool:
     """Inside a transaction: take the one attempt slot of a failing endpoint until ``lease``.
 
@@ -72,7 +78,8 @@ def events_claim_due(*, partner: Partner, now: datetime | None = None, limit: in
 
     Rows locked by another claimer are skipped, and claimed rows get ``next_retry_at = lease``, so
     two claimers never get the same row. A healthy endpoint has at most WEBHOOK_DISPATCH_BATCH_SIZE
-    claims outstanding; a failing one gets one row, and only when no other attempt to it is in flight.
+    claims outstanding; a failing one gets one row, and only when no other attempt to it is in flight;
+    a paused partner or a disabled endpoint none.
     """
     now = now or timezone.now()
     limit = limit or settings.WEBHOOK_DELIVERY_BATCH_SIZE
@@ -80,7 +87,10 @@ def events_claim_due(*, partner: Partner, now: datetime | None = None, limit: in
     with claim_transaction():
         if Partner.objects.filter(pk=partner.pk, deliveries_paused=True).exists():
             return []
-        failing = endpoint_state(partner.pk).is_failing
+        state = endpoint_state(partner.pk)
+        if state.is_disabled:  # its events wait for staff to enable it
+            return []
+        failing = state.is_failing
         if failing:
             limit = 1
         else:
@@ -120,7 +130,7 @@ def events_dispatch_due(*, partner: Partner | None = None, now: datetime | None 
             batch_enqueue([log_pk for log_pk, _ in claims], lease=claims[0][1])
             queued += len(claims)
         elif (
-            not endpoint_state(each.pk).is_failing
+            endpoint_healthy(each.pk)
             and events_due(partner=each, now=now).exists()
             and not Partner.objects.filter(pk=each.pk, deliveries_paused=True).exists()
         ):

@@ -86,18 +86,19 @@ def event_record(
 def _new_event_enqueue(log_pk: int, *, partner_pk: int) -> None:
     """Queue the first attempt of a new event right after its commit.
 
-    Not for a paused partner or a failing endpoint: those events are left to the dispatcher (one
-    attempt at a time), so that thousands of events for a dead endpoint do not fill the
-    ``webhooks`` queue ahead of other partners'. And beyond ``DIRECT_ENQUEUE_PER_SECOND`` events
-    of one partner in a second (a batch job committing thousands), the rest are claimed and queued
-    by one dispatch in batches, never more than WEBHOOK_DISPATCH_BATCH_SIZE in flight; the budget is
-    counted first, so that those cost no database read here.
+    Not for a paused partner or a failing or disabled endpoint: those events are left to the
+    dispatcher (one attempt at a time; none while disabled), so that thousands of events for a dead
+    endpoint do not fill the ``webhooks`` queue ahead of other partners'. And beyond
+    ``DIRECT_ENQUEUE_PER_SECOND`` events of one partner in a second (a batch job committing
+    thousands), the rest are claimed and queued by one dispatch in batches, never more than
+    WEBHOOK_DISPATCH_BATCH_SIZE in flight; the budget is counted first, so that those cost no
+    database read here.
     """
     direct, dispatch = _direct_enqueue_budget.take(partner_pk)
     if not direct and not dispatch:
         return  # the dispatch queued for this second claims it
     gate = delivery_gate(log_pk=log_pk)
-    if gate is None or gate.partner_paused or gate.endpoint_failures > 0:
+    if gate is None or gate.partner_paused or gate.endpoint_disabled or gate.endpoint_failures > 0:
         return
     if direct:
         delivery_enqueue(log_pk)

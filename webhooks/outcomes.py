@@ -1,12 +1,15 @@
 """What the attempts of a batch do to their events and their endpoint, recorded in one transaction.
 
 Per attempt (``attempt_outcome``): a 2xx is SENT; a 410, or a failure once the retry schedule is
-used up, is FAILED (dead letter); any other failure is retried on the schedule, never sooner than
-the receiver's Retry-After. An event moves on only if the attempt still holds the event's lease (a
-resend or a newer claim may have taken it over meanwhile); the attempt is logged either way. Per
-endpoint (``_endpoint_state_record``): its failures in a row, reset by a success. After the commit,
-what the outcomes unblock is queued: short retries, each order's next event, and the backlog of an
-endpoint that answers again.
+used up (a PING: after its third attempt), is FAILED (dead letter); any other failure is retried on
+the schedule, never sooner than the receiver's Retry-After. An event moves on only if the attempt
+still holds the event's lease (a resend or a newer claim may have taken it over meanwhile); the
+attempt is logged either way. Per endpoint (``_endpoint_state_record``): its failures in a row and
+since when it fails, reset by a success (a PING's 2xx too); a 410, or failing for
+WEBHOOK_DISABLE_AFTER_DAYS, disables it (``controls.endpoint_disable``). A PING's failure or 410
+counts for nothing: a test call never disables an endpoint. After the commit, what the outcomes
+unblock is queued: short retries, each order's next event, and the backlog of an endpoint that
+answers again.
 """
 
 from __future__ import annotations
@@ -21,9 +24,11 @@ from enum import StrEnum
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from partners.models import Partner
+from webhooks.controls import endpoint_disable
 from webhooks.dispatch import delivery_enqueue, endpoint_state, events_dispatch_due
 from webhooks.models import WebhookAttempt, WebhookEndpointState, WebhookLog
 from webhooks.sending import HTTP_GONE, Sent
@@ -64,11 +69,38 @@ class _Moved:
     delay: float | None
 
 
+# A PING (POST /t2mobile/webhooks/test) is attempted at most this many times.
+PING_MAX_ATTEMPTS = 3
+
+
+def _is_ping(sent: Sent) -> bool:
+    return sent.event.event_type == WebhookLog.EventType.PING
+
+
+def _schedule_used_up(sent: Sent) -> bool:
+    """No attempt follows this failed one: the schedule is used up, or a PING had its three."""
+    retries = sent.event.retries  # attempts before this one
+    if _is_ping(sent) and retries + 1 >= PING_MAX_ATTEMPTS:
+        return True
+    return retries >= len(settings.WEBHOOK_RETRY_SCHEDULE)
+
+
+def _counts_as_endpoint_failure(sent: Sent) -> bool:
+    """A failed attempt that counts towards the endpoint's failures in a row and its failing spell;
+    never a PING's (a test call tells the partner, not us, how its endpoint is doing)."""
+    return sent.endpoint_failed and not _is_ping(sent)
+
+
+def _disables_endpoint(sent: Sent) -> bool:
+    """A 410 disables the endpoint, except a PING's: a PING never disables an endpoint."""
+    return sent.result.status_code == HTTP_GONE and not _is_ping(sent)
+
+
 def attempt_outcome(*, sent: Sent, now: datetime) -> _Moved:
     result, retries = sent.result, sent.event.retries
     if result.delivered:
         return _Moved(sent, DeliveryOutcome.SENT, WebhookLog.Status.SENT, retries, None, now, None)
-    if result.status_code == HTTP_GONE or retries >= len(settings.WEBHOOK_RETRY_SCHEDULE):
+    if result.status_code == HTTP_GONE or _schedule_used_up(sent):
         return _Moved(sent, DeliveryOutcome.FAILED, WebhookLog.Status.FAILED, retries, None, None, None)
     delay = retry_delay(retries=retries + 1, retry_after=result.retry_after)
     moved = now + timedelta(seconds=delay)
@@ -195,32 +227,62 @@ def _rows_update(rows: dict[int, dict]) -> None:
 def _endpoint_state_record(
     *, partner_id: int, attempts: Sequence[Sent], was_failing: bool, now: datetime
 ) -> tuple[bool, bool]:
-    """Count the endpoint's failures in a row over the batch's attempts, in the order they ended;
-    ``(failing now, a 2xx ended a failing spell)``. A 410 is an answer: it refuses that event only."""
-    succeeded, in_a_row = False, 0
+    """Count the endpoint's failures in a row over the batch's attempts, in the order they ended, and
+    disable the endpoint on a 410 or once it has failed every attempt for WEBHOOK_DISABLE_AFTER_DAYS;
+    ``(failing now, a 2xx ended a failing spell)``. A 410 is an answer: it is no failure in a row.
+    A 2xx never enables a disabled endpoint again (staff do)."""
+    succeeded, in_a_row, spell_started, gone = False, 0, None, False
     for sent in sorted(attempts, key=lambda s: s.started_at + timedelta(milliseconds=s.result.duration_ms)):
         if sent.result.delivered:
-            succeeded, in_a_row = True, 0
-        elif sent.endpoint_failed:
+            succeeded, in_a_row, spell_started = True, 0, None
+        elif _counts_as_endpoint_failure(sent):
             in_a_row += 1
+            spell_started = spell_started or sent.started_at
+        gone = gone or _disables_endpoint(sent)
     states = WebhookEndpointState.objects.filter(pk=partner_id)
+    if gone:
+        endpoint_disable(
+            partner=Partner.objects.get(pk=partner_id), reason=WebhookEndpointState.DisabledReason.GONE, now=now
+        )
     if succeeded and not in_a_row:
         recovered = states.filter(consecutive_failures__gt=0).update(
-            consecutive_failures=0, busy_until=None, last_success_at=now
+            consecutive_failures=0, busy_until=None, last_success_at=now, failing_since=None
         )
         return False, bool(recovered)
     if in_a_row:
         endpoint_state(partner_id)
         if succeeded:
-            states.update(consecutive_failures=in_a_row, busy_until=None, last_success_at=now, last_failure_at=now)
+            states.update(
+                consecutive_failures=in_a_row,
+                busy_until=None,
+                last_success_at=now,
+                last_failure_at=now,
+                failing_since=spell_started,
+            )
         else:
             states.update(
-                consecutive_failures=F("consecutive_failures") + in_a_row, busy_until=None, last_failure_at=now
+                consecutive_failures=F("consecutive_failures") + in_a_row,
+                busy_until=None,
+                last_failure_at=now,
+                failing_since=Coalesce(F("failing_since"), spell_started),
             )
+        _disable_if_failing_too_long(partner_id=partner_id, now=now)
         return True, False
-    if was_failing:  # only 410s (or nothing sent): give the one attempt slot back
+    if was_failing:  # only 410s and PING failures (or nothing sent): give the one attempt slot back
         states.update(busy_until=None)
     return was_failing, False
+
+
+def _disable_if_failing_too_long(*, partner_id: int, now: datetime) -> None:
+    """Disable the endpoint when every attempt to it has failed for WEBHOOK_DISABLE_AFTER_DAYS."""
+    failing_since = WebhookEndpointState.objects.filter(pk=partner_id, disabled_at__isnull=True).values_list(
+        "failing_since", flat=True
+    )
+    since = failing_since.first()
+    if since is not None and now - since >= timedelta(days=settings.WEBHOOK_DISABLE_AFTER_DAYS):
+        endpoint_disable(
+            partner=Partner.objects.get(pk=partner_id), reason=WebhookEndpointState.DisabledReason.FAILING, now=now
+        )
 
 
 def _follow_up(*, partner_id: int, moves: Sequence[_Moved], recovered: bool) -> None:

@@ -1,5 +1,6 @@
-"""Reads of the webhook outbox: which events are due for a partner, which secrets sign, and a
-partner's own events as GET /t2mobile/events shows them (newest first, by keyset)."""
+"""Reads of the webhook outbox: which events are due for a partner, which endpoints are disabled,
+which secrets sign, and a partner's own events as GET /t2mobile/events shows them (newest first, by
+keyset)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from partners.models import Partner, WebhookSecret
-from webhooks.models import WebhookAttempt, WebhookLog
+from webhooks.models import WebhookAttempt, WebhookEndpointState, WebhookLog
 
 
 def earlier_pending_of_same_order() -> Exists:
@@ -46,6 +47,7 @@ class DeliveryGate:
     endpoint_busy_until: datetime | None
     webhook_url: str = ""
     webhook_scheme: str = ""
+    endpoint_disabled: bool = False  # staff must enable it; its events wait
 
     def endpoint_busy(self, *, now: datetime, held: datetime | None = None) -> bool:
         busy_until = self.endpoint_busy_until
@@ -63,20 +65,39 @@ def delivery_gate(*, log_pk: int) -> DeliveryGate | None:
             "partner__webhook_endpoint_state__busy_until",
             "partner__webhook_url",
             "partner__webhook_scheme",
+            "partner__webhook_endpoint_state__disabled_at",
         )
         .first()
     )
     if row is None:
         return None
-    status, partner_id, paused, failures, busy_until, url, scheme = row
-    return DeliveryGate(status, partner_id, paused, failures or 0, busy_until, url, scheme)
+    status, partner_id, paused, failures, busy_until, url, scheme, disabled_at = row
+    return DeliveryGate(status, partner_id, paused, failures or 0, busy_until, url, scheme, disabled_at is not None)
 
 
 def partners_with_due_events(*, now: datetime) -> QuerySet[Partner]:
-    return Partner.objects.filter(
-        deliveries_paused=False,
-        pk__in=WebhookLog.objects.filter(status=WebhookLog.Status.PENDING, next_retry_at__lte=now).values("partner_id"),
-    ).order_by("pk")
+    """Unpaused partners, with an endpoint not disabled, that have events due."""
+    return (
+        Partner.objects.filter(
+            deliveries_paused=False,
+            pk__in=WebhookLog.objects.filter(status=WebhookLog.Status.PENDING, next_retry_at__lte=now).values(
+                "partner_id"
+            ),
+        )
+        .exclude(pk__in=WebhookEndpointState.objects.filter(disabled_at__isnull=False).values("partner_id"))
+        .order_by("pk")
+    )
+
+
+def endpoints_disabled() -> QuerySet[WebhookEndpointState]:
+    """The disabled endpoints, longest disabled first, with their partner (``partner.partner_id``),
+    ``disabled_at`` and ``disabled_reason``: for the admin overview and the health readout."""
+    return (
+        WebhookEndpointState.objects.filter(disabled_at__isnull=False)
+        .select_related("partner")
+        .only("partner_id", "partner__partner_id", "disabled_at", "disabled_reason")
+        .order_by("disabled_at", "partner_id")
+    )
 
 
 def secrets_active(*, partner_id: int, now: datetime | None = None) -> list[str]:

@@ -5,9 +5,11 @@ The URL guard runs once for the batch and every POST goes to the address it chec
 The lanes share the client's pool of keep-alive sessions. No lane touches the database: the caller
 records the outcomes, all in one transaction.
 
-Three rules stop a batch early, leaving its remaining events unsent for the caller to give back:
+Four rules stop a batch early, leaving its remaining events unsent for the caller to give back:
 - an attempt that fails (anything but 2xx and 410): the endpoint is now failing, and a failing
   endpoint gets one attempt at a time, through the dispatcher;
+- a 410: the endpoint says it is gone, and is disabled (``outcomes.py`` decides; a PING's 410 only
+  stops the batch, whose rest the dispatcher sends);
 - ``send_until``: an attempt starts only while it can end, and be recorded, within the claim's lease
   (each lane's first attempt always starts);
 - ``paused``, asked by the calling thread once a second while the lanes send (a slow endpoint's
@@ -113,7 +115,7 @@ def batch_send(
             attempt = Sent(event=event, started_at=started_at, result=result)
             with lock:
                 sent.append(attempt)
-            if attempt.endpoint_failed:
+            if attempt.endpoint_failed or attempt.result.status_code == HTTP_GONE:
                 stop.set()
 
     if len(events) == 1:

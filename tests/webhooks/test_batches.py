@@ -20,7 +20,7 @@ from webhooks.controls import partner_deliveries_pause
 from webhooks.delivery import DeliveryOutcome, batch_deliver
 from webhooks.dispatch import events_claim_due, events_dispatch_due
 from webhooks.models import WebhookAttempt, WebhookEndpointState, WebhookLog
-from webhooks.slots import slots_take
+from webhooks.slots import slots_release, slots_take
 from webhooks.tasks import deliver_webhook
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -77,6 +77,27 @@ def test_a_batch_finding_no_free_slot_gives_its_events_back_and_asks_for_a_dispa
     assert dispatch["task"] == "webhooks.deliver_due_webhooks"
 
 
+def test_a_failing_endpoint_s_one_attempt_waits_while_the_partner_has_its_cap_in_flight(
+    hooked_partner, receiver, settings
+):
+    # The endpoint has just started failing while the attempts of its healthy spell are still out.
+    settings.WEBHOOK_MAX_IN_FLIGHT_PER_PARTNER = 2
+    WebhookEndpointState.objects.update_or_create(partner=hooked_partner, defaults={"consecutive_failures": 1})
+    record(hooked_partner)
+    log_pks, lease = claimed(hooked_partner)
+    assert len(log_pks) == 1  # a failing endpoint: one event, in the endpoint's slot
+    in_flight = slots_take(partner_id=hooked_partner.pk, until_epoch=time.time() + 60, wanted=2)
+
+    outcomes = batch_deliver(log_pks=log_pks, lease=lease)
+
+    assert set(outcomes.values()) == {DeliveryOutcome.DEFERRED} and receiver.received == []
+    slots_release(in_flight)  # they are done: the next try sends it
+    WebhookEndpointState.objects.filter(partner=hooked_partner).update(busy_until=None)
+    log_pks, lease = claimed(hooked_partner)
+    assert batch_deliver(log_pks=log_pks, lease=lease) == {log_pks[0]: DeliveryOutcome.SENT}
+    assert len(receiver.received) == 1
+
+
 def test_an_order_s_events_go_one_batch_after_another_in_creation_order(hooked_partner, receiver):
     order = make_order(hooked_partner)
     kinds = ("ORDER_FULFILLED", "EXPIRY_REMINDER", "SUBSCRIPTION_EXPIRED")
@@ -114,7 +135,8 @@ def test_an_endpoint_failing_mid_batch_stops_the_batch_and_gets_one_attempt_at_a
     assert len(events_claim_due(partner=hooked_partner)) == 1
 
 
-def test_a_410_in_a_batch_fails_that_event_only_and_the_batch_goes_on(hooked_partner, receiver):
+def test_a_410_in_a_batch_fails_that_event_disables_the_endpoint_and_the_rest_waits(hooked_partner, receiver, settings):
+    settings.WEBHOOK_MAX_IN_FLIGHT_PER_PARTNER = 1  # one lane: the attempts go one after another
     events = [record(hooked_partner) for _ in range(6)]
     gone = events[2].event_id
     receiver.decide = lambda request: Answer(410) if request.event_id == gone else None
@@ -122,9 +144,15 @@ def test_a_410_in_a_batch_fails_that_event_only_and_the_batch_goes_on(hooked_par
 
     outcomes = batch_deliver(log_pks=log_pks, lease=lease)
 
-    assert outcomes.pop(events[2].pk) == DeliveryOutcome.FAILED
-    assert set(outcomes.values()) == {DeliveryOutcome.SENT} and len(outcomes) == 5
-    assert not WebhookEndpointState.objects.filter(partner=hooked_partner, consecutive_failures__gt=0).exists()
+    assert [outcomes.get(e.pk) for e in events] == [DeliveryOutcome.SENT] * 2 + [DeliveryOutcome.FAILED] + [None] * 3
+    assert len(receiver.received) == 3
+    assert (
+        list(WebhookLog.objects.filter(pk__in=[e.pk for e in events[3:]]).values_list("status", flat=True))
+        == ["PENDING"] * 3
+    )
+    state = WebhookEndpointState.objects.get(partner=hooked_partner)
+    assert state.disabled_reason == WebhookEndpointState.DisabledReason.GONE and state.consecutive_failures == 0
+    assert events_claim_due(partner=hooked_partner) == []
 
 
 def test_a_partner_paused_mid_batch_gets_no_further_attempt_and_its_events_wait(hooked_partner, receiver, settings):

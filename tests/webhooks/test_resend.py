@@ -28,14 +28,16 @@ def test_resending_a_sent_event_sends_it_again_under_the_same_id(hooked_partner,
     assert event.status == WebhookLog.Status.SENT and event.attempts.count() == 2
 
 
-def test_resending_a_failed_event_gives_it_a_fresh_schedule(hooked_partner, receiver):
-    receiver.script = [Answer(410)]
+def test_resending_a_failed_event_gives_it_a_fresh_schedule(hooked_partner, receiver, settings):
+    settings.WEBHOOK_RETRY_SCHEDULE = ()  # failed for good at once (a 410 would disable the endpoint)
+    receiver.script = [Answer(500)]
     event = record(hooked_partner)
     event_deliver(log_pk=event.pk)
 
     resent = event_resend(log=event)
 
     assert resent.status == WebhookLog.Status.PENDING and resent.retries == 0
+    settings.WEBHOOK_RETRY_SCHEDULE = (5,)
     assert event_deliver(log_pk=event.pk) == DeliveryOutcome.SENT
 
 
