@@ -515,6 +515,25 @@ def test_test_ping_goes_out_at_once_to_an_endpoint_that_was_failing(api, hooked_
     wait_until(lambda: WebhookEndpointState.objects.get(pk=hooked_partner.pk).consecutive_failures == 0)
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_ping_to_a_failing_endpoint_shows_failed_after_three_attempts(
+    api, hooked_partner, receiver, webhook_worker, settings
+):
+    settings.WEBHOOK_RETRY_SCHEDULE = (0.1,) * 5
+    receiver.default = Answer(503)
+    event_id = api.post("/t2mobile/webhooks/test").json()["id"]
+
+    def failed() -> bool:
+        events_dispatch_due()
+        return api.get(f"{EVENTS}/{event_id}").json()["deliveryStatus"] == "FAILED"
+
+    wait_until(failed, timeout=20, interval=0.2)
+    detail = api.get(f"{EVENTS}/{event_id}").json()
+    assert [a["statusCode"] for a in detail["attemptLog"]] == [503, 503, 503]
+    assert detail["attempts"] == 3 and detail["nextAttemptAt"] is None
+    assert receiver.ids() == [event_id] * 3
+
+
 @pytest.mark.django_db
 def test_test_ping_signature_fails_with_another_secret(api, hooked_partner, receiver):
     """The check above would be worthless if any secret verified: a wrong one must not."""
