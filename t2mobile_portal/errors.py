@@ -66,6 +66,7 @@ RenewalTargetNotFound = _error(
 )
 Unauthorized = _error(401, "UNAUTHORIZED", "A valid API key is required.")
 OrderNotFound = _error(404, "ORDER_NOT_FOUND", "No order with that id.")
+EventNotFound = _error(404, "EVENT_NOT_FOUND", "No webhook event with that id.")
 NotFound = _error(404, "NOT_FOUND", "There is nothing at this path.")
 MethodNotAllowed = _error(405, "METHOD_NOT_ALLOWED", "This method is not allowed here.")
 DuplicateOrder = _error(409, "DUPLICATE_ORDER", "An order with this orderId already exists.")
@@ -93,6 +94,7 @@ ERROR_CODES: dict[str, int] = {
         RenewalTargetNotFound,
         Unauthorized,
         OrderNotFound,
+        EventNotFound,
         NotFound,
         MethodNotAllowed,
         DuplicateOrder,

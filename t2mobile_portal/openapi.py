@@ -46,7 +46,7 @@ def contract_paths_and_headers(result, generator, request, public):
                     headers["WWW-Authenticate"] = _header("WWW-Authenticate")
                 if status == "429":
                     headers["Retry-After"] = _header("Retry-After")
-                if status == "202":
+                if status == "202" and path == "/t2mobile/fulfilment":
                     headers["Idempotent-Replayed"] = _header("Idempotent-Replayed")
                     headers["Location"] = _header("Location")
                 if path == "/t2mobile/products" and status in ("200", "304"):

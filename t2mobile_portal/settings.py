@@ -302,6 +302,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # The events API's choice sets by name (the orders' "type" and "status" are other sets).
+    "ENUM_NAME_OVERRIDES": {
+        "EventTypeEnum": "webhooks.models.WebhookLog.EventType",
+        "DeliveryStatusEnum": "webhooks.models.WebhookLog.Status",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "t2mobile_portal.openapi.contract_paths_and_headers",

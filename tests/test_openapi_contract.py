@@ -41,7 +41,7 @@ EXPECTED_ERRORS = {
 }
 #: Codes of the contract whose endpoints are not built yet, with the issue that builds them: the
 #: code and its documentation are checked once that issue takes the entry out.
-NOT_YET_BUILT = {"EVENT_NOT_FOUND": "issue 15, the events API (GET /t2mobile/events/{id})"}
+NOT_YET_BUILT: dict[str, str] = {}
 EXPECTED_REQUEST_FIELDS = {
     "orderId",
     "productId",
@@ -80,7 +80,25 @@ ENDPOINTS = [
     ("get", "/t2mobile/orders"),
     ("get", "/t2mobile/health/live"),
     ("get", "/t2mobile/health"),
+    ("get", "/t2mobile/events"),
+    ("get", "/t2mobile/events/{id}"),
+    ("post", "/t2mobile/events/{id}/resend"),
+    ("post", "/t2mobile/events/recover"),
+    ("post", "/t2mobile/webhooks/test"),
 ]
+EXPECTED_EVENT_FIELDS = {
+    "id",
+    "type",
+    "createdAt",
+    "orderId",
+    "deliveryStatus",
+    "attempts",
+    "lastAttemptAt",
+    "nextAttemptAt",
+    "event",
+}
+EXPECTED_ATTEMPT_FIELDS = {"attemptedAt", "durationMs", "statusCode", "error"}
+EVENT_QUERY_PARAMETERS = {"cursor", "limit", "type", "orderId", "deliveryStatus", "createdSince", "createdBefore"}
 
 
 def contract_errors() -> dict[str, int]:
@@ -127,6 +145,8 @@ def test_every_error_code_is_documented_in_the_schema(schema):
     for item in schema["paths"].values():
         for operation in item.values():
             for status, response in operation.get("responses", {}).items():
+                if int(status) < 400:
+                    continue  # the answers' own examples
                 examples = response.get("content", {}).get("application/json", {}).get("examples", {})
                 for example in examples.values():
                     documented.setdefault(example["value"]["errorCode"], set()).add(status)
@@ -174,3 +194,33 @@ def test_schema_and_docs_are_served_to_a_partner(api):
 
 def test_schema_needs_a_key(client, db):
     assert client.get("/t2mobile/schema/").status_code == 401
+
+
+def test_event_bodies_match_the_contract(schema):
+    listing = component(schema, schema["paths"]["/t2mobile/events"]["get"]["responses"]["200"])
+    item = schema["components"]["schemas"][listing["properties"]["events"]["items"]["$ref"].rsplit("/", 1)[1]]
+    detail = component(schema, schema["paths"]["/t2mobile/events/{id}"]["get"]["responses"]["200"])
+    attempt = schema["components"]["schemas"][detail["properties"]["attemptLog"]["items"]["$ref"].rsplit("/", 1)[1]]
+    resend = component(schema, schema["paths"]["/t2mobile/events/{id}/resend"]["post"]["responses"]["202"])
+    recover = component(schema, schema["paths"]["/t2mobile/events/recover"]["post"]["responses"]["202"])
+    ping = component(schema, schema["paths"]["/t2mobile/webhooks/test"]["post"]["responses"]["202"])
+
+    assert set(listing["properties"]) == {"success", "events", "nextCursor"}
+    assert set(item["properties"]) == EXPECTED_EVENT_FIELDS
+    assert set(detail["properties"]) == EXPECTED_EVENT_FIELDS | {"success", "attemptLog"}
+    assert set(attempt["properties"]) == EXPECTED_ATTEMPT_FIELDS
+    assert set(resend["properties"]) == {"success", "id", "deliveryStatus"}
+    assert set(recover["properties"]) == {"success", "requeued"}
+    assert set(ping["properties"]) == {"success", "id"}
+
+
+def test_event_list_parameters_and_recover_body_are_documented(schema):
+    listing = schema["paths"]["/t2mobile/events"]["get"]
+    recover = schema["paths"]["/t2mobile/events/recover"]["post"]
+
+    assert {p["name"] for p in listing["parameters"] if p["in"] == "query"} == EVENT_QUERY_PARAMETERS
+    assert set(component(schema, recover["requestBody"])["properties"]) == {"since", "until"}
+    resend_404 = schema["paths"]["/t2mobile/events/{id}/resend"]["post"]["responses"]["404"]
+    examples = resend_404["content"]["application/json"]["examples"].values()
+    assert {example["value"]["errorCode"] for example in examples} == {"EVENT_NOT_FOUND"}
+    assert "Idempotent-Replayed" not in recover["responses"]["202"]["headers"]

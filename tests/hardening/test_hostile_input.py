@@ -160,7 +160,9 @@ def test_bad_idempotency_keys_are_400_idempotency_key_missing(api, product, key)
     ["Bearer \x00abc", "Bearer " + "k" * 10_000, "Basic dXNlcjpwYXNz", "Bearer", "Bearer  ", "bearer x\x00y", "\u00e9"],
     ids=["nul", "huge", "basic", "bare", "spaces", "nul-lower", "latin1"],
 )
-@pytest.mark.parametrize("path", ["/t2mobile/products", "/t2mobile/orders", "/t2mobile/health", "/t2mobile/schema/"])
+@pytest.mark.parametrize(
+    "path", ["/t2mobile/products", "/t2mobile/orders", "/t2mobile/events", "/t2mobile/health", "/t2mobile/schema/"]
+)
 def test_hostile_authorization_headers_are_401(client, authorization, path):
     response = client.get(path, HTTP_AUTHORIZATION=authorization)
 
@@ -183,9 +185,10 @@ CURSORS = [
 ]
 
 
+@pytest.mark.parametrize("path", ["/t2mobile/orders", "/t2mobile/events"])
 @pytest.mark.parametrize("cursor", CURSORS, ids=[f"cursor-{n}" for n in range(len(CURSORS))])
-def test_bad_cursors_are_400_validation_error(api, cursor):
-    response = api.get("/t2mobile/orders", {"cursor": cursor})
+def test_bad_cursors_are_400_validation_error(api, cursor, path):
+    response = api.get(path, {"cursor": cursor})
 
     assert response.status_code == 400 and response.json()["errorCode"] == "VALIDATION_ERROR"
 

@@ -89,3 +89,4 @@ def test_no_server_errors_and_every_error_is_the_envelope(api_schema, api_key, m
         fuzzed.append(operation.path)
 
     assert {"/t2mobile/fulfilment", "/t2mobile/orders", "/t2mobile/orders/{orderId}"} <= set(fuzzed)
+    assert {"/t2mobile/events", "/t2mobile/events/{id}", "/t2mobile/events/recover"} <= set(fuzzed)

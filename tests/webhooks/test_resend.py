@@ -54,6 +54,20 @@ def test_resend_failed_since_takes_only_failed_events_from_that_time(hooked_part
     assert statuses == {old_failed.pk: "FAILED", new_failed.pk: "PENDING", sent.pk: "SENT"}
 
 
+def test_resend_failed_until_leaves_the_events_created_from_then_on(hooked_partner, receiver):
+    earlier, later = record(hooked_partner), record(hooked_partner)
+    WebhookLog.objects.filter(pk__in=[earlier.pk, later.pk]).update(status=WebhookLog.Status.FAILED)
+    WebhookLog.objects.filter(pk=earlier.pk).update(created_at=timezone.now() - timedelta(hours=2))
+
+    count = events_resend_failed(
+        since=timezone.now() - timedelta(days=1), until=timezone.now() - timedelta(hours=1), partner=hooked_partner
+    )
+
+    statuses = dict(WebhookLog.objects.values_list("pk", "status"))
+    assert count == 1
+    assert statuses == {earlier.pk: "PENDING", later.pk: "FAILED"}
+
+
 def test_resend_webhook_command_resends_one_event(hooked_partner, receiver):
     event = record(hooked_partner)
     event_deliver(log_pk=event.pk)
