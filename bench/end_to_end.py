@@ -310,6 +310,28 @@ WHERE o.order_id = ANY(%s)
 PHASES = ("waiting for a worker", "provisioning", "outbox → delivery attempt", "delivery")
 
 
+MISSING_SQL = """
+SELECT o.order_id, o.status, f.status, f.attempts, f.next_attempt_at, f.last_error, w.event_type, w.status, w.retries,
+       w.next_retry_at, w.created_at, (SELECT count(*) FROM t2mobile_webhook_attempts a WHERE a.log_id = w.id)
+FROM t2mobile_orders o
+JOIN t2mobile_fulfilments f ON f.order_id = o.id
+LEFT JOIN t2mobile_webhook_logs w ON w.order_id = o.id
+WHERE o.order_id = ANY(%s)
+ORDER BY o.order_id
+"""
+
+
+def missing(order_ids: list[str]) -> str:
+    """Where the orders whose ORDER_FULFILLED did not arrive stand (the first five), from the rows."""
+    with psycopg.connect(f"{PG}/{DB}") as conn:
+        rows = conn.execute(MISSING_SQL, [order_ids[:5]]).fetchall()
+    return "; ".join(
+        f"{oid}: order {status}, fulfilment {f_status} attempts={attempts} next={next_at} error={error[:80]!r}, "
+        f"event {etype} {e_status} retries={retries} next_retry={next_retry} created={created} attempts={sent}"
+        for oid, status, f_status, attempts, next_at, error, etype, e_status, retries, next_retry, created, sent in rows
+    )
+
+
 def phases(order_ids: list[str]) -> str:
     """Where the time went, from the rows' own timestamps (same clock: one machine)."""
     with psycopg.connect(f"{PG}/{DB}") as conn:
@@ -347,6 +369,9 @@ def burst(*, receiver: Receiver, web_port: int, count: int, wait: float, procs: 
     )
     if len(arrivals) < count:
         print(f"  verified ORDER_FULFILLED received: {len(arrivals)}/{count} within {wait:g} s")
+        with receiver.lock:
+            lost = [o for o in order_ids if o not in receiver.arrivals["ORDER_FULFILLED"]]
+        print(f"  not announced: {missing(lost)}")
     rate = len(arrivals) / max(1e-9, max(arrivals) - first_post) if arrivals else 0.0
     print(f"  first POST → last verified ORDER_FULFILLED: {max(arrivals) - first_post:.2f} s" if arrivals else "")
     if arrivals:
@@ -470,6 +495,9 @@ def main() -> None:
                 f"max {latencies[-1] * 1000:.0f} ms"
             )
             print(f"  phases (p50 / p99): {phases(list(fulfilled))}")
+        lost = [o for o in order_ids if o not in fulfilled and o not in receiver.arrivals["ORDER_FAILED"]]
+        if lost:
+            print(f"  not announced: {missing(lost)}")
         print(f"  Zoho sandbox: {api_calls / max(1, args.orders):.2f} API calls per order, {throttled} × 429")
         for error in poster.errors[:5]:
             print(f"  error: {error}")

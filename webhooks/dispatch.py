@@ -119,10 +119,12 @@ def events_dispatch_due(*, partner: Partner | None = None, now: datetime | None 
     drains at the workers' pace without flooding the queue. A healthy partner whose due events could
     not be claimed now (other claims outstanding, rows locked) gets a follow-up dispatch a second later.
     """
+    if partner is not None:
+        # First, then the time: an event whose request for a dispatch found this one pending had
+        # committed before the marker went, so it is due by ``now`` and claimed below.
+        _dispatch_started(partner_pk=partner.pk)
     now = now or timezone.now()
     partners = [partner] if partner is not None else list(partners_with_due_events(now=now))
-    if partner is not None:
-        _dispatch_started(partner_pk=partner.pk)
     queued = 0
     for each in partners:
         claims = events_claim_due(partner=each, now=now)

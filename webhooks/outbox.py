@@ -90,20 +90,21 @@ def _new_event_enqueue(log_pk: int, *, partner_pk: int) -> None:
     dispatcher (one attempt at a time; none while disabled), so that thousands of events for a dead
     endpoint do not fill the ``webhooks`` queue ahead of other partners'. And beyond
     ``DIRECT_ENQUEUE_PER_SECOND`` events of one partner in a second (a batch job committing
-    thousands), the rest are claimed and queued by one dispatch in batches, never more than
+    thousands), the rest are claimed and queued by a dispatch in batches, never more than
     WEBHOOK_DISPATCH_BATCH_SIZE in flight; the budget is counted first, so that those cost no
-    database read here.
+    database read here, only the dispatch's marker. Every such event asks for the dispatch: at most
+    one is pending per partner (``dispatch_enqueue``), and a pending one clears its marker before it
+    claims, so an event committed before the claim is claimed, and one committed after queues the
+    next dispatch. (Asking once a second was not enough: the events of that second that committed
+    after its dispatch had claimed waited for the periodic one, a minute.)
     """
-    direct, dispatch = _direct_enqueue_budget.take(partner_pk)
-    if not direct and not dispatch:
-        return  # the dispatch queued for this second claims it
+    if not _direct_enqueue_budget.take(partner_pk):
+        dispatch_enqueue(partner_pk=partner_pk, countdown=0)  # the dispatch skips paused and disabled
+        return
     gate = delivery_gate(log_pk=log_pk)
     if gate is None or gate.partner_paused or gate.endpoint_disabled or gate.endpoint_failures > 0:
         return
-    if direct:
-        delivery_enqueue(log_pk)
-    else:
-        dispatch_enqueue(partner_pk=partner_pk, countdown=0)
+    delivery_enqueue(log_pk)
 
 
 class _DirectEnqueueBudget:
@@ -111,20 +112,16 @@ class _DirectEnqueueBudget:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._seconds: dict[int, tuple[int, int, bool]] = {}  # partner pk -> (second, count, dispatched)
+        self._seconds: dict[int, tuple[int, int]] = {}  # partner pk -> (second, count)
 
-    def take(self, partner_pk: int) -> tuple[bool, bool]:
-        """(queue this event on its own?, queue one dispatch for the partner instead?)"""
+    def take(self, partner_pk: int) -> bool:
+        """May this event be queued on its own (else a dispatch sends it)?"""
         second = int(time.monotonic())
         with self._lock:
-            then, count, dispatched = self._seconds.get(partner_pk, (second, 0, False))
-            if then != second:
-                count, dispatched = 0, False
-            count += 1
-            direct = count <= DIRECT_ENQUEUE_PER_SECOND
-            dispatch = not direct and not dispatched
-            self._seconds[partner_pk] = (second, count, dispatched or dispatch)
-        return direct, dispatch
+            then, count = self._seconds.get(partner_pk, (second, 0))
+            count = count + 1 if then == second else 1
+            self._seconds[partner_pk] = (second, count)
+        return count <= DIRECT_ENQUEUE_PER_SECOND
 
 
 _direct_enqueue_budget = _DirectEnqueueBudget()

@@ -10,8 +10,9 @@ from django.db import connection, transaction
 from partners.models import Partner, WebhookSecret
 from partners.services import secret_generate
 from tests.webhooks.conftest import Answer, record
+from webhooks import outbox
 from webhooks.delivery import DeliveryOutcome, event_deliver
-from webhooks.dispatch import events_claim_due
+from webhooks.dispatch import events_claim_due, events_dispatch_due
 from webhooks.models import WebhookEndpointState
 from webhooks.outbox import DIRECT_ENQUEUE_PER_SECOND
 
@@ -140,3 +141,31 @@ def test_a_burst_of_new_events_is_queued_partly_one_by_one_and_the_rest_by_one_d
     assert {(d["task"], d["kwargsrepr"]) for d in dispatches} == {
         ("webhooks.deliver_due_webhooks", f"{{'partner_pk': {hooked_partner.pk}}}")
     }
+
+
+@pytest.mark.django_db
+def test_an_event_over_the_budget_committed_after_the_dispatch_claimed_gets_a_dispatch_of_its_own(
+    hooked_partner, clean_redis, django_capture_on_commit_callbacks, monkeypatch
+):
+    class OverBudget:  # the partner's events of this second are past DIRECT_ENQUEUE_PER_SECOND
+        def take(self, partner_pk: int) -> bool:
+            return False
+
+    monkeypatch.setattr(outbox, "_direct_enqueue_budget", OverBudget())
+
+    def dispatches() -> list[dict]:
+        return [json.loads(raw)["headers"] for raw in clean_redis.lrange("default", 0, -1)]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        first = record(hooked_partner)
+    assert len(dispatches()) == 1
+    clean_redis.delete("default")
+    events_dispatch_due(partner=hooked_partner)  # that dispatch runs and claims the first event
+
+    # An event of the same second commits after that claim: it asks for, and gets, a dispatch
+    with django_capture_on_commit_callbacks(execute=True):
+        second = record(hooked_partner)
+    [dispatch] = dispatches()
+    assert dispatch["task"] == "webhooks.deliver_due_webhooks"
+    claimed = events_claim_due(partner=hooked_partner)
+    assert [pk for pk, _ in claimed] == [second.pk] and first.pk != second.pk
