@@ -16,7 +16,7 @@ from partners.models import WebhookSecret
 from partners.services import secret_generate
 from tests.admin.conftest import run_action
 from tests.factories import PartnerFactory
-from tests.webhooks.conftest import Receiver, make_order, record, running_worker, wait_until
+from tests.webhooks.conftest import make_order, record, running_worker, serving_receiver, wait_until
 from webhooks.controls import endpoint_disable
 from webhooks.models import WebhookEndpointState, WebhookLog
 
@@ -35,11 +35,8 @@ def audit_messages(partner) -> list[str]:
 
 @pytest.fixture
 def receiver():
-    receiver = Receiver()
-    receiver._thread.start()
-    yield receiver
-    receiver.server.shutdown()
-    receiver.server.server_close()
+    with serving_receiver() as receiver:
+        yield receiver
 
 
 @pytest.fixture

@@ -115,13 +115,22 @@ def fresh_direct_enqueue_budget(monkeypatch):
     monkeypatch.setattr(outbox, "_direct_enqueue_budget", outbox._DirectEnqueueBudget())
 
 
-@pytest.fixture
-def receiver():
+@contextmanager
+def serving_receiver():
+    """A ``Receiver`` answering on its port for the block, shut down after it."""
     receiver = Receiver()
     receiver._thread.start()
-    yield receiver
-    receiver.server.shutdown()
-    receiver.server.server_close()
+    try:
+        yield receiver
+    finally:
+        receiver.server.shutdown()
+        receiver.server.server_close()
+
+
+@pytest.fixture
+def receiver():
+    with serving_receiver() as receiver:
+        yield receiver
 
 
 @pytest.fixture

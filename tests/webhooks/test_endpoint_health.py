@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from partners.models import Partner, WebhookSecret
 from partners.services import secret_generate
-from tests.webhooks.conftest import Answer, Receiver, make_order, record, running_worker, wait_until
+from tests.webhooks.conftest import Answer, make_order, record, running_worker, serving_receiver, wait_until
 from webhooks import delivery, outbox
 from webhooks.client import DeliveryResult
 from webhooks.controls import endpoint_disable, endpoint_enable
@@ -53,11 +53,8 @@ def failing_for(partner, *, days: float) -> WebhookEndpointState:
 
 @pytest.fixture
 def other_receiver():
-    receiver = Receiver()
-    receiver._thread.start()
-    yield receiver
-    receiver.server.shutdown()
-    receiver.server.server_close()
+    with serving_receiver() as receiver:
+        yield receiver
 
 
 @pytest.fixture
