@@ -7,7 +7,26 @@ created by the ``orders`` and ``webhooks`` apps and moved here without a change 
 
 from __future__ import annotations
 
+import re
+
+from django.core.validators import RegexValidator
 from django.db import models
+
+#: A partner's prefix names what we make for it outside our database: its Zoho sales orders
+#: (``<prefix>-<orderId>``) and contacts (``<prefix>-<customerId>``). Capitals and digits, 2 to 8.
+PREFIX_PATTERN = r"^[A-Z][A-Z0-9]{1,7}$"
+prefix_validator = RegexValidator(
+    PREFIX_PATTERN, "2 to 8 capital letters or digits, starting with a letter (for example T2M)."
+)
+
+
+def partner_prefix_free(partner_id: str) -> str:
+    """A prefix no partner has yet, from the capitals and digits of ``partner_id``."""
+    base = re.sub(r"[^A-Z0-9]", "", partner_id.upper()).lstrip("0123456789")[:6].ljust(2, "X")
+    prefix, number = base, 2
+    while Partner.objects.filter(prefix=prefix).exists():
+        prefix, number = f"{base}{number}"[:8], number + 1
+    return prefix
 
 
 class WebhookScheme(models.TextChoices):
@@ -20,6 +39,12 @@ class Partner(models.Model):
 
     partner_id = models.CharField(max_length=64, unique=True)
     name = models.CharField(max_length=200)
+    prefix = models.CharField(
+        max_length=8,
+        unique=True,
+        validators=[prefix_validator],
+        help_text="Names this partner's Zoho sales orders (PREFIX-orderId) and contacts; set once, never changed.",
+    )
     webhook_url = models.URLField(max_length=500, blank=True)
     webhook_scheme = models.CharField(
         max_length=32, choices=WebhookScheme.choices, default=WebhookScheme.STANDARD_WEBHOOKS
@@ -36,6 +61,13 @@ class Partner(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.partner_id})"
+
+    def save(self, *args, **kwargs):
+        # The admin form requires a prefix; a partner made in code without one (a command, a test)
+        # gets one derived from its partner_id.
+        if not self.prefix:
+            self.prefix = partner_prefix_free(self.partner_id)
+        super().save(*args, **kwargs)
 
     # DRF's IsAuthenticated-style checks read this on request.user.
     is_authenticated = True

@@ -73,7 +73,9 @@ def partner_sync_from_settings() -> Partner:
     - A new ``T2MOBILE_WEBHOOK_SECRET`` starts signing at once; the secrets before it keep signing
       beside it for the rotation grace period (24 h), then stop.
     """
-    partner, _ = Partner.objects.get_or_create(partner_id=settings.PARTNER_ID, defaults={"name": settings.PARTNER_NAME})
+    partner, _ = Partner.objects.get_or_create(
+        partner_id=settings.PARTNER_ID, defaults={"name": settings.PARTNER_NAME, "prefix": settings.PARTNER_PREFIX}
+    )
     if settings.T2MOBILE_WEBHOOK_URL and partner.webhook_url != settings.T2MOBILE_WEBHOOK_URL:
         partner.webhook_url = settings.T2MOBILE_WEBHOOK_URL
         partner.save(update_fields=["webhook_url", "updated_at"])

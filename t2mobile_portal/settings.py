@@ -144,6 +144,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 # --- The partner ----------------------------------------------------------------------------------
 PARTNER_ID = env("PARTNER_ID", default="ICONTECH001")
 PARTNER_NAME = env("PARTNER_NAME", default="T2Mobile")
+PARTNER_PREFIX = env("PARTNER_PREFIX", default="T2M")  # its Zoho sales orders are T2M-<orderId>
 # Addresses or networks of the reverse proxies in front of gunicorn (nginx). X-Forwarded-For is
 # believed only on connections from them (t2mobile_portal/net.py); empty: the connection's address.
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])

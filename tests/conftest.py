@@ -31,7 +31,9 @@ def clean_redis():
 
 @pytest.fixture
 def partner(db) -> Partner:
-    partner, _ = Partner.objects.get_or_create(partner_id=settings.PARTNER_ID, defaults={"name": "T2Mobile"})
+    partner, _ = Partner.objects.get_or_create(
+        partner_id=settings.PARTNER_ID, defaults={"name": "T2Mobile", "prefix": settings.PARTNER_PREFIX}
+    )
     return partner
 
 

@@ -84,8 +84,8 @@ class OldRows:
 
 def _fill(apps) -> dict:
     rows = OldRows(apps)
-    partner = rows.Partner.objects.create(partner_id="MIGRATE01", name="Migrating partner")
-    other_partner = rows.Partner.objects.create(partner_id="MIGRATE02", name="Another partner")
+    partner = rows.Partner.objects.create(partner_id="MIGRATE01", name="Migrating partner", prefix="MIGA")
+    other_partner = rows.Partner.objects.create(partner_id="MIGRATE02", name="Another partner", prefix="MIGB")
     # A: NEW + two renewals, the second a renewal of the first; the latest expiry is the last one's.
     a_new = rows.order(partner, reference="ACT-A", starts_at=T0, expires_at=T0 + MONTH)
     a_r1 = rows.order(partner, renewal_of=a_new, reference="ACT-A", starts_at=T0, expires_at=T0 + 2 * MONTH)
