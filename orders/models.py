@@ -111,8 +111,20 @@ class Fulfilment(models.Model):
         EXPIRED = "EXPIRED"
 
     order = models.OneToOneField(Order, on_delete=models.CASCADE, related_name="fulfilment")
+
+    class Numbering(models.TextChoices):
+        OURS = "ours", "our number (<prefix>-<orderId>)"
+        AUTO = "auto", "Zoho's number, our reference (<prefix>-<orderId>)"
+        LEGACY = "legacy", "made before prefixes (reference = orderId): looked up once"
+
+    #: Derived once, before the sales order is created, and read from here by every later attempt.
     activation_reference = models.CharField(max_length=64, blank=True)
     sales_order_id = models.CharField(max_length=64, blank=True)
+    #: How this order's sales order is named in Zoho, fixed before its first create
+    #: (``orders/sales_order_naming.py``): a change of ZOHO_SALES_ORDER_NUMBERING or of the partner's
+    #: prefix never makes a second one.
+    sales_order_numbering = models.CharField(max_length=8, choices=Numbering.choices, blank=True)
+    sales_order_name = models.CharField(max_length=80, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     starts_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)

@@ -33,8 +33,11 @@ class Licence:
 
 @dataclass(frozen=True)
 class SalesOrderAnnotations:
-    """What the provisioner wants written on the sales order by its create (there is no update)."""
+    """What the provisioner wants written on the sales order by its create (there is no update), and
+    the activation reference the licence will carry: provisioning stores it on the fulfilment before
+    the create, and every later attempt reads it from there."""
 
+    activation_reference: str = ""
     notes: str = ""
     custom_fields: list[dict] = field(default_factory=list)
 

@@ -9,15 +9,17 @@ FULFILLED or FAILED exactly once, whatever fails on the way:
   short transaction, so each Zoho id is stored the moment we have it; a killed worker's connection
   closes and PostgreSQL frees the lock.
 - Each attempt is claimed (``attempts`` + 1, ``attempt_running``, ``next_attempt_at`` = now +
-  ``RUNNING_LEASE``) before any Zoho call, and its outcome clears ``attempt_running``. A sales order
-  is created only after looking it up by its id or by ``reference_number`` = orderId, except on the
-  very first attempt ever, when none can exist yet.
+  ``RUNNING_LEASE``) before any Zoho call, and its outcome clears ``attempt_running``. The sales
+  order is named by the partner and the order (``orders/sales_order_naming.py``): with our numbering
+  Zoho itself refuses a second one, and the refusal is followed by a look-up by that exact number;
+  with Zoho's numbering, every attempt but the very first looks it up by its exact reference on the
+  order's contact before creating it.
 - A dead attempt is told from a running one at once, not after the lease: ``attempt_running`` with
   nobody holding the order's advisory lock means its worker died (SIGKILL, OOM, a lost machine).
   The sweeper (every minute) looks for these, and so does the next run that takes the lock. Either
   then waits ``DEAD_ATTEMPT_SETTLE`` (the longest a Zoho call of ours can last) before the next
   attempt, so that a create the dead worker had in flight has landed in Zoho and is found by its
-  reference instead of being made twice.
+  number or reference instead of being made twice.
 - Status changes go through one function per transition; each locks the order row
   (``select_for_update``), checks the current state, and writes the event row in the same
   transaction, so running one twice is harmless.
@@ -35,6 +37,7 @@ import random
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -50,9 +53,10 @@ from integrations.zoho.errors import (
 )
 from integrations.zoho.values import LineItem, SalesOrder
 from orders.models import Fulfilment, Order
-from orders.provisioners import provisioner_for
+from orders.provisioners import SalesOrderAnnotations, provisioner_for
 from orders.queueing import order_enqueue_on_commit
 from orders.run_lock import RUNNING_LEASE, provisioning_lock
+from orders.sales_order_naming import legacy_sales_order_find, sales_order_name_of, sales_order_naming_fix
 from orders.transitions import attempt_end, order_fulfil, order_locked, order_mark_failed
 from orders.zoho_customers import zoho_contact_forget, zoho_contact_id, zoho_customer_notes
 from t2mobile_portal.logging import order_id_var
@@ -128,9 +132,12 @@ def _attempt_start(order_pk: int) -> _Attempt | None:
         fulfilment.last_attempt_at = now
         fulfilment.next_attempt_at = now + RUNNING_LEASE
         fulfilment.attempt_running = True
-        fulfilment.save(
-            update_fields=["attempts", "last_attempt_at", "next_attempt_at", "attempt_running", "updated_at"]
-        )
+        fields = ["attempts", "last_attempt_at", "next_attempt_at", "attempt_running", "updated_at"]
+        if not fulfilment.sales_order_numbering:  # named before any Zoho call, once
+            fulfilment.sales_order_numbering = settings.ZOHO_SALES_ORDER_NUMBERING
+            fulfilment.sales_order_name = sales_order_name_of(order=order)
+            fields += ["sales_order_numbering", "sales_order_name"]
+        fulfilment.save(update_fields=fields)
     return _Attempt(order=order, fulfilment=fulfilment, first_ever=first_ever)
 
 
@@ -221,31 +228,65 @@ def _attempt_failed(*, order_pk: int, error: ZohoError | Exception) -> None:
 
 
 def _sales_order_obtain(*, attempt: _Attempt, client: ZohoClient, provisioner) -> SalesOrder:
-    """The order's Zoho sales order: by stored id, else by reference, else created (once)."""
+    """The order's Zoho sales order: by stored id, else found or created under the order's naming
+    (``orders/sales_order_naming.py``), never another partner's, never two."""
     order, fulfilment = attempt.order, attempt.fulfilment
     known_id = order.zoho_sales_order_id or fulfilment.sales_order_id
     if known_id:
         return client.sales_order_get(salesorder_id=known_id)
-    if not attempt.first_ever:
-        # An earlier attempt may have created it and died, or timed out on the create ("unknown").
-        found = client.sales_order_find_by_reference(reference=order.order_id)
+    annotations = provisioner.sales_order_annotations(order=order)
+    if annotations.activation_reference and not fulfilment.activation_reference:
+        # Stored before the create: a later attempt reads it, whatever the key or settings by then.
+        Fulfilment.objects.filter(pk=fulfilment.pk).update(activation_reference=annotations.activation_reference)
+        fulfilment.activation_reference = annotations.activation_reference
+    if fulfilment.sales_order_numbering == Fulfilment.Numbering.LEGACY:
+        found = legacy_sales_order_find(order=order, client=client, annotations=annotations)
+        sales_order_naming_fix(fulfilment=fulfilment, order=order)  # looked up once, then named anew
         if found is not None:
             _sales_order_id_store(order_pk=order.pk, salesorder_id=found.salesorder_id)
             return found
-    return _sales_order_create(order=order, client=client, provisioner=provisioner)
+    naming = sales_order_naming_fix(fulfilment=fulfilment, order=order)
+    if naming.numbering == Fulfilment.Numbering.AUTO:
+        contact_id = zoho_contact_id(order=order, client=client)
+        if not attempt.first_ever:
+            # An earlier attempt may have created it and died, or timed out on the create.
+            found = client.sales_order_find_by_reference(reference=naming.name, customer_id=contact_id)
+            if found is not None:
+                _sales_order_id_store(order_pk=order.pk, salesorder_id=found.salesorder_id)
+                return found
+        return _sales_order_create(
+            order=order, client=client, annotations=annotations, number="", reference=naming.name
+        )
+    try:
+        return _sales_order_create(
+            order=order, client=client, annotations=annotations, number=naming.name, reference=order.order_id
+        )
+    except ZohoPermanentError as refused:
+        if isinstance(refused, ZohoCustomerUnknownError):
+            raise
+        # Zoho refuses a number it already has: an earlier attempt made this sales order (its answer
+        # lost, or its worker killed). Adopted only when the number is exactly ours.
+        found = client.sales_order_find_by_number(number=naming.name)
+        if found is None:
+            raise
+        logger.info("provisioning: the sales order of an earlier attempt adopted by its number")
+        _sales_order_id_store(order_pk=order.pk, salesorder_id=found.salesorder_id)
+        return found
 
 
-def _sales_order_create(*, order: Order, client: ZohoClient, provisioner) -> SalesOrder:
+def _sales_order_create(
+    *, order: Order, client: ZohoClient, annotations: SalesOrderAnnotations, number: str, reference: str
+) -> SalesOrder:
     """``POST /salesorders`` on the order's contact, with the activation reference already in it.
 
     A cached contact Zoho no longer knows (merged or deleted by staff, a sandbox restarted) is
     forgotten and found or created again, once, at once: no sales order was made by the refused
     create, so posting again cannot make two.
     """
-    annotations = provisioner.sales_order_annotations(order=order)
     notes = "\n\n".join(part for part in (annotations.notes, zoho_customer_notes(order=order)) if part)
     fields = {
-        "reference": order.order_id,
+        "number": number,
+        "reference": reference,
         "on": timezone.localdate(),
         "line_items": [
             LineItem(

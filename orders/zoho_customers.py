@@ -1,5 +1,12 @@
 """The Zoho contact a sales order goes on (``ZOHO_CUSTOMER_MODE``), remembered in ``ZohoContact`` so
 a returning customer costs no contact calls; and, in ``partner`` mode, the end customer in the notes.
+
+A customerId is unique only within its partner, and an email says nothing of whose customer it is,
+so every contact we make is named after the partner: ``<prefix>-<customerId>`` for a customer (the
+customer's own name is on its contact person), ``<prefix> (<partner name>)`` for a partner's own
+contact. A contact is found only by that exact name, never by email: one email shared by two
+partners' customers gives two contacts, and a contact somebody else made with our customer's email
+is never adopted.
 """
 
 from __future__ import annotations
@@ -10,6 +17,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from integrations.zoho.client import ZohoClient
+from integrations.zoho.errors import ZohoPermanentError
+from integrations.zoho.values import Contact
 from orders.models import Order, ZohoContact
 from partners.models import Partner
 
@@ -28,14 +37,23 @@ def _partner_mode() -> bool:
     return settings.ZOHO_CUSTOMER_MODE == CUSTOMER_MODE_PARTNER
 
 
+def contact_name_of_customer(*, prefix: str, customer_id: str) -> str:
+    return f"{prefix}-{customer_id}"
+
+
+def contact_name_of_partner(*, partner: Partner) -> str:
+    return f"{partner.prefix} ({partner.name})"
+
+
 def zoho_contact_id(*, order: Order, client: ZohoClient) -> str:
-    """The Zoho contact the order's sales order goes on: remembered, else found, else created.
+    """The Zoho contact the order's sales order goes on: remembered, else found by its name, else
+    created.
 
-    ``per_customer`` (default): one contact per T2Mobile customer, found by email. Two orders of one
-    new customer at once may both miss the table; the email lookup usually finds the first one's
-    contact, and the unique constraint keeps one row whichever wins.
+    ``per_customer`` (default): one contact per customer of each partner. Two orders of one new
+    customer at once may both miss the table; the name lookup usually finds the first one's contact,
+    and the unique constraint keeps one row whichever wins.
 
-    ``partner``: one contact for the partner, found by its name or created, once: the first orders
+    ``partner``: one contact for each partner, found by its name or created, once: the first orders
     after a deploy wait on the partner's row lock so that only one of them talks to Zoho.
     """
     if _partner_mode():
@@ -43,11 +61,14 @@ def zoho_contact_id(*, order: Order, client: ZohoClient) -> str:
     known = ZohoContact.objects.filter(partner_id=order.partner_id, customer_id=order.customer_id).first()
     if known is not None:
         return known.contact_id
-    contact = client.contact_find_by_email(email=order.customer_email)
-    if contact is None:
-        contact = client.contact_create(
-            name=order.customer_name, email=order.customer_email, phone=order.customer_phone
-        )
+    name = contact_name_of_customer(prefix=order.partner.prefix, customer_id=order.customer_id)
+    contact = _contact_found_or_made(
+        client=client,
+        name=name,
+        person_name=order.customer_name,
+        email=order.customer_email,
+        phone=order.customer_phone,
+    )
     try:
         with transaction.atomic():
             ZohoContact.objects.create(
@@ -56,6 +77,21 @@ def zoho_contact_id(*, order: Order, client: ZohoClient) -> str:
     except IntegrityError:
         return ZohoContact.objects.get(partner_id=order.partner_id, customer_id=order.customer_id).contact_id
     return contact.contact_id
+
+
+def _contact_found_or_made(*, client: ZohoClient, name: str, **person) -> Contact:
+    """The contact named exactly ``name``, else a new one. A create Zoho refuses (an organisation that
+    keeps contact names unique, where another worker made it a moment ago) looks it up once more."""
+    found = client.contact_find_by_name(name=name)
+    if found is not None:
+        return found
+    try:
+        return client.contact_create(name=name, **person)
+    except ZohoPermanentError:
+        found = client.contact_find_by_name(name=name)
+        if found is None:
+            raise
+        return found
 
 
 def _partner_contact_id(*, order: Order, client: ZohoClient) -> str:
@@ -67,7 +103,7 @@ def _partner_contact_id(*, order: Order, client: ZohoClient) -> str:
         known = ZohoContact.objects.filter(partner=partner, customer_id=PARTNER_CONTACT_CUSTOMER_ID).first()
         if known is not None:  # another worker made it while this one waited for the lock
             return known.contact_id
-        contact = client.contact_find_by_name(name=partner.name) or client.contact_create(name=partner.name)
+        contact = _contact_found_or_made(client=client, name=contact_name_of_partner(partner=partner))
         ZohoContact.objects.create(
             partner=partner, customer_id=PARTNER_CONTACT_CUSTOMER_ID, contact_id=contact.contact_id
         )
@@ -89,7 +125,7 @@ def zoho_customer_notes(*, order: Order) -> str:
     if not _partner_mode():
         return ""
     return (
-        f"T2Mobile customer: {order.customer_id}\n"
+        f"{order.partner.name} customer: {order.customer_id}\n"
         f"Name: {order.customer_name}\n"
         f"Email: {order.customer_email}\n"
         f"Phone: {order.customer_phone}"

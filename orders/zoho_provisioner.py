@@ -1,12 +1,13 @@
 """The ``zoho_sales_order`` provisioner: the licence is the confirmed Zoho sales order itself.
 
 The activation reference is derived, not random: ``ICT-`` + base32 of an HMAC (keyed by
-``SECRET_KEY``) of the partner and the order id, grouped in fours. The same order always gets the
-same reference, so a retry or a crash can never hand out two. A renewal keeps the reference of the
-subscription it extends. The reference is written on the sales order by its create (the custom
-field ``ZOHO_ACTIVATION_FIELD_ID`` or ``ZOHO_ACTIVATION_FIELD``, else the notes): there is no update
-call, because Zoho's update requires the whole sales order and a refused update would fail an order
-whose sales order exists. Then the sales order is confirmed unless it already is.
+``ACTIVATION_REFERENCE_KEY``, else ``SECRET_KEY``) of the partner and the order id, grouped in fours.
+It is derived once, stored on the fulfilment before the sales order is created, and read from there
+by every later attempt, so a retry, a crash or a change of key can never hand out two. A renewal
+keeps the reference of the subscription it extends. The reference is written on the sales order by
+its create (the custom field ``ZOHO_ACTIVATION_FIELD_ID`` or ``ZOHO_ACTIVATION_FIELD``, else the
+notes): there is no update call, because Zoho's update requires the whole sales order and a refused
+update would fail an order whose sales order exists. Then the sales order is confirmed unless it already is.
 """
 
 from __future__ import annotations
@@ -29,13 +30,19 @@ REFERENCE_PREFIX = "ICT-"
 
 
 def activation_reference_derive(*, partner_id: str, order_id: str) -> str:
-    digest = hmac.new(settings.SECRET_KEY.encode(), f"{partner_id}:{order_id}".encode(), hashlib.sha256).digest()
+    key = (settings.ACTIVATION_REFERENCE_KEY or settings.SECRET_KEY).encode()
+    digest = hmac.new(key, f"{partner_id}:{order_id}".encode(), hashlib.sha256).digest()
     code = base64.b32encode(digest[:10]).decode()  # 80 bits → 16 characters, no padding
     return REFERENCE_PREFIX + "-".join(code[i : i + 4] for i in range(0, len(code), 4))
 
 
 def activation_reference_for(order: Order) -> str:
-    """A renewal keeps the reference of the subscription it renews; a NEW order derives its own."""
+    """The order's reference: as stored on its fulfilment (``order.fulfilment``, which the attempt
+    has read), else derived. A renewal keeps the reference of the subscription it renews; a NEW
+    order derives its own. Provisioning stores it before the sales order is created
+    (``SalesOrderAnnotations.activation_reference``)."""
+    if order.fulfilment.activation_reference:
+        return order.fulfilment.activation_reference
     renewed = order.renewal_of.subscription if order.renewal_of_id and order.renewal_of.subscription_id else None
     if renewed is not None:
         return renewed.activation_reference
@@ -55,9 +62,10 @@ class ZohoSalesOrderProvisioner:
         field_id, label = settings.ZOHO_ACTIVATION_FIELD_ID, settings.ZOHO_ACTIVATION_FIELD
         if field_id or label:
             return SalesOrderAnnotations(
-                custom_fields=[custom_field_entry(value=reference, customfield_id=field_id, label=label)]
+                activation_reference=reference,
+                custom_fields=[custom_field_entry(value=reference, customfield_id=field_id, label=label)],
             )
-        return SalesOrderAnnotations(notes=_notes(reference))
+        return SalesOrderAnnotations(activation_reference=reference, notes=_notes(reference))
 
     def provision(self, *, order: Order, sales_order: SalesOrder) -> Licence:
         reference = activation_reference_for(order)

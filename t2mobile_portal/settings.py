@@ -179,6 +179,15 @@ if ZOHO_CUSTOMER_MODE not in ("per_customer", "partner"):
     raise environ.ImproperlyConfigured(
         f"ZOHO_CUSTOMER_MODE must be per_customer or partner, not {ZOHO_CUSTOMER_MODE!r}"
     )
+# ours: a sales order is numbered <partner prefix>-<orderId> (Zoho refuses a second one with that
+# number); auto: Zoho numbers it and reference_number carries <partner prefix>-<orderId>.
+ZOHO_SALES_ORDER_NUMBERING = env("ZOHO_SALES_ORDER_NUMBERING", default="ours")
+if ZOHO_SALES_ORDER_NUMBERING not in ("ours", "auto"):
+    raise environ.ImproperlyConfigured(
+        f"ZOHO_SALES_ORDER_NUMBERING must be ours or auto, not {ZOHO_SALES_ORDER_NUMBERING!r}"
+    )
+# The key activation references are derived from (once per order, then stored); SECRET_KEY if unset.
+ACTIVATION_REFERENCE_KEY = env("ACTIVATION_REFERENCE_KEY", default="")
 DEFAULT_TENURES = env.list("DEFAULT_TENURES", default=["1_MONTH", "12_MONTHS"])
 
 # --- Scheduled work and webhooks ------------------------------------------------------------------

@@ -5,6 +5,9 @@ UTF-8 (a lone surrogate such as ``"\\ud800"``); a peer's answer may contain eith
 long. ``text_clean`` turns bytes or a string into printable text of at most ``max_chars``
 characters: invalid UTF-8 becomes U+FFFD, NUL and the other control characters (but newline and
 tab) become U+FFFD, lone surrogates too. It never raises, so recording an answer never fails.
+
+``pii_masked`` masks what looks like an email address or a phone number in such a text (Zoho echoes
+the customer's details in some of its errors), so that it can be logged and shown to staff.
 """
 
 from __future__ import annotations
@@ -26,3 +29,21 @@ def text_clean(value: bytes | str | None, *, max_chars: int) -> str:
     else:
         text = str(value)
     return _UNSTORABLE.sub(_REPLACEMENT, text[:max_chars])
+
+
+_EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
+# A phone: 8 or more digits, maybe after a +, maybe broken by spaces, dots, dashes or brackets.
+_PHONE = re.compile(r"(?<![\w.])(\+?\d[\d ().-]{6,}\d)(?![\w])")
+
+
+def _phone_masked(match: re.Match) -> str:
+    digits = re.sub(r"\D", "", match.group(1))
+    if len(digits) < 8:
+        return match.group(0)
+    lead = "+" if match.group(1).startswith("+") else ""
+    return f"{lead}{digits[:3]}****{digits[-3:]}"
+
+
+def pii_masked(text: str) -> str:
+    """``text`` with email addresses and phone numbers masked (``a***@example.com``, ``+234****567``)."""
+    return _PHONE.sub(_phone_masked, _EMAIL.sub(r"\1***@\2", text))

@@ -7,7 +7,7 @@ import json
 import pytest
 from django.db import connection
 
-from t2mobile_portal.text import text_clean
+from t2mobile_portal.text import pii_masked, text_clean
 
 
 @pytest.mark.parametrize(
@@ -30,3 +30,13 @@ def test_printable_text_newlines_and_tabs_are_kept():
     assert text_clean(b"a\x00b\xff", max_chars=10) == "a\ufffdb\ufffd"
     assert text_clean("é" * 5000, max_chars=3) == "ééé"
     assert text_clean(None, max_chars=3) == ""
+
+
+def test_emails_and_phones_in_a_third_party_text_are_masked():
+    text = "Contact ada.obi@example.com with phone +234 803 123 4567 (or 08031234567) exists; id 4815000000044208"
+    masked = pii_masked(text)
+    assert "ada.obi" not in masked and "a***@example.com" in masked
+    assert "123 4567" not in masked and "08031234567" not in masked
+    assert "+234****567" in masked and "080****567" in masked
+    # Zoho's ids are long digit runs too; they stay readable only where they are not phone-like.
+    assert pii_masked("Sales order SO-00012 refused (code 1001)") == "Sales order SO-00012 refused (code 1001)"

@@ -60,7 +60,7 @@ from integrations.zoho.values import (
 logger = logging.getLogger(__name__)
 
 ITEMS_PER_PAGE = 200
-SALES_ORDERS_PER_PAGE = 200
+LIST_PER_PAGE = 200  # Zoho's largest page
 
 
 def _customer_unknown(error: ZohoPermanentError) -> bool:
@@ -194,30 +194,45 @@ class ZohoClient(ZohoOAuth):
     def item_get(self, *, item_id: str) -> Item:
         return item_from_zoho(self._request("GET", f"/items/{item_id}")["item"])
 
+    # --- Lists ----------------------------------------------------------------------------------
+
+    def _rows(self, path: str, *, names: tuple[str, ...], params: dict) -> Iterator[dict]:
+        """Every row of a Zoho list, page after page (``page_context.has_more_page``), lazily: a caller
+        that found what it looks for stops reading. The filters in ``params`` may narrow the list or
+        not (Zoho Inventory does not document all of them): callers check every row themselves."""
+        page = 1
+        while True:
+            body = self._request("GET", path, params={**params, "page": page, "per_page": LIST_PER_PAGE})
+            rows = []
+            for name in names:
+                rows = body.get(name) or rows
+            rows = [raw for raw in rows if isinstance(raw, dict)]
+            yield from rows
+            if not (body.get("page_context") or {}).get("has_more_page"):
+                return
+            if not rows:
+                # "More pages" after an empty one would loop for ever; not knowing is not "none".
+                raise ZohoTransientError(f"Zoho announced more rows of {path} after an empty page")
+            page += 1
+
     # --- Contacts -------------------------------------------------------------------------------
 
-    def contact_find_by_email(self, *, email: str) -> Contact | None:
-        body = self._request("GET", "/contacts", params={"email": email})
-        for raw in body.get("contacts") or []:
-            found_email = str(raw.get("email") or "")
-            # The filter may match loosely; an empty email on the row means Zoho filtered for us.
-            if raw.get("contact_id") and (not found_email or found_email.lower() == email.lower()):
-                return Contact(str(raw["contact_id"]), str(raw.get("contact_name") or ""), found_email)
-        return None
-
     def contact_find_by_name(self, *, name: str) -> Contact | None:
-        """The contact whose ``contact_name`` is exactly ``name`` (Zoho's filter, checked here)."""
-        body = self._request("GET", "/contacts", params={"contact_name": name})
-        for raw in body.get("contacts") or []:
+        """The contact whose ``contact_name`` is exactly ``name`` (Zoho's filter narrows, we decide).
+
+        We name our contacts after the partner and its customer (``orders/zoho_customers.py``), so a
+        contact found here is never another partner's, whatever its email."""
+        for raw in self._rows("/contacts", names=("contacts",), params={"contact_name": name}):
             if raw.get("contact_id") and str(raw.get("contact_name") or "") == name:
                 return Contact(str(raw["contact_id"]), name, str(raw.get("email") or ""))
         return None
 
-    def contact_create(self, *, name: str, email: str = "", phone: str = "") -> Contact:
-        """A customer contact; with an email or phone, a primary contact person carries them."""
+    def contact_create(self, *, name: str, person_name: str = "", email: str = "", phone: str = "") -> Contact:
+        """A customer contact named ``name``; with an email or phone, a primary contact person
+        (``person_name``, else ``name``) carries them."""
         payload: dict[str, Any] = {"contact_name": name, "contact_type": "customer"}
         if email or phone:
-            first_name, _, last_name = name.partition(" ")
+            first_name, _, last_name = (person_name or name).partition(" ")
             payload["contact_persons"] = [
                 {
                     "first_name": first_name,
@@ -235,35 +250,36 @@ class ZohoClient(ZohoOAuth):
 
     # --- Sales orders ---------------------------------------------------------------------------
 
-    def sales_order_find_by_reference(self, *, reference: str) -> SalesOrder | None:
-        """The sales order whose ``reference_number`` is exactly ``reference``.
+    def _sales_order_first(self, *, params: dict, matches) -> SalesOrder | None:
+        for raw in self._rows("/salesorders", names=("sales_orders", "salesorders"), params=params):
+            if raw.get("salesorder_id") and matches(raw):
+                return sales_order_from_zoho(raw)
+        return None
+
+    def sales_order_find_by_number(self, *, number: str) -> SalesOrder | None:
+        """The sales order whose ``salesorder_number`` is exactly ``number``.
+
+        Zoho documents the number as unique per sales order, so at most one exists. The filters sent
+        (``salesorder_number``, ``search_text``) only narrow the list; every page is read until an
+        exact match."""
+        return self._sales_order_first(
+            params={"salesorder_number": number, "search_text": number},
+            matches=lambda raw: str(raw.get("salesorder_number") or "") == number,
+        )
+
+    def sales_order_find_by_reference(self, *, reference: str, customer_id: str = "") -> SalesOrder | None:
+        """The sales order whose ``reference_number`` is exactly ``reference`` (and, when given, whose
+        ``customer_id`` is ``customer_id``).
 
         Zoho Inventory does not document this filter (Zoho Books does) and it may match loosely or
-        not at all, so every page is read (``page_context.has_more_page``) until an exact match.
-        """
-        page = 1
-        while True:
-            body = self._request(
-                "GET",
-                "/salesorders",
-                params={"reference_number": reference, "page": page, "per_page": SALES_ORDERS_PER_PAGE},
-            )
-            rows = [raw for raw in body.get("salesorders") or body.get("sales_orders") or [] if isinstance(raw, dict)]
-            matches = [
-                sales_order_from_zoho(raw)
-                for raw in rows
-                if raw.get("salesorder_id") and str(raw.get("reference_number") or "") == reference
-            ]
-            if matches:
-                if len(matches) > 1:
-                    logger.warning("zoho has %d sales orders with one reference; using the first", len(matches))
-                return matches[0]
-            if not (body.get("page_context") or {}).get("has_more_page"):
-                return None
-            if not rows:
-                # "More pages" after an empty one would loop for ever; not knowing is not "none".
-                raise ZohoTransientError("Zoho announced more sales orders after an empty page")
-            page += 1
+        not at all, so every page is read (``page_context.has_more_page``) until an exact match."""
+        return self._sales_order_first(
+            params={"reference_number": reference},
+            matches=lambda raw: (
+                str(raw.get("reference_number") or "") == reference
+                and (not customer_id or str(raw.get("customer_id") or "") == customer_id)
+            ),
+        )
 
     def sales_order_get(self, *, salesorder_id: str) -> SalesOrder:
         return sales_order_from_body(self._request("GET", f"/salesorders/{salesorder_id}"))
@@ -272,6 +288,7 @@ class ZohoClient(ZohoOAuth):
         self,
         *,
         customer_id: str,
+        number: str = "",
         reference: str,
         on: date,
         line_items: list[LineItem],
@@ -290,8 +307,13 @@ class ZohoClient(ZohoOAuth):
         }
         if custom_fields:
             payload["custom_fields"] = custom_fields
+        params = None
+        if number:
+            # Our number, not Zoho's next one: Zoho then refuses a second sales order with it.
+            payload["salesorder_number"] = number
+            params = {"ignore_auto_number_generation": "true"}
         try:
-            body = self._request("POST", "/salesorders", json=payload)
+            body = self._request("POST", "/salesorders", params=params, json=payload)
         except ZohoPermanentError as exc:
             if _customer_unknown(exc):
                 raise ZohoCustomerUnknownError(exc.message, http_status=exc.http_status, code=exc.code) from exc

@@ -14,6 +14,12 @@ from __future__ import annotations
 
 import requests
 
+from t2mobile_portal.text import pii_masked, text_clean
+
+#: Zoho's message is kept to this many characters, cleaned and with emails and phones masked (a NUL or
+#: broken UTF-8 in it must never stop ``last_error`` from being written; Zoho may echo the customer).
+MESSAGE_MAX_CHARS = 500
+
 #: Zoho codes that mean "slow down" whatever the HTTP status they come with.
 RATE_LIMIT_CODES = frozenset({43, 44, 45, 1070, 4820, 4421})
 #: The limit answers of Zoho's API (HTTP 429), each its own case (zoho.md, "Errors and limits").
@@ -30,6 +36,7 @@ class ZohoError(Exception):
     def __init__(
         self, message: str, *, http_status: int | None = None, code: int | None = None, retry_after: float | None = None
     ):
+        message = pii_masked(text_clean(message, max_chars=MESSAGE_MAX_CHARS))
         super().__init__(message)
         self.message = message
         self.http_status = http_status
@@ -108,7 +115,7 @@ def error_from_response(response: requests.Response) -> ZohoError | None:
     status = response.status_code
     code = body.get("code")
     code = code if isinstance(code, int) else None
-    message = str(body.get("message") or response.reason or "no message")[:500]
+    message = str(body.get("message") or response.reason or "no message")
     if 200 <= status < 300 and not code:
         return None
     retry_after = _retry_after(response)

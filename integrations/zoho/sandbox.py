@@ -9,10 +9,12 @@ and in tests: point ``ZOHO_ACCOUNTS_URL`` at ``http://127.0.0.1:8765`` and ``ZOH
 - ``GET /inventory/v1/items`` (paging), ``GET /inventory/v1/items/{id}``
 - ``GET|POST /inventory/v1/contacts`` (``email`` and ``contact_name`` filters)
 - ``GET /inventory/v1/salesorders`` paged like Zoho's lists (``page``, ``per_page`` up to 200,
-  ``page_context.has_more_page``; ``reference_number`` matches loosely, "contains"),
+  ``page_context.has_more_page``; ``reference_number``, ``salesorder_number`` and ``search_text``
+  match loosely, "contains"),
   ``POST /inventory/v1/salesorders`` (the answer names the object ``sales_order``, as Zoho's
   documented create answer does; 400 code 1002 "Customer does not exist." for an unknown
-  ``customer_id``), ``GET /inventory/v1/salesorders/{id}`` (``salesorder``)
+  ``customer_id``; with ``?ignore_auto_number_generation=true`` the body's ``salesorder_number`` is
+  kept, and a number already taken is refused with 400), ``GET /inventory/v1/salesorders/{id}`` (``salesorder``)
 - ``POST /inventory/v1/salesorders/{id}/status/confirmed``
 
 There is no ``PUT``: the gateway never updates a sales order. Contacts can vanish as they do in Zoho
@@ -300,23 +302,32 @@ class ZohoSandbox:
         with self.state.lock:
             return [dict(so) for so in self.state.salesorders.values() if so["reference_number"] == reference]
 
+    def sales_order_numbered(self, number: str) -> dict | None:
+        with self.state.lock:
+            found = [dict(so) for so in self.state.salesorders.values() if so["salesorder_number"] == number]
+        return found[0] if found else None
+
+    def contacts_named(self, name: str) -> list[dict]:
+        with self.state.lock:
+            return [dict(c) for c in self.state.contacts.values() if c["contact_name"] == name]
+
     def delete_contact(self, contact_id: str) -> bool:
         """A contact vanishes, as when staff merge or delete it in Zoho."""
         with self.state.lock:
             return self.state.contacts.pop(contact_id, None) is not None
 
-    def add_sales_order(self, *, reference: str, customer_id: str = "") -> dict:
-        """A sales order made by someone else (staff, another integration), for paging tests."""
+    def add_sales_order(self, *, reference: str, customer_id: str = "", number: str = "", notes: str = "") -> dict:
+        """A sales order made by someone else (staff, another integration, the code before a deploy)."""
         with self.state.lock:
             so = {
                 "salesorder_id": self.state.new_id(),
-                "salesorder_number": f"SO-{len(self.state.salesorders) + 1:05d}",
+                "salesorder_number": number or f"SO-{len(self.state.salesorders) + 1:05d}",
                 "reference_number": reference,
                 "customer_id": customer_id,
                 "date": date.today().isoformat(),
                 "status": "confirmed",
                 "line_items": [],
-                "notes": "",
+                "notes": notes,
                 "custom_fields": [],
             }
             self.state.salesorders[so["salesorder_id"]] = so

@@ -151,9 +151,17 @@ class SandboxState:
             self.contacts[contact["contact_id"]] = contact
             return 201, {"code": 0, "message": "The contact has been added.", "contact": contact}
         if path == "/salesorders" and method == "GET":
-            reference = query.get("reference_number")
-            # Like Zoho's search, the filter matches loosely ("contains"); callers must check.
-            found = [so for so in self.salesorders.values() if not reference or reference in so["reference_number"]]
+            # Like Zoho's search, each filter matches loosely ("contains"); callers must check.
+            reference = query.get("reference_number", "")
+            number = query.get("salesorder_number", "")
+            text = query.get("search_text", "")
+            found = [
+                so
+                for so in self.salesorders.values()
+                if reference in so["reference_number"]
+                and number in so["salesorder_number"]
+                and (text in so["salesorder_number"] or text in so["reference_number"])
+            ]
             return 200, _page(query, "salesorders", found)
         if path == "/salesorders" and method == "POST":
             if str(body.get("customer_id")) not in self.contacts:
@@ -165,6 +173,13 @@ class SandboxState:
                 if item is None:
                     return 400, {"code": 1002, "message": "Item does not exist."}
             number = f"SO-{len(self.salesorders) + 1:05d}"
+            if query.get("ignore_auto_number_generation") == "true" and body.get("salesorder_number"):
+                number = str(body["salesorder_number"])
+                if any(so["salesorder_number"] == number for so in self.salesorders.values()):
+                    # Zoho keeps sales order numbers unique. The code and wording of its refusal are
+                    # not on a page we can read: this one is the sandbox's, and the gateway decides
+                    # by looking the number up, not by the code.
+                    return 400, {"code": 1001, "message": f'Sales Order "{number}" already exists.'}
             so = {
                 "salesorder_id": self.new_id(),
                 "salesorder_number": number,

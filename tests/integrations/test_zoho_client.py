@@ -226,7 +226,7 @@ def test_429_is_transient_and_its_retry_after_pauses_every_worker(zoho_settings)
         )
 
         with pytest.raises(ZohoTransientError) as caught:
-            client().contact_find_by_email(email="ada@example.com")
+            client().contact_find_by_name(name="T2M-CUST-0091")
 
     assert caught.value.retry_after == 7
     assert 5 < zoho_budget()._try_token() <= 7  # every worker now waits

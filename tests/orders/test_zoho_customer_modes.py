@@ -83,7 +83,7 @@ def test_partner_mode_puts_every_order_on_one_contact_for_two_calls_with_the_cus
     assert first_calls["GET /contacts"] == 1 and first_calls["POST /contacts"] == 1
     assert second_calls == third_calls == {"POST /salesorders": 1, "POST /salesorders/{id}/status/confirmed": 1}
     [contact] = zoho_sandbox.state.contacts.values()
-    assert contact["contact_name"] == "T2Mobile"
+    assert contact["contact_name"] == "T2M (T2Mobile)"  # named after the partner, by its prefix
     [sales_order] = zoho_sandbox.sales_orders_for("T2M-PM-2")
     assert sales_order["customer_id"] == contact["contact_id"]
     for detail in ("CUST-0002", "Customer 2", "customer2@example.com", "+2348031200002", second.activation_reference):
@@ -156,19 +156,42 @@ def test_a_partner_contact_deleted_in_zoho_is_replaced_once(api, product, zoho_s
     assert ZohoContact.objects.get(customer_id="").contact_id != stale
 
 
-def test_a_crash_retry_finds_its_sales_order_on_page_3_and_creates_no_second_one(api, product, zoho_sandbox):
-    # 450 sales orders of others, whose references contain this order's (the filter matches loosely).
+def test_a_crash_retry_is_refused_its_number_and_finds_its_sales_order_on_page_3(api, product, zoho_sandbox):
+    # 450 sales orders of others, whose numbers contain this order's (the filters match loosely).
     for i in range(450):
-        zoho_sandbox.add_sales_order(reference=f"T2M-CR-1{i}")
+        zoho_sandbox.add_sales_order(reference=f"T2M-CR-1{i}", number=f"T2M-T2M-CR-1{i}")
     order = place(api, "T2M-CR-1", customer=9)
-    own = zoho_sandbox.add_sales_order(reference="T2M-CR-1")  # made by an attempt that then died
+    # Made by an attempt that then died, under the order's number.
+    own = zoho_sandbox.add_sales_order(reference="T2M-CR-1", number="T2M-T2M-CR-1")
     Fulfilment.objects.filter(order=order).update(attempts=1, last_error="the worker was lost mid-attempt")
 
     order, calls = provisioned_with_calls(zoho_sandbox, order)
 
     assert order.status == Order.Status.FULFILLED and order.zoho_sales_order_id == own["salesorder_id"]
     assert len(zoho_sandbox.sales_orders_for("T2M-CR-1")) == 1
-    assert calls == {"GET /salesorders": 3}  # pages 1-3; it was confirmed already
+    # Zoho refuses the number it has; the look-up reads pages 1-3; it was confirmed already.
+    assert calls == {"POST /contacts": 1, "GET /contacts": 1, "POST /salesorders": 1, "GET /salesorders": 3}
+
+
+def test_auto_numbering_a_crash_retry_finds_its_sales_order_by_exact_reference_on_its_contact(
+    api, product, zoho_sandbox, settings
+):
+    settings.ZOHO_SALES_ORDER_NUMBERING = "auto"
+    first = provisioned_with_calls(zoho_sandbox, place(api, "T2M-AU-0", customer=9))[0]
+    contact_id = ZohoContact.objects.get(customer_id="CUST-0009").contact_id
+    # Near misses: a longer reference, and the exact reference on somebody else's contact.
+    zoho_sandbox.add_sales_order(reference="T2M-T2M-AU-10", customer_id=contact_id)
+    zoho_sandbox.add_sales_order(reference="T2M-T2M-AU-1", customer_id="4815000000000001")
+    order = place(api, "T2M-AU-1", customer=9)
+    own = zoho_sandbox.add_sales_order(reference="T2M-T2M-AU-1", customer_id=contact_id)
+    Fulfilment.objects.filter(order=order).update(attempts=1, last_error="the worker was lost mid-attempt")
+
+    order, calls = provisioned_with_calls(zoho_sandbox, order)
+
+    assert first.status == Order.Status.FULFILLED
+    assert order.status == Order.Status.FULFILLED and order.zoho_sales_order_id == own["salesorder_id"]
+    assert calls == {"GET /salesorders": 1}
+    assert zoho_sandbox.sales_orders_for("T2M-T2M-AU-0")[0]["salesorder_number"].startswith("SO-")  # Zoho's number
 
 
 # --- The same with ``responses``: Zoho's documented bodies -----------------------------------------
