@@ -66,23 +66,13 @@ class FulfilmentInline(ReadOnlyAdminMixin, admin.StackedInline):
     fields = (
         ("status", "attempts"),
         ("activation_reference", "sales_order_id"),
+        ("sales_order_name", "sales_order_numbering"),
         ("starts_at", "expires_at"),
         ("last_attempt_at", "next_attempt_at"),
         "last_error",
         "updated_at",
     )
-    readonly_fields = (
-        "status",
-        "attempts",
-        "activation_reference",
-        "sales_order_id",
-        "starts_at",
-        "expires_at",
-        "last_attempt_at",
-        "next_attempt_at",
-        "last_error",
-        "updated_at",
-    )
+    readonly_fields = tuple(name for row in fields for name in (row if isinstance(row, tuple) else (row,)))
 
 
 class WebhookLogInline(ReadOnlyAdminMixin, admin.TabularInline):
