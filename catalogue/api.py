@@ -1,8 +1,14 @@
-"""``GET /t2mobile/products``: the published catalogue, with an ETag (304 while unchanged)."""
+"""``GET /t2mobile/products``: the published catalogue, with an ETag (304 while unchanged).
+
+The catalogue is shared by every partner and cached once (``catalogue_document``); the calling
+partner's ``partnerId`` is filled in after the cache, and its ETag is the catalogue's made
+particular to the partner, so that one tag never stands for two different bodies.
+"""
 
 from __future__ import annotations
 
-from django.conf import settings
+import hashlib
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.response import Response
@@ -10,7 +16,14 @@ from rest_framework.views import APIView
 
 from catalogue.selectors import catalogue_document
 from catalogue.serializers import CatalogueSerializer
+from partners.models import Partner
 from t2mobile_portal.openapi import REQUEST_ID_HEADER, error_responses
+
+
+def partner_etag(*, etag: str, partner: Partner) -> str:
+    """The catalogue's ETag for one partner's answer (the body differs by ``partnerId``)."""
+    digest = hashlib.sha256(f"{etag}:{partner.partner_id}".encode()).hexdigest()[:32]
+    return f'"{digest}"'
 
 
 class ProductsView(APIView):
@@ -30,7 +43,9 @@ class ProductsView(APIView):
         responses={200: CatalogueSerializer, 304: OpenApiResponse(description="Not modified"), **error_responses()},
     )
     def get(self, request):
-        body, etag = catalogue_document()
+        partner = request.user
+        body, catalogue_etag = catalogue_document()
+        etag = partner_etag(etag=catalogue_etag, partner=partner)
         if etag in [tag.strip() for tag in request.META.get("HTTP_IF_NONE_MATCH", "").split(",")]:
             return Response(status=304, headers={"ETag": etag})
-        return Response({"success": True, "partnerId": settings.PARTNER_ID, **body}, headers={"ETag": etag})
+        return Response({"success": True, "partnerId": partner.partner_id, **body}, headers={"ETag": etag})

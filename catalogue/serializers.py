@@ -22,7 +22,9 @@ class ProductSerializer(serializers.Serializer):
 
 class CatalogueSerializer(serializers.Serializer):
     success = serializers.BooleanField()
-    partnerId = serializers.CharField()
+    partnerId = serializers.CharField(
+        help_text="The calling partner's partner id (ICONTECH001 for T2Mobile); each partner sees its own."
+    )
     currency = serializers.CharField()
     updatedAt = serializers.CharField(allow_null=True)
     products = ProductSerializer(many=True)

@@ -1,13 +1,24 @@
 """``GET /t2mobile/health`` and ``/health/live`` (composition root: it reads every room).
 
-Readiness figures: database, broker, cache, queue depth per queue, stuck orders, webhooks waiting,
-the Zoho budget, whether Zoho refuses our credentials and whether its token answer names another
-data centre than ``ZOHO_API_BASE``. Names no hostnames or versions.
+Two readouts cut from the same checks (``shared_checks``: database, broker, cache, Zoho):
+
+- ``partner_health_report`` is what a partner's key gets: the shared checks as ``ok`` or ``down``
+  only, and the calling partner's own figures (its stuck orders, its webhooks waiting for a retry,
+  its endpoint's health). No global count, queue depth or Zoho call usage reaches a partner: one
+  partner must not learn another's traffic.
+- ``health_report`` is the operators' readout, with the global figures (queue depth per queue, all
+  stuck orders, all webhooks waiting, the Zoho budget, why Zoho is paused or failing, the data
+  centre). No endpoint serves it; operators read the same figures on ``/metrics`` and the admin
+  overview.
+
+``/health/live`` needs no key and says only that the process answers. Neither names hostnames or
+versions.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
@@ -20,12 +31,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from integrations.zoho.auth import DATA_CENTRE_MISMATCH_KEY, auth_failing_since
-from integrations.zoho.budget import zoho_daily_usage, zoho_paused
+from integrations.zoho.budget import Pause, zoho_daily_usage, zoho_paused
 from orders.selectors import stuck_orders
+from partners.models import Partner
 from t2mobile_portal.celery import app
 from t2mobile_portal.openapi import error_responses
 from t2mobile_portal.times import iso_utc
-from webhooks.models import WebhookLog
+from webhooks.models import WebhookEndpointState, WebhookLog
 
 logger = logging.getLogger(__name__)
 
@@ -81,55 +93,168 @@ def _zoho_data_centre_mismatch() -> bool:
         return False
 
 
-def health_report() -> dict:
-    database = _database_ok()
+@dataclass(frozen=True)
+class SharedChecks:
+    """What every partner shares: the database, the cache, the broker (with its queue depths) and
+    Zoho (refusing our credentials, paused, or answering from another data centre). Zoho's state is
+    kept in the cache, so while the cache is down it reads as fine."""
+
+    database: bool
+    cache: bool
+    queue_depths: dict[str, int] | None
+    zoho_failing_since: float | None
+    zoho_pause: Pause | None
+    zoho_data_centre_mismatch: bool
+
+    @property
+    def broker(self) -> bool:
+        return self.queue_depths is not None
+
+    @property
+    def zoho_down(self) -> bool:
+        """No Zoho call succeeds now: orders wait in PROCESSING until it is back."""
+        return self.zoho_failing_since is not None or self.zoho_pause is not None or self.zoho_data_centre_mismatch
+
+    def up_down(self) -> dict[str, str]:
+        return {
+            "database": _ok(self.database),
+            "cache": _ok(self.cache),
+            "broker": _ok(self.broker),
+            "zoho": _ok(not self.zoho_down),
+        }
+
+
+def _ok(up: bool) -> str:
+    return "ok" if up else "down"
+
+
+def shared_checks() -> SharedChecks:
     cache_ok = _cache_ok()
-    depths = _broker_queue_depths()
-    checks: dict = {
-        "database": "ok" if database else "down",
-        "cache": "ok" if cache_ok else "down",
-        "broker": "ok" if depths is not None else "down",
+    return SharedChecks(
+        database=_database_ok(),
+        cache=cache_ok,
+        queue_depths=_broker_queue_depths(),
+        zoho_failing_since=_zoho_auth_failing_since() if cache_ok else None,
+        zoho_pause=zoho_paused() if cache_ok else None,
+        zoho_data_centre_mismatch=_zoho_data_centre_mismatch() if cache_ok else False,
+    )
+
+
+def _status(shared: SharedChecks, *, warning: bool) -> str:
+    if not shared.database:
+        return "down"
+    if not shared.cache or not shared.broker or warning:
+        return "degraded"
+    return "ok"
+
+
+def endpoint_health(*, partner: Partner) -> dict:
+    """The partner's webhook endpoint as deliveries see it (``webhooks.models.WebhookEndpointState``)."""
+    state = WebhookEndpointState.objects.filter(partner=partner).first()
+    if not partner.webhook_url:
+        status = "unconfigured"
+    elif state is not None and state.is_disabled:
+        status = "disabled"
+    elif state is not None and state.is_failing:
+        status = "failing"
+    else:
+        status = "healthy"
+    return {
+        "status": status,
+        "deliveriesPaused": partner.deliveries_paused,
+        "consecutiveFailures": state.consecutive_failures if state else 0,
+        "failingSince": iso_utc(state.failing_since) if state else None,
+        "disabledAt": iso_utc(state.disabled_at) if state else None,
+        "disabledReason": (state.disabled_reason or None) if state else None,
+        "lastSuccessAt": iso_utc(state.last_success_at) if state else None,
     }
-    if depths is not None:
-        checks["queueDepth"] = depths
-    if database:
+
+
+def _webhooks_waiting():
+    return WebhookLog.objects.filter(status=WebhookLog.Status.PENDING, retries__gt=0)
+
+
+def partner_health_report(*, partner: Partner) -> dict:
+    """The calling partner's readout: the shared checks up or down, and its own figures only."""
+    shared = shared_checks()
+    checks: dict = shared.up_down()
+    if shared.database:
+        checks["stuckOrders"] = stuck_orders().filter(partner=partner).count()
+        checks["webhooksWaiting"] = _webhooks_waiting().filter(partner=partner).count()
+        checks["webhookEndpoint"] = endpoint_health(partner=partner)
+    return {"status": _status(shared, warning=shared.zoho_down), "checks": checks}
+
+
+def health_report() -> dict:
+    """The operators' readout: every figure, for the whole gateway (see the module's docstring)."""
+    shared = shared_checks()
+    checks: dict = {"database": _ok(shared.database), "cache": _ok(shared.cache), "broker": _ok(shared.broker)}
+    if shared.queue_depths is not None:
+        checks["queueDepth"] = shared.queue_depths
+    if shared.database:
         checks["stuckOrders"] = stuck_orders().count()
-        checks["webhooksWaiting"] = WebhookLog.objects.filter(status=WebhookLog.Status.PENDING, retries__gt=0).count()
+        checks["webhooksWaiting"] = _webhooks_waiting().count()
         try:
             checks["zohoBudget"] = zoho_daily_usage()
         except Exception:
             logger.warning("health: Zoho budget unreadable")
-    failing_since = _zoho_auth_failing_since() if cache_ok else None
-    zoho_failing = failing_since is not None
-    checks["zoho"] = "failing" if zoho_failing else "ok"
-    if zoho_failing:
-        checks["zohoFailingSince"] = iso_utc(datetime.fromtimestamp(failing_since, tz=UTC))
-    pause = zoho_paused() if cache_ok else None
-    if pause is not None:
+    checks["zoho"] = "failing" if shared.zoho_failing_since is not None else "ok"
+    if shared.zoho_failing_since is not None:
+        checks["zohoFailingSince"] = iso_utc(datetime.fromtimestamp(shared.zoho_failing_since, tz=UTC))
+    if shared.zoho_pause is not None:
         checks["zohoPaused"] = {
-            "reason": pause.reason,
-            "until": iso_utc(timezone.now() + timedelta(seconds=pause.seconds)),
+            "reason": shared.zoho_pause.reason,
+            "until": iso_utc(timezone.now() + timedelta(seconds=shared.zoho_pause.seconds)),
         }
-    data_centre_mismatch = _zoho_data_centre_mismatch() if cache_ok else False
-    checks["zohoDataCentre"] = "mismatch" if data_centre_mismatch else "ok"
-    zoho_warning = (
-        zoho_failing or pause is not None or data_centre_mismatch or checks.get("zohoBudget", {}).get("warning", False)
-    )
-    if not database:
-        status = "down"
-    elif not cache_ok or depths is None or zoho_warning:
-        status = "degraded"
-    else:
-        status = "ok"
-    return {"status": status, "checks": checks}
+    checks["zohoDataCentre"] = "mismatch" if shared.zoho_data_centre_mismatch else "ok"
+    budget_warning = checks.get("zohoBudget", {}).get("warning", False)
+    return {"status": _status(shared, warning=shared.zoho_down or budget_warning), "checks": checks}
 
 
 # --- The views --------------------------------------------------------------------------------------
 
+UP_DOWN = ["ok", "down"]
+
+
+class WebhookEndpointHealthSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(
+        choices=["healthy", "failing", "disabled", "unconfigured"],
+        help_text="unconfigured: no webhook URL; disabled: no deliveries until IconTech enables it again.",
+    )
+    deliveriesPaused = serializers.BooleanField(help_text="IconTech has paused deliveries; events wait, in order.")
+    consecutiveFailures = serializers.IntegerField()
+    failingSince = serializers.CharField(allow_null=True, help_text="First failure after the last success.")
+    disabledAt = serializers.CharField(allow_null=True)
+    disabledReason = serializers.ChoiceField(choices=WebhookEndpointState.DisabledReason.values, allow_null=True)
+    lastSuccessAt = serializers.CharField(allow_null=True)
+
+
+class HealthChecksSerializer(serializers.Serializer):
+    """The shared checks are ok or down; the figures are the calling partner's own. While the
+    database is unreachable (no key can be checked) the checks are {"database": "down"} alone."""
+
+    database = serializers.ChoiceField(choices=UP_DOWN)
+    cache = serializers.ChoiceField(choices=UP_DOWN, required=False)
+    broker = serializers.ChoiceField(choices=UP_DOWN, required=False)
+    zoho = serializers.ChoiceField(
+        choices=UP_DOWN, required=False, help_text="down: orders wait in PROCESSING until Zoho takes calls again."
+    )
+    stuckOrders = serializers.IntegerField(
+        required=False, help_text="Your orders in PROCESSING for over 15 minutes (absent without the database)."
+    )
+    webhooksWaiting = serializers.IntegerField(
+        required=False, help_text="Your webhook events waiting for a retry (absent without the database)."
+    )
+    webhookEndpoint = WebhookEndpointHealthSerializer(required=False, help_text="Absent without the database.")
+
 
 class HealthSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=["ok", "degraded", "down"])
-    checks = serializers.DictField(required=False)
+    checks = HealthChecksSerializer()
+
+
+class HealthLiveSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["ok"])
 
 
 class HealthLiveView(APIView):
@@ -137,7 +262,9 @@ class HealthLiveView(APIView):
     permission_classes: list = []
     throttle_classes: list = []
 
-    @extend_schema(operation_id="healthLive", summary="Liveness (no auth)", auth=[], responses={200: HealthSerializer})
+    @extend_schema(
+        operation_id="healthLive", summary="Liveness (no auth)", auth=[], responses={200: HealthLiveSerializer}
+    )
     def get(self, request):
         return Response({"status": "ok"})
 
@@ -145,11 +272,11 @@ class HealthLiveView(APIView):
 class HealthView(APIView):
     @extend_schema(
         operation_id="health",
-        summary="Readiness: database, broker, cache, queue depth, stuck orders, webhooks waiting",
-        responses={200: HealthSerializer, 503: HealthSerializer, **error_responses()},
+        summary="Readiness: the shared checks up or down, and your own stuck orders, webhooks and endpoint",
+        responses={**error_responses(), 200: HealthSerializer, 503: HealthSerializer},
     )
     def get(self, request):
-        report = health_report()
+        report = partner_health_report(partner=request.user)
         return Response(report, status=503 if report["status"] == "down" else 200)
 
     def handle_exception(self, exc):

@@ -1,4 +1,5 @@
-"""Prometheus metrics from the tables, and the health figures ops read."""
+"""Prometheus metrics from the tables, and the health figures ops read (the operators' readout,
+``health_report``; a partner's ``GET /t2mobile/health`` is in test_partner_health.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 from django.test import Client
 
 from orders.models import Order
+from t2mobile_portal.health import health_report
 from tests.conftest import order_payload
 
 pytestmark = pytest.mark.django_db
@@ -44,17 +46,28 @@ def test_metrics_report_orders_by_status(settings, api, product):
     assert "t2m_webhook_attempts_24h" in body and "t2m_zoho_calls_today" in body
 
 
-def test_health_reports_zoho_budget_and_degrades_at_80_percent(api, settings, monkeypatch):
+def test_operators_readout_reports_zoho_budget_and_degrades_at_80_percent(db, settings, monkeypatch):
+    settings.ZOHO_DAILY_LIMIT = 10
+    monkeypatch.setattr("integrations.zoho.budget.zoho_calls_today", lambda: 8)
+
+    report = health_report()
+
+    assert report["checks"]["zohoBudget"] == {"calls": 8, "limit": 10, "share": 0.8, "warning": True}
+    assert report["status"] == "degraded"
+
+
+def test_operators_readout_is_ok_under_budget(db):
+    report = health_report()
+
+    assert report["status"] == "ok" and report["checks"]["zohoBudget"]["warning"] is False
+    assert set(report["checks"]["queueDepth"]) == {"provisioning", "webhooks", "default"}
+
+
+def test_a_partner_is_not_shown_the_zoho_usage_even_at_80_percent(api, settings, monkeypatch):
     settings.ZOHO_DAILY_LIMIT = 10
     monkeypatch.setattr("integrations.zoho.budget.zoho_calls_today", lambda: 8)
 
     body = api.get("/t2mobile/health").json()
 
-    assert body["checks"]["zohoBudget"] == {"calls": 8, "limit": 10, "share": 0.8, "warning": True}
-    assert body["status"] == "degraded"
-
-
-def test_health_is_ok_under_budget(api, settings):
-    body = api.get("/t2mobile/health").json()
-
-    assert body["status"] == "ok" and body["checks"]["zohoBudget"]["warning"] is False
+    assert "zohoBudget" not in body["checks"] and body["checks"]["zoho"] == "ok"
+    assert body["status"] == "ok"
