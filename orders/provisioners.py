@@ -15,6 +15,7 @@ from typing import Protocol
 from django.utils.module_loading import import_string
 
 from catalogue.models import Product
+from integrations.zoho.errors import ZohoWaitError
 from integrations.zoho.values import SalesOrder as SalesOrderRef
 from orders.models import Order
 
@@ -52,6 +53,31 @@ class Provisioner(Protocol):
 
 class UnknownProvisioner(Exception):
     pass
+
+
+class SalesOrderNotSale(ZohoWaitError):
+    """The order's sales order exists but is not (yet) a sale (zoho.md, "Sales order states we
+    meet"): the order waits in PROCESSING, without using up its retries, and ``last_error`` (whose
+    first word is the class name) says why. A provisioner raises one of the kinds below."""
+
+    wait_seconds = 600.0
+
+    def __init__(self, message: str):
+        super().__init__(message, retry_after=self.wait_seconds)
+
+
+class SalesOrderVoid(SalesOrderNotSale):
+    """Voided in Zoho while the order is not cancelled: staff decide (an alert); checked again hourly."""
+
+    wait_seconds = 3600.0
+
+
+class SalesOrderAwaitingApproval(SalesOrderNotSale):
+    """An organisation with approvals on: the sales order waits for a person in Zoho to approve it."""
+
+
+class SalesOrderStatusUnknown(SalesOrderNotSale):
+    """A status this code does not know: never taken for a sale; staff see it in ``last_error``."""
 
 
 def provisioner_for(*, order: Order, client) -> Provisioner:

@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from orders.models import Order
+from orders.provisioners import SalesOrderVoid
 from partners.models import Partner
 from webhooks.models import WebhookLog
 
@@ -68,3 +69,13 @@ def orders_needing_attention(now=None) -> QuerySet[Order]:
     """
     undelivered = WebhookLog.objects.filter(status=WebhookLog.Status.FAILED, order__isnull=False).values("order_id")
     return Order.objects.filter(pk__in=stuck_orders(now).values("pk").union(undelivered))
+
+
+def orders_on_void_sales_orders() -> QuerySet[Order]:
+    """PROCESSING orders waiting because their Zoho sales order is void (``SalesOrderVoid`` in the
+    fulfilment's ``last_error``, which starts with the error's class name)."""
+    return Order.objects.filter(
+        status=Order.Status.PROCESSING,
+        fulfilment__status="PENDING",
+        fulfilment__last_error__startswith=SalesOrderVoid.__name__,
+    )

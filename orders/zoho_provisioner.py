@@ -7,7 +7,11 @@ by every later attempt, so a retry, a crash or a change of key can never hand ou
 keeps the reference of the subscription it extends. The reference is written on the sales order by
 its create (the custom field ``ZOHO_ACTIVATION_FIELD_ID`` or ``ZOHO_ACTIVATION_FIELD``, else the
 notes): there is no update call, because Zoho's update requires the whole sales order and a refused
-update would fail an order whose sales order exists. Then the sales order is confirmed unless it already is.
+update would fail an order whose sales order exists. Then the sales order's status decides (the
+states we meet, docs/zoho.md): a draft is confirmed; a confirmed, open, invoiced, shipped,
+fulfilled or closed one is the sale; a void one, one awaiting approval, or one in a status this
+code does not know is not, and the order waits (``SalesOrderNotSale``), never FULFILLED and never
+FAILED for it.
 """
 
 from __future__ import annotations
@@ -22,11 +26,38 @@ from django.utils import timezone
 
 from catalogue.models import Tenure
 from integrations.zoho.client import ZohoClient
+from integrations.zoho.errors import ZohoPermanentError
 from integrations.zoho.values import SalesOrder, custom_field_entry
 from orders.models import Order
-from orders.provisioners import Licence, SalesOrderAnnotations
+from orders.provisioners import (
+    Licence,
+    SalesOrderAnnotations,
+    SalesOrderAwaitingApproval,
+    SalesOrderStatusUnknown,
+    SalesOrderVoid,
+)
 
 REFERENCE_PREFIX = "ICT-"
+
+#: Statuses of a sales order that is a sale: confirmed, and every later step of Zoho's cycle.
+SOLD = frozenset(
+    {
+        "confirmed",
+        "open",
+        "invoiced",
+        "partially_invoiced",
+        "packed",
+        "partially_packed",
+        "shipped",
+        "partially_shipped",
+        "delivered",
+        "fulfilled",
+        "closed",
+    }
+)
+DRAFT = frozenset({"", "draft"})
+AWAITING_APPROVAL = frozenset({"pending_approval", "approved"})
+VOID = "void"
 
 
 def activation_reference_derive(*, partner_id: str, order_id: str) -> str:
@@ -49,6 +80,10 @@ def activation_reference_for(order: Order) -> str:
     return activation_reference_derive(partner_id=order.partner.partner_id, order_id=order.order_id)
 
 
+def _described(sales_order: SalesOrder) -> str:
+    return f"sales order {sales_order.salesorder_number or sales_order.salesorder_id}, status {sales_order.status}"
+
+
 def _notes(reference: str) -> str:
     return f"Activation reference: {reference}"
 
@@ -69,11 +104,37 @@ class ZohoSalesOrderProvisioner:
 
     def provision(self, *, order: Order, sales_order: SalesOrder) -> Licence:
         reference = activation_reference_for(order)
-        if sales_order.status in ("", "draft"):
-            self.client.sales_order_confirm(salesorder_id=sales_order.salesorder_id)
+        if sales_order.status in DRAFT:
+            self._confirm(sales_order)
+        else:
+            self._check_sold(sales_order)
         starts_at = timezone.now()
         return Licence(
             activation_reference=reference,
             starts_at=starts_at,
             expires_at=timezone.localtime(starts_at) + relativedelta(months=Tenure.months_of(order.tenure)),
         )
+
+    def _confirm(self, sales_order: SalesOrder) -> None:
+        """Confirm a draft. An organisation with approvals on refuses that for a sales order awaiting
+        approval: the sales order is read again, and the refusal stands only when it is not."""
+        try:
+            self.client.sales_order_confirm(salesorder_id=sales_order.salesorder_id)
+        except ZohoPermanentError:
+            current = self.client.sales_order_get(salesorder_id=sales_order.salesorder_id)
+            if current.status in DRAFT:
+                raise
+            self._check_sold(current)
+
+    @staticmethod
+    def _check_sold(sales_order: SalesOrder) -> None:
+        if sales_order.status in SOLD:
+            return
+        if sales_order.status in AWAITING_APPROVAL:
+            raise SalesOrderAwaitingApproval(f"awaiting approval in Zoho ({_described(sales_order)})")
+        if sales_order.status == VOID:
+            raise SalesOrderVoid(
+                f"the Zoho {_described(sales_order)}, is void but the order is not cancelled: staff must "
+                "decide (un-void it in Zoho, or fail the order)"
+            )
+        raise SalesOrderStatusUnknown(f"the Zoho {_described(sales_order)}, is not known to be a sale")

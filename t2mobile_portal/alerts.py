@@ -2,7 +2,8 @@
 
 ``active_alerts()`` computes the conditions staff must hear about, each from one cheap query or cache
 read: a partner's webhook endpoint disabled, events dead-lettered in the last hour, Zoho refusing our
-credentials for over 15 minutes, Zoho's daily budget over 80 %, orders PROCESSING for over an hour.
+credentials for over 15 minutes, Zoho's daily budget over 80 %, orders PROCESSING for over an hour,
+orders whose Zoho sales order is void.
 Each ``Alert`` has a stable ``key`` per condition. The admin overview shows them as a banner
 (``admin_site.py``); ``staff_alerts_send()`` (the every-minute task ``alerts.send_staff_alerts``) mails
 each one to ``ADMINS`` at most once an hour per key, throttled by an atomic ``cache.add`` shared by
@@ -27,6 +28,7 @@ from django.utils import timezone
 from integrations.zoho.auth import auth_failing_since
 from integrations.zoho.budget import zoho_daily_usage
 from orders.models import Order
+from orders.selectors import orders_on_void_sales_orders
 from t2mobile_portal.admin_display import changelist_url
 from webhooks.models import WebhookAttempt, WebhookEndpointState, WebhookLog
 
@@ -186,6 +188,29 @@ def _orders_stuck(now: datetime) -> list[Alert]:
     ]
 
 
+def _sales_orders_void() -> list[Alert]:
+    void = orders_on_void_sales_orders()
+    ids = list(void.order_by("pk").values_list("order_id", flat=True)[:10])
+    if not ids:
+        return []
+    count = void.count()
+    url = changelist_url("orders.order", status__exact=Order.Status.PROCESSING)
+    return [
+        Alert(
+            key="sales-orders-void",
+            subject=f"{count} order(s) wait on a Zoho sales order that is void",
+            body=(
+                f"{count} PROCESSING order(s) found their Zoho sales order void although the order is not "
+                f"cancelled ({', '.join(ids)}{', …' if count > len(ids) else ''}). They are neither fulfilled nor "
+                "failed: they wait, and are checked again every hour.\n\n"
+                "What to do: find out who voided it in Zoho; un-void it there if the sale stands (the order is "
+                f"then fulfilled), or mark the order failed in the admin: {url}"
+            ),
+            url=url,
+        )
+    ]
+
+
 def active_alerts(now: datetime | None = None) -> list[Alert]:
     """The conditions staff must hear about now, each with its stable key (see the module docstring)."""
     now = now or timezone.now()
@@ -195,6 +220,7 @@ def active_alerts(now: datetime | None = None) -> list[Alert]:
         *_zoho_credentials(now),
         *_zoho_budget(),
         *_orders_stuck(now),
+        *_sales_orders_void(),
     ]
 
 

@@ -15,7 +15,8 @@ and in tests: point ``ZOHO_ACCOUNTS_URL`` at ``http://127.0.0.1:8765`` and ``ZOH
   documented create answer does; 400 code 1002 "Customer does not exist." for an unknown
   ``customer_id``; with ``?ignore_auto_number_generation=true`` the body's ``salesorder_number`` is
   kept, and a number already taken is refused with 400), ``GET /inventory/v1/salesorders/{id}`` (``salesorder``)
-- ``POST /inventory/v1/salesorders/{id}/status/confirmed``
+- ``POST /inventory/v1/salesorders/{id}/status/confirmed`` (with approvals on, ``approvals``, a draft
+  goes to ``pending_approval`` and the confirm is refused) and ``…/status/void``
 
 There is no ``PUT``: the gateway never updates a sales order. Contacts can vanish as they do in Zoho
 when staff merge or delete one: ``DELETE /sandbox/contacts/{id}`` (or ``delete_contact``), and every
@@ -310,6 +311,11 @@ class ZohoSandbox:
     def contacts_named(self, name: str) -> list[dict]:
         with self.state.lock:
             return [dict(c) for c in self.state.contacts.values() if c["contact_name"] == name]
+
+    def set_status(self, salesorder_id: str, status: str) -> None:
+        """Staff change a sales order in Zoho (approve it, void it, invoice it)."""
+        with self.state.lock:
+            self.state.salesorders[salesorder_id]["status"] = status
 
     def delete_contact(self, contact_id: str) -> bool:
         """A contact vanishes, as when staff merge or delete it in Zoho."""

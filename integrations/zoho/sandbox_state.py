@@ -92,6 +92,7 @@ class SandboxState:
         self.inflight = 0
         self.counts: Counter[str] = Counter()
         self.faults: list[dict] = []
+        self.approvals = False  # an organisation with sales order approvals on
         # Zoho-like 16-digit ids that differ from one start to the next (by the millisecond).
         self.next_id = 4815 * 10**12 + (time.time_ns() // 10**6 % 10**7) * 10**4
 
@@ -193,11 +194,22 @@ class SandboxState:
             }
             self.salesorders[so["salesorder_id"]] = so
             return 201, {"code": 0, "message": "Sales Order has been created.", "sales_order": so}
-        match = re.fullmatch(r"/salesorders/(\w+)/status/confirmed", path)
+        match = re.fullmatch(r"/salesorders/(\w+)/status/(confirmed|void)", path)
         if method == "POST" and match:
             so = self.salesorders.get(match.group(1))
             if so is None:
                 return 404, {"code": 1002, "message": "Sales order does not exist."}
+            if match.group(2) == "void":
+                so["status"] = "void"
+                return 200, {"code": 0, "message": "Sales Order status has been changed to Void."}
+            if self.approvals and so["status"] in ("draft", "pending_approval"):
+                # An organisation with approvals on: the sales order goes for approval instead. The
+                # code and wording of Zoho's refusal are the sandbox's own (no page of Zoho's we can
+                # read gives them); the gateway reads the sales order again rather than the code.
+                so["status"] = "pending_approval"
+                return 400, {"code": 36001, "message": "This sales order has to be approved before it is confirmed."}
+            if so["status"] == "void":
+                return 400, {"code": 36002, "message": "A void sales order cannot be confirmed."}
             so["status"] = "confirmed"
             return 200, {"code": 0, "message": "Sales Order has been marked as confirmed."}
         match = re.fullmatch(r"/salesorders/(\w+)", path)
