@@ -1,5 +1,7 @@
-"""The back-office for partners: their API keys (created shown once, revoked, last use) and their
-webhook signing secrets (rotated, shown once; prefixes only, and only to staff who may see secrets).
+"""The back-office for partners: the partner (its ``partner_id`` and Zoho ``prefix`` set once, at
+creation; its rate limit checked by the throttle's parser), its API keys (created shown once,
+revoked, last use) and its webhook signing secrets (rotated, shown once; prefixes only, and only to
+staff who may see secrets). ``docs/admin.md`` walks through onboarding a partner.
 
 ``webhooks/admin.py`` extends the partner page with the webhook settings and the delivery actions
 (pause, resume, resend), which belong to the webhooks room.
@@ -70,6 +72,7 @@ class SecretRotateForm(forms.Form):
 class PartnerAdmin(ObjectActionsMixin, PiiGuardedAdmin, admin.ModelAdmin):
     list_display = (
         "partner_id",
+        "prefix",
         "name",
         "webhook_url",
         "webhook_scheme",
@@ -77,9 +80,10 @@ class PartnerAdmin(ObjectActionsMixin, PiiGuardedAdmin, admin.ModelAdmin):
         "active_keys",
         "keys_last_used_at",
     )
-    search_fields = ("partner_id", "name")
+    search_fields = ("partner_id", "prefix", "name")
     fields = (
         "partner_id",
+        "prefix",
         "name",
         "webhook_url",
         "webhook_scheme",
@@ -105,7 +109,8 @@ class PartnerAdmin(ObjectActionsMixin, PiiGuardedAdmin, admin.ModelAdmin):
         )
 
     def get_readonly_fields(self, request, obj=None):
-        return (*self.readonly_fields, "partner_id") if obj else self.readonly_fields
+        # The prefix names the partner's records in Zoho: changing it would orphan them.
+        return (*self.readonly_fields, "partner_id", "prefix") if obj else self.readonly_fields
 
     def has_delete_permission(self, request, obj=None):
         return False  # orders point to partners; a partner is never removed

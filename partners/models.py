@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import re
 
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
+
+from t2mobile_portal.rates import RATE_FORM, Rate
 
 #: A partner's prefix names what we make for it outside our database: its Zoho sales orders
 #: (``<prefix>-<orderId>``) and contacts (``<prefix>-<customerId>``). Capitals and digits, 2 to 8.
@@ -27,6 +30,18 @@ def partner_prefix_free(partner_id: str) -> str:
     while Partner.objects.filter(prefix=prefix).exists():
         prefix, number = f"{base}{number}"[:8], number + 1
     return prefix
+
+
+def rate_limit_validator(value: str) -> None:
+    """A partner's ``rate_limit`` must be what the throttle reads (``Rate.parse``, limit at least 1)."""
+    try:
+        Rate.parse(value)
+    except ValueError:
+        raise ValidationError(
+            "%(value)s is not a rate limit. Enter " + RATE_FORM + ", or leave it empty for T2MOBILE_RATE_LIMIT.",
+            code="invalid_rate",
+            params={"value": value},
+        ) from None
 
 
 class WebhookScheme(models.TextChoices):
@@ -50,7 +65,12 @@ class Partner(models.Model):
         max_length=32, choices=WebhookScheme.choices, default=WebhookScheme.STANDARD_WEBHOOKS
     )
     rate_limit = models.CharField(
-        max_length=20, blank=True, help_text="e.g. 100/m; empty means the T2MOBILE_RATE_LIMIT setting"
+        max_length=20,
+        blank=True,
+        validators=[rate_limit_validator],
+        help_text=(
+            "Requests per period, e.g. 100/m, 5000/h or 90/6s (s, m, h, d); empty means the T2MOBILE_RATE_LIMIT setting"
+        ),
     )
     deliveries_paused = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -14,6 +14,7 @@ unreachable (not just refusing) Redis does not add its connect timeout to every 
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
@@ -24,6 +25,8 @@ from rest_framework.throttling import BaseThrottle
 
 from t2mobile_portal.outage import redis_breaker, redis_client
 from t2mobile_portal.rates import Rate
+
+logger = logging.getLogger(__name__)
 
 
 def parse_rate(rate: str) -> tuple[int, int]:
@@ -80,14 +83,53 @@ class FixedWindowCounter:
         return _local.incr(self.key, self.window)
 
 
+class _WarnedOnce:
+    """The (partner, stored value) pairs this process has already warned about."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._seen: set[tuple[int, str]] = set()
+
+    def first(self, key: tuple[int, str]) -> bool:
+        with self._lock:
+            if key in self._seen:
+                return False
+            if len(self._seen) > 1_000:
+                self._seen.clear()
+            self._seen.add(key)
+            return True
+
+
+_warned = _WarnedOnce()
+
+
+def partner_rate(partner) -> tuple[int, int]:
+    """The partner's own ``rate_limit``, or ``T2MOBILE_RATE_LIMIT`` when it has none.
+
+    The admin refuses a value ``Rate.parse`` cannot read (``partners.models.rate_limit_validator``),
+    but a row written another way may hold one: that partner is then counted against the setting,
+    with a warning once per process and value, rather than answered with a 500 on every request."""
+    own = getattr(partner, "rate_limit", "") or ""
+    if own:
+        try:
+            return parse_rate(own)
+        except ValueError:
+            if _warned.first((partner.pk, own)):
+                logger.warning(
+                    "partner rate limit unreadable; T2MOBILE_RATE_LIMIT applies",
+                    extra={"partner_id": partner.partner_id, "rate_limit": own},
+                )
+    return parse_rate(settings.T2MOBILE_RATE_LIMIT)
+
+
 class PartnerRateThrottle(BaseThrottle):
-    """``T2MOBILE_RATE_LIMIT`` per partner, or the partner's own ``rate_limit``."""
+    """``T2MOBILE_RATE_LIMIT`` per partner, or the partner's own ``rate_limit`` (``partner_rate``)."""
 
     def allow_request(self, request, view) -> bool:
         partner = request.user
         if partner is None:
             return True
-        limit, window = parse_rate(getattr(partner, "rate_limit", "") or settings.T2MOBILE_RATE_LIMIT)
+        limit, window = partner_rate(partner)
         counter = FixedWindowCounter(f"partner:{partner.pk}", window)
         self._wait = counter.seconds_left()
         return counter.hit() <= limit

@@ -1,5 +1,6 @@
 """Rates written as settings ("100/m", "90/6s", "5000/h"): one parser for the partner API's limits
-and the Zoho call budget."""
+(the settings and each partner's own ``rate_limit``, which the admin validates with it) and the
+Zoho call budget."""
 
 from __future__ import annotations
 
@@ -7,6 +8,17 @@ import re
 from dataclasses import dataclass
 
 _PERIOD_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_UNIT_WORDS = {
+    "s": ("s", "sec", "secs", "second", "seconds"),
+    "m": ("m", "min", "mins", "minute", "minutes"),
+    "h": ("h", "hr", "hrs", "hour", "hours"),
+    "d": ("d", "day", "days"),
+}
+_UNIT = {word: unit for unit, words in _UNIT_WORDS.items() for word in words}
+_RATE_RE = re.compile(r"\s*(\d+)\s*/\s*(\d*)\s*([a-z]+)\s*")
+
+#: What a rate looks like, for error messages and help texts.
+RATE_FORM = "a whole number of at least 1, a slash and a period: s, m, h or d (e.g. 100/m, 5000/h, 90/6s)"
 
 
 @dataclass(frozen=True)
@@ -16,12 +28,18 @@ class Rate:
 
     @classmethod
     def parse(cls, text: str) -> Rate:
-        """'90/m' → 90 per 60 s; '90/6s' → 90 per 6 s (scaled-down budgets for benchmarks)."""
-        match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d*)\s*([smhd])\w*\s*", text or "")
-        if not match:
-            raise ValueError(f"not a rate: {text!r} (expected e.g. 90/m)")
-        count, multiple, unit = match.groups()
-        return cls(int(count), (int(multiple) if multiple else 1) * _PERIOD_SECONDS[unit])
+        """'90/m' → 90 per 60 s; '90/6s' → 90 per 6 s (scaled-down budgets for benchmarks).
+
+        A limit of 0 or a period of 0 is refused like any other text that is not a rate: a limit
+        that lets nothing through is a lock-out, not a rate."""
+        match = _RATE_RE.fullmatch(text or "")
+        unit = _UNIT.get(match.group(3)) if match else None
+        if unit is None:
+            raise ValueError(f"not a rate: {text!r} (expected {RATE_FORM})")
+        count, multiple = int(match.group(1)), int(match.group(2)) if match.group(2) else 1
+        if count < 1 or multiple < 1:
+            raise ValueError(f"not a rate: {text!r} (expected {RATE_FORM})")
+        return cls(count, multiple * _PERIOD_SECONDS[unit])
 
     @property
     def capacity(self) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 
 import pytest
 from django.core.management import call_command
@@ -10,6 +11,7 @@ from rest_framework.test import APIClient
 
 from partners.models import ApiKey, Partner
 from partners.services import api_key_create, api_key_hash, api_key_revoke, partner_sync_from_settings
+from partners.throttling import parse_rate
 
 pytestmark = pytest.mark.django_db
 
@@ -279,3 +281,39 @@ def test_while_redis_is_down_limits_are_counted_in_the_process_and_warned_once(a
     assert guesses == [401, 401, 401]
     warnings = [r for r in caplog.records if "rate limits are counted in this process" in r.getMessage()]
     assert len(warnings) == 1
+
+
+# --- A partner's own rate limit: one parser for the admin and the throttle ----------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "limit", "window"),
+    [("100/m", 100, 60), ("5000/h", 5000, 3600), ("90/6s", 90, 6), ("1/d", 1, 86400), (" 20 / minute ", 20, 60)],
+)
+def test_the_throttle_reads_rates_of_the_documented_form(text, limit, window):
+    assert parse_rate(text) == (limit, window)
+
+
+@pytest.mark.parametrize("text", ["100/w", "1e3/m", "0/m", "abc", "100/0m", "-5/m", "100", "100/mango", ""])
+def test_the_parser_refuses_what_is_not_a_rate_of_at_least_one(text):
+    with pytest.raises(ValueError, match="100/m"):
+        parse_rate(text)
+
+
+@pytest.mark.parametrize("stored", ["100/w", "1e3/m", "0/m", "abc"])
+def test_an_unreadable_stored_rate_limit_falls_back_to_the_setting_with_a_warning(
+    api, partner, settings, caplog, stored
+):
+    # Given a value the admin would refuse, written straight into the database
+    settings.T2MOBILE_RATE_LIMIT = "3/m"
+    Partner.objects.filter(pk=partner.pk).update(rate_limit=stored)
+
+    # When the partner calls
+    with caplog.at_level(logging.WARNING, logger="partners.throttling"):
+        statuses = [api.get("/t2mobile/products").status_code for _ in range(4)]
+
+    # Then it is counted against T2MOBILE_RATE_LIMIT, never a 500, and the operators are told once
+    assert statuses == [200, 200, 200, 429]
+    warnings = [r for r in caplog.records if r.name == "partners.throttling" and r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "T2MOBILE_RATE_LIMIT" in warnings[0].getMessage()
+    assert warnings[0].rate_limit == stored and warnings[0].partner_id == partner.partner_id
