@@ -10,8 +10,11 @@ of orders must wait here, in our queue, instead of being refused by Zoho:
 - ``ZOHO_MAX_CONCURRENCY`` slots, each a member of a sorted set scored by its lease expiry, so a
   worker killed in the middle of a call frees its slot when the lease runs out.
 - A limit answer from Zoho pauses every worker (``pause``, with its reason): until its
-  ``Retry-After``, else 60 s for the per-minute (44) and concurrency (1070) limits, and until the
-  next local day for the daily one (45).
+  ``Retry-After``, else for the shortest window Zoho documents a limit for (60 s), doubling with each
+  limit answer that follows (``limit_backoff``: 60 s, 2, 4, 8, 16 min, then 30 min) and forgotten
+  after 10 quiet minutes. Zoho documents none of its limit codes (44, 45 and 1070 are what others
+  report, and they disagree on which is the daily one), so no limit answer pauses for a day at once:
+  only our own count of the day's calls does (below).
 - Each call is counted in ``zoho:calls:<local date>`` when its token is taken, atomically with the
   check against ``ZOHO_DAILY_LIMIT``: at the cap, no call goes out until the next local day.
 - A wait longer than ``SLEEP_AT_MOST_SECONDS`` (a pause, the daily cap) is not slept in a worker:
@@ -46,6 +49,9 @@ MAX_WAIT_SECONDS = 120.0
 SLEEP_AT_MOST_SECONDS = 5.0
 #: Without a Retry-After, the per-minute and concurrency limit answers pause every worker this long.
 LIMIT_PAUSE_SECONDS = 60.0
+#: Limit answers in a row double the pause up to this; a quiet spell this long forgets them.
+LIMIT_PAUSE_MAX_SECONDS = 1800.0
+LIMIT_STRIKES_FORGET_SECONDS = 600
 REASON_DAILY_CAP = "ZOHO_DAILY_LIMIT reached: Zoho calls wait for the next day"
 #: A call slot is held at most this long (connect + read timeout, plus margin).
 SLOT_LEASE_MS = 60_000
@@ -129,6 +135,10 @@ class Pause:
     seconds: float
 
 
+def _backoff(strikes: int) -> float:
+    return min(LIMIT_PAUSE_SECONDS * 2 ** max(0, strikes - 1), LIMIT_PAUSE_MAX_SECONDS)
+
+
 class _Budget:
     def call_slot(self, max_wait: float = MAX_WAIT_SECONDS):
         """Context manager around one Zoho call: waits for a token and a slot, counts the call."""
@@ -190,6 +200,14 @@ class RedisBudget(_Budget):
     def calls_today(self) -> int:
         return int(self.redis.get(_today_key()) or 0)
 
+    def limit_backoff(self) -> float:
+        """The pause for a limit answer without Retry-After: 60 s for the first in a while, doubling."""
+        key = f"{KEY_PREFIX}limit_strikes"
+        strikes = int(self.redis.incr(key))
+        seconds = _backoff(strikes)
+        self.redis.expire(key, int(seconds) + LIMIT_STRIKES_FORGET_SECONDS)
+        return seconds
+
 
 class LocalBudget(_Budget):
     """The same rules for one process, when there is no Redis (``make run`` without a server)."""
@@ -205,6 +223,8 @@ class LocalBudget(_Budget):
         self._inflight: set[str] = set()
         self._day = ""
         self._count = 0
+        self._strikes = 0
+        self._strikes_forgotten_at = 0.0
 
     def _try_token(self) -> float:
         with self._lock:
@@ -249,6 +269,16 @@ class LocalBudget(_Budget):
 
     def calls_today(self) -> int:
         return self._count if self._day == timezone.localdate().isoformat() else 0
+
+    def limit_backoff(self) -> float:
+        with self._lock:
+            now = time.monotonic()
+            if now > self._strikes_forgotten_at:
+                self._strikes = 0
+            self._strikes += 1
+            seconds = _backoff(self._strikes)
+            self._strikes_forgotten_at = now + seconds + LIMIT_STRIKES_FORGET_SECONDS
+            return seconds
 
 
 @contextmanager

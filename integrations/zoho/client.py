@@ -6,10 +6,10 @@ timeout, and turn the answer into a small dataclass (``values.py``) or a classif
 (``errors.py``). The rest of the code never sees Zoho's JSON. A 401 gets one fresh token; a 401 that
 survives it, like a refused token request, starts the credentials' shared back-off (``auth.py``).
 
-A limit answer (HTTP 429) pauses the shared budget for every worker (``budget.py``): code 44 (per
-minute) and 1070 (concurrency) for their ``Retry-After`` or 60 s, code 45 (daily) until the next
-local day. These, and the credentials' back-off, raise ``ZohoWaitError``: Zoho's wait, which does
-not use up an order's retry schedule.
+A limit answer (HTTP 429) pauses the shared budget for every worker (``budget.py``): for its
+``Retry-After``, else 60 s doubling while they keep coming, whatever its code (Zoho documents none of
+them). These, and the credentials' back-off, raise ``ZohoWaitError``: Zoho's wait, which does not use
+up an order's retry schedule.
 """
 
 from __future__ import annotations
@@ -30,11 +30,9 @@ from integrations.zoho.auth import (
     auth_backoff_record,
     auth_failing_mark,
 )
-from integrations.zoho.budget import LIMIT_PAUSE_SECONDS, seconds_until_tomorrow, zoho_budget
+from integrations.zoho.budget import zoho_budget
 from integrations.zoho.errors import (
-    CODE_CONCURRENCY,
-    CODE_DAILY,
-    CODE_PER_MINUTE,
+    LIMIT_CODE_MEANINGS,
     ZohoAuthError,
     ZohoAuthWaitError,
     ZohoCustomerUnknownError,
@@ -158,19 +156,12 @@ class ZohoClient(ZohoOAuth):
 
     @staticmethod
     def _limit_pause(budget, error: ZohoError) -> ZohoWaitError:
-        """A limit answer (HTTP 429) pauses every worker; Zoho documents no Retry-After for them."""
-        if error.code == CODE_DAILY:
-            seconds = error.retry_after or seconds_until_tomorrow()
-            reason = "Zoho's daily call limit reached (code 45): calls wait for the next day"
-        elif error.code == CODE_CONCURRENCY:
-            seconds = error.retry_after or LIMIT_PAUSE_SECONDS
-            reason = "Zoho's limit of calls in flight reached (code 1070)"
-        elif error.code == CODE_PER_MINUTE:
-            seconds = error.retry_after or LIMIT_PAUSE_SECONDS
-            reason = "Zoho's per-minute call limit reached (code 44)"
-        else:
-            seconds = error.retry_after or LIMIT_PAUSE_SECONDS
-            reason = f"Zoho answered HTTP 429 (code {error.code})"
+        """A limit answer (HTTP 429) pauses every worker. Zoho documents no Retry-After for them, nor
+        what each code means: without a Retry-After the pause is the shortest window (60 s), doubling
+        while limit answers keep coming (``budget.limit_backoff``), never a day at once."""
+        seconds = error.retry_after or budget.limit_backoff()
+        meaning = LIMIT_CODE_MEANINGS.get(error.code, "")
+        reason = f"Zoho answered a limit (HTTP 429, code {error.code}{meaning})"
         budget.pause(seconds, reason=reason)
         return ZohoWaitError(f"{reason}; paused {seconds:.0f} s", http_status=429, code=error.code, retry_after=seconds)
 

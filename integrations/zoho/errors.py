@@ -22,10 +22,13 @@ MESSAGE_MAX_CHARS = 500
 
 #: Zoho codes that mean "slow down" whatever the HTTP status they come with.
 RATE_LIMIT_CODES = frozenset({43, 44, 45, 1070, 4820, 4421})
-#: The limit answers of Zoho's API (HTTP 429), each its own case (zoho.md, "Errors and limits").
-CODE_PER_MINUTE = 44
-CODE_DAILY = 45
-CODE_CONCURRENCY = 1070
+#: The limit codes others report for Zoho's HTTP 429 answers; no Zoho page we can read lists them, and
+#: a third-party table calls 45 the per-minute one. Shown to staff as a hint, never acted on.
+LIMIT_CODE_MEANINGS = {
+    44: ": per minute, as others report it",
+    45: ": daily or per minute, reports differ",
+    1070: ": calls in flight, as others report it",
+}
 #: Zoho codes (with HTTP 401) that mean the access token is invalid or expired.
 INVALID_TOKEN_CODES = frozenset({14, 57, 4834})
 
