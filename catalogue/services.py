@@ -62,7 +62,7 @@ def _product_upsert(item: Item, counts: _Counts) -> bool:
             sku=item.sku[:100],
             description=item.description,
             rate=item.rate,
-            unit=item.unit[:50],
+            unit=(item.unit or "")[:50],
             zoho_status=Product.ZohoStatus.ACTIVE if active else Product.ZohoStatus.INACTIVE,
             is_published=active,
         )
@@ -80,9 +80,10 @@ def _product_upsert(item: Item, counts: _Counts) -> bool:
         "sku": item.sku[:100],
         "description": item.description,
         "rate": item.rate,
-        "unit": item.unit[:50],
         "zoho_status": Product.ZohoStatus.ACTIVE if active else Product.ZohoStatus.INACTIVE,
     }
+    if item.unit is not None:  # a list row without a unit (as Zoho documents it) keeps the one we have
+        new_values["unit"] = item.unit[:50]
     for name, value in new_values.items():
         if getattr(product, name) != value:
             setattr(product, name, value)

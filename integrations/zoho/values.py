@@ -23,7 +23,7 @@ class Item:
     description: str
     rate: Decimal
     status: str
-    unit: str
+    unit: str | None  # None: the answer did not say (GET /items documents no unit in its rows)
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ def item_from_zoho(raw: dict) -> Item:
         description=str(raw.get("description") or ""),
         rate=_decimal(raw.get("rate")),
         status=str(raw.get("status") or "active").lower(),
-        unit=str(raw.get("unit") or ""),
+        unit=str(raw["unit"] or "") if "unit" in raw else None,
     )
 
 

@@ -170,3 +170,21 @@ def test_the_command_reports_what_changed_and_fails_loudly(zoho_settings):
         rsps.post(f"{ACCOUNTS_URL}/oauth/v2/token", json={"error": "invalid_client"})
         with pytest.raises(CommandError, match="invalid_client"):
             call_command("sync_zoho_catalogue", stdout=StringIO())
+
+
+def test_an_item_row_without_unit_as_zoho_documents_it_syncs_and_keeps_a_known_unit(zoho_settings):
+    # The documented list row of GET /items has no ``unit``; a real organisation sends none.
+    row = {key: value for key, value in MAIL_LITE.items() if key != "unit"}
+    with stub() as rsps:
+        zoho_items(rsps, [row])
+        first = catalogue_sync()
+    product = Product.objects.get(item_id=MAIL_LITE["item_id"])
+    assert (first.status, product.unit, product.is_published) == (CatalogueSync.Status.DONE, "", True)
+
+    Product.objects.filter(pk=product.pk).update(unit="user")  # known from an item's own answer
+    with stub() as rsps:
+        zoho_items(rsps, [{**row, "rate": 1600.0}])
+        catalogue_sync()
+
+    product.refresh_from_db()
+    assert (product.unit, product.rate) == ("user", Decimal("1600.00"))
