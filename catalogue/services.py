@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from catalogue.models import CatalogueSync, Product, ProductPlan, Tenure
 from catalogue.selectors import catalogue_invalidate
-from integrations.zoho.client import ZohoClient, zoho_client
+from integrations.zoho.client import ZohoClient, zoho_client, zoho_day_zone_refresh
 from integrations.zoho.errors import ZohoError
 from integrations.zoho.values import Item
 
@@ -127,7 +127,9 @@ def _catalogue_sync(*, client: ZohoClient) -> CatalogueSync:
     started = timezone.now()
     run = CatalogueSync.objects.create(started_at=started)
     try:
-        return _catalogue_apply(run=run, items=list(client.items()), started=started)
+        items = list(client.items())
+        zoho_day_zone_refresh(client)  # once a day: the organisation's day for the call budget
+        return _catalogue_apply(run=run, items=items, started=started)
     except Exception as exc:
         # Whatever broke (Zoho, a bad item, the database), the run never stays RUNNING.
         error = exc.describe() if isinstance(exc, ZohoError) else f"{type(exc).__name__}: {str(exc)[:300]}"

@@ -15,8 +15,9 @@ of orders must wait here, in our queue, instead of being refused by Zoho:
   after 10 quiet minutes. Zoho documents none of its limit codes (44, 45 and 1070 are what others
   report, and they disagree on which is the daily one), so no limit answer pauses for a day at once:
   only our own count of the day's calls does (below).
-- Each call is counted in ``zoho:calls:<local date>`` when its token is taken, atomically with the
-  check against ``ZOHO_DAILY_LIMIT``: at the cap, no call goes out until the next local day.
+- Each call is counted in ``zoho:calls:<date>`` when its token is taken, atomically with the check
+  against ``ZOHO_DAILY_LIMIT``: at the cap, no call goes out until the next day. The day is the
+  organisation's, in the time zone Zoho gives for it (``GET /organizations``), else ``TIME_ZONE``.
 - A wait longer than ``SLEEP_AT_MOST_SECONDS`` (a pause, the daily cap) is not slept in a worker:
   ``ZohoWaitError`` says how long, and the order waits in the database (Zoho's wait, not the
   order's: it does not use up its retry schedule). ``paused()`` tells health and the admin why.
@@ -33,10 +34,13 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from datetime import time as dt_time
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import redis
 from django.conf import settings
+from django.core.cache import cache
 from django.utils import timezone
 
 from integrations.zoho.errors import ZohoTransientError, ZohoWaitError
@@ -116,15 +120,49 @@ return {untl - now, redis.call('GET', KEYS[2]) or ''}
 """
 
 
+#: The organisation's time zone as Zoho gave it (``GET /organizations``, kept a day by the catalogue
+#: sync: ``client.zoho_day_zone_refresh``); read by every process at most once a minute.
+DAY_ZONE_CACHE_KEY = "zoho:organization_time_zone"
+DAY_ZONE_CACHE_SECONDS = 86400
+_day_zone_memo: dict = {"zone": None, "until": 0.0}
+
+
+def zoho_day_zone() -> ZoneInfo:
+    """The zone whose midnight starts Zoho's day: the organisation's, else ``TIME_ZONE``."""
+    now = time.monotonic()
+    if _day_zone_memo["until"] > now and _day_zone_memo["zone"] is not None:
+        return _day_zone_memo["zone"]
+    try:
+        name = cache.get(DAY_ZONE_CACHE_KEY)
+    except Exception:  # the cache is down: the setting
+        name = None
+    try:
+        zone = ZoneInfo(name) if name else ZoneInfo(settings.TIME_ZONE)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo(settings.TIME_ZONE)
+    _day_zone_memo.update(zone=zone, until=now + 60)
+    return zone
+
+
+def zoho_day_zone_forget() -> None:
+    """This process reads the zone again at its next call (the refresh just stored a new one)."""
+    _day_zone_memo.update(zone=None, until=0.0)
+
+
+def _zoho_today() -> str:
+    return timezone.now().astimezone(zoho_day_zone()).date().isoformat()
+
+
 def _today_key() -> str:
-    return f"{KEY_PREFIX}calls:{timezone.localdate().isoformat()}"
+    return f"{KEY_PREFIX}calls:{_zoho_today()}"
 
 
 def seconds_until_tomorrow() -> float:
-    """Until the next local midnight (``TIME_ZONE``), when Zoho's and our daily counts start again."""
-    now = timezone.localtime()
-    tomorrow = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    return max(1.0, (timezone.make_aware(tomorrow.replace(tzinfo=None)) - now).total_seconds())
+    """Until the next midnight of Zoho's day (``zoho_day_zone``), when our daily count starts again."""
+    zone = zoho_day_zone()
+    now = timezone.now().astimezone(zone)
+    tomorrow = datetime.combine(now.date() + timedelta(days=1), dt_time(0), tzinfo=zone)
+    return max(1.0, (tomorrow - now).total_seconds())
 
 
 @dataclass(frozen=True)
@@ -231,7 +269,7 @@ class LocalBudget(_Budget):
             now = time.monotonic()
             if self._paused_until > now:
                 return self._paused_until - now
-            day = timezone.localdate().isoformat()
+            day = _zoho_today()
             if day != self._day:
                 self._day, self._count = day, 0
             if settings.ZOHO_DAILY_LIMIT and self._count >= settings.ZOHO_DAILY_LIMIT:
@@ -268,7 +306,7 @@ class LocalBudget(_Budget):
             return Pause(reason=self._paused_reason, seconds=left) if left > 0 else None
 
     def calls_today(self) -> int:
-        return self._count if self._day == timezone.localdate().isoformat() else 0
+        return self._count if self._day == _zoho_today() else 0
 
     def limit_backoff(self) -> float:
         with self._lock:

@@ -19,9 +19,11 @@ import threading
 from collections.abc import Iterator
 from datetime import date
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import requests
 from django.conf import settings
+from django.core.cache import cache
 
 from integrations.zoho.auth import (
     CONNECT_TIMEOUT,
@@ -30,7 +32,12 @@ from integrations.zoho.auth import (
     auth_backoff_record,
     auth_failing_mark,
 )
-from integrations.zoho.budget import zoho_budget
+from integrations.zoho.budget import (
+    DAY_ZONE_CACHE_KEY,
+    DAY_ZONE_CACHE_SECONDS,
+    zoho_budget,
+    zoho_day_zone_forget,
+)
 from integrations.zoho.errors import (
     LIMIT_CODE_MEANINGS,
     ZohoAuthError,
@@ -164,6 +171,22 @@ class ZohoClient(ZohoOAuth):
         reason = f"Zoho answered a limit (HTTP 429, code {error.code}{meaning})"
         budget.pause(seconds, reason=reason)
         return ZohoWaitError(f"{reason}; paused {seconds:.0f} s", http_status=429, code=error.code, retry_after=seconds)
+
+    # --- The organisation ------------------------------------------------------------------------
+
+    def organization_time_zone(self) -> str | None:
+        """The organisation's ``time_zone`` from ``GET /organizations`` (an IANA name such as
+        ``Africa/Lagos``), or None when Zoho gives none we can use."""
+        body = self._request("GET", "/organizations")
+        for raw in body.get("organizations") or []:
+            if isinstance(raw, dict) and str(raw.get("organization_id") or "") == str(self.organization_id):
+                name = str(raw.get("time_zone") or "")
+                try:
+                    ZoneInfo(name)
+                except (ZoneInfoNotFoundError, ValueError):
+                    return None
+                return name
+        return None
 
     # --- Items ----------------------------------------------------------------------------------
 
@@ -315,6 +338,22 @@ class ZohoClient(ZohoOAuth):
         self._request("POST", f"/salesorders/{salesorder_id}/status/confirmed")
 
 
+def zoho_day_zone_refresh(client: ZohoClient) -> str | None:
+    """Ask Zoho for the organisation's time zone once a day (the catalogue sync calls this); the
+    budget's day follows it. A failure is logged and changes nothing: the day stays where it was."""
+    if cache.get(DAY_ZONE_CACHE_KEY):
+        return cache.get(DAY_ZONE_CACHE_KEY)
+    try:
+        name = client.organization_time_zone()
+    except ZohoError as exc:
+        logger.warning("zoho organisation time zone not read: %s", exc.describe())
+        return None
+    if name:
+        cache.set(DAY_ZONE_CACHE_KEY, name, timeout=DAY_ZONE_CACHE_SECONDS)
+        zoho_day_zone_forget()  # the other processes follow within a minute
+    return name
+
+
 _clients: dict[tuple, ZohoClient] = {}
 _clients_lock = threading.Lock()
 
@@ -336,4 +375,4 @@ def zoho_client() -> ZohoClient:
         return client
 
 
-__all__ = ["ZohoClient", "zoho_client"]
+__all__ = ["ZohoClient", "zoho_client", "zoho_day_zone_refresh"]

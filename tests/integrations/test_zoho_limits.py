@@ -206,3 +206,40 @@ def test_the_sandbox_answers_its_limits_as_zoho_documents_them(zoho_settings, li
 
     assert [answer.status_code for answer in answers] == [200, 200, 429]
     assert answers[2].json()["code"] == code and "Retry-After" not in answers[2].headers
+
+
+def test_the_daily_window_follows_the_organisations_time_zone_when_zoho_tells_it(zoho_settings):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from integrations.zoho import budget as budget_module
+    from integrations.zoho.client import zoho_day_zone_refresh
+
+    zoho_settings.ZOHO_DAILY_LIMIT = 1  # one call a day, counted on the organisation's day
+    budget_module._day_zone_memo.update(zone=None, until=0.0)
+    far_east = "Pacific/Kiritimati"  # UTC+14: another date than Lagos for ten hours of every day
+    with responses.RequestsMock() as rsps:
+        token_ok(rsps)
+        rsps.get(
+            f"{API_BASE}/organizations",
+            json={
+                "code": 0,
+                "message": "success",
+                "organizations": [
+                    {"organization_id": "1111", "name": "Another", "time_zone": "Europe/Paris"},
+                    {"organization_id": "60012345678", "name": "IconTech", "time_zone": far_east},
+                ],
+            },
+        )
+        assert zoho_day_zone_refresh(client()) == far_east
+        rsps.get(f"{API_BASE}/items", json=items_body([]))
+        client().items_page(page=1)
+        with pytest.raises(ZohoWaitError) as capped:
+            client().items_page(page=1)
+
+    zone = ZoneInfo(far_east)
+    today = datetime.now(zone).date().isoformat()
+    assert zoho_budget().redis.get(f"t2m:zoho:calls:{today}") == b"1"
+    midnight = datetime.combine(datetime.now(zone).date(), datetime.min.time(), tzinfo=zone).timestamp() + 86400
+    assert abs(capped.value.retry_after - (midnight - timezone.now().timestamp())) < 5
+    budget_module._day_zone_memo.update(zone=None, until=0.0)
