@@ -20,6 +20,7 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 
 from integrations.zoho.budget import zoho_daily_usage
 from orders.models import Fulfilment, Order
+from t2mobile_portal.health import health_report
 from webhooks.models import WebhookAttempt, WebhookLog
 
 LATENCY_BUCKETS = (1, 2, 5, 10, 30, 60, 300, 900, 3600)
@@ -78,6 +79,33 @@ class GatewayCollector:
         zoho = GaugeMetricFamily("t2m_zoho_calls_today", "Zoho API calls today (against ZOHO_DAILY_LIMIT)")
         zoho.add_metric([], usage["calls"])
         yield zoho
+        yield from _operators_figures()
+
+
+def _operators_figures():
+    """The gateway-wide figures of health that partners no longer see (their health is their own)."""
+    checks = health_report()["checks"]
+    for name, key, help_text in (
+        ("t2m_orders_stuck", "stuckOrders", "Orders PROCESSING for over 15 minutes, all partners"),
+        ("t2m_webhook_events_waiting", "webhooksWaiting", "Webhook events due and not yet sent, all partners"),
+    ):
+        if key in checks:
+            gauge = GaugeMetricFamily(name, help_text)
+            gauge.add_metric([], checks[key])
+            yield gauge
+    if isinstance(checks.get("queueDepth"), dict):
+        queues = GaugeMetricFamily("t2m_queue_depth", "Jobs waiting in each Celery queue", labels=["queue"])
+        for queue, depth in checks["queueDepth"].items():
+            queues.add_metric([queue], depth)
+        yield queues
+    for name, up, help_text in (
+        ("t2m_zoho_paused", "zohoPaused" in checks, "1 while Zoho calls are paused (a limit answer, the daily cap)"),
+        ("t2m_zoho_credentials_failing", checks.get("zoho") == "failing", "1 while Zoho refuses our credentials"),
+        ("t2m_zoho_data_centre_mismatch", checks.get("zohoDataCentre") == "mismatch", "1: wrong Zoho data centre"),
+    ):
+        gauge = GaugeMetricFamily(name, help_text)
+        gauge.add_metric([], 1 if up else 0)
+        yield gauge
 
 
 def metrics_view(request):

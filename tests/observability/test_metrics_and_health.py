@@ -46,6 +46,25 @@ def test_metrics_report_orders_by_status(settings, api, product):
     assert "t2m_webhook_attempts_24h" in body and "t2m_zoho_calls_today" in body
 
 
+def test_metrics_carry_the_gateway_wide_figures_partners_no_longer_see(settings, api, product):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from integrations.zoho.budget import zoho_budget
+
+    settings.METRICS_TOKEN = "scrape-secret"
+    place(api, "M3")
+    Order.objects.filter(order_id="M3").update(updated_at=timezone.now() - timedelta(hours=1))
+    zoho_budget().pause(60, reason="Zoho answered a limit (HTTP 429, code 44)")
+
+    body = Client().get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-secret").content.decode()
+
+    assert "t2m_orders_stuck 1.0" in body
+    assert "t2m_zoho_paused 1.0" in body and "t2m_zoho_credentials_failing 0.0" in body
+    assert 't2m_queue_depth{queue="provisioning"}' in body
+
+
 def test_operators_readout_reports_zoho_budget_and_degrades_at_80_percent(db, settings, monkeypatch):
     settings.ZOHO_DAILY_LIMIT = 10
     monkeypatch.setattr("integrations.zoho.budget.zoho_calls_today", lambda: 8)
