@@ -316,6 +316,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "EventTypeEnum": "webhooks.models.WebhookLog.EventType",
         "DeliveryStatusEnum": "webhooks.models.WebhookLog.Status",
+        "UpDownEnum": ["ok", "down"],
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
