@@ -22,6 +22,14 @@ METADATA_MAX_KEYS = 20
 METADATA_MAX_CHARS = 500
 
 
+CONTROL_REFUSED = "Control and format characters (newlines, tabs, bidirectional marks, zero-width) are not allowed."
+
+
+def _has_control(value: str) -> bool:
+    """Unicode categories Cc (controls: newline, tab, NUL) and Cf (format: U+202E, U+200D, …)."""
+    return any(unicodedata.category(ch) in ("Cc", "Cf") for ch in value)
+
+
 def normalise_phone(raw: str) -> str:
     """E.164, with Nigerian local forms (``08031234567``, ``2348031234567``) made ``+234…``."""
     phone = re.sub(r"[\s().-]", "", raw or "")
@@ -77,9 +85,13 @@ class FulfilmentRequestSerializer(serializers.Serializer):
             value = data.get(name) if isinstance(data, dict) else None
             if value is not None and not isinstance(value, str):
                 raise serializers.ValidationError({name: ["A string is required."]})
+            if value is not None and _has_control(value):
+                raise serializers.ValidationError({name: [CONTROL_REFUSED]})
         metadata = data.get("metadata") if isinstance(data, dict) else None
         if isinstance(metadata, dict) and any(not isinstance(v, str) for v in metadata.values()):
             raise serializers.ValidationError({"metadata": ["Values must be strings."]})
+        if isinstance(metadata, dict) and any(_has_control(str(k)) or _has_control(v) for k, v in metadata.items()):
+            raise serializers.ValidationError({"metadata": [CONTROL_REFUSED]})
         return super().to_internal_value(data)
 
     def validate_orderId(self, value: str) -> str:
@@ -89,8 +101,6 @@ class FulfilmentRequestSerializer(serializers.Serializer):
 
     def validate_customerName(self, value: str) -> str:
         value = value.strip()
-        if any(unicodedata.category(ch) in ("Cc", "Cf") for ch in value):
-            raise serializers.ValidationError("Control characters are not allowed.")
         if not value:
             raise serializers.ValidationError("This field may not be blank.")
         return value
