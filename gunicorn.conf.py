@@ -17,3 +17,6 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", os.environ.get("TRUS
 # gunicorn 27's control socket lives at one path per user (~/.gunicorn/gunicorn.ctl): two servers on
 # one machine (a web dyno and a benchmark, say) would share it. Nothing here uses it.
 control_socket_disable = True
+# Request lines up to gunicorn's maximum reach Django, which answers an over-long path or query with
+# the partner API's 414 URI_TOO_LONG envelope instead of gunicorn's HTML page.
+limit_request_line = 8190

@@ -16,6 +16,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import status as http
 from rest_framework.response import Response
@@ -72,6 +73,9 @@ MethodNotAllowed = _error(405, "METHOD_NOT_ALLOWED", "This method is not allowed
 DuplicateOrder = _error(409, "DUPLICATE_ORDER", "An order with this orderId already exists.")
 RequestInProgress = _error(409, "REQUEST_IN_PROGRESS", "A request with this Idempotency-Key is still being handled.")
 PayloadTooLarge = _error(413, "PAYLOAD_TOO_LARGE", "The request body is larger than 64 KiB.")
+#: The longest path plus query the partner API reads; gunicorn lets request lines up to 8,190 bytes in.
+MAX_URL_CHARS = 4096
+UriTooLong = _error(414, "URI_TOO_LONG", "The request's path and query are longer than 4,096 characters.")
 UnsupportedMediaType = _error(415, "UNSUPPORTED_MEDIA_TYPE", "The request body must be application/json.")
 IdempotencyKeyReused = _error(
     422,
@@ -100,6 +104,7 @@ ERROR_CODES: dict[str, int] = {
         DuplicateOrder,
         RequestInProgress,
         PayloadTooLarge,
+        UriTooLong,
         UnsupportedMediaType,
         IdempotencyKeyReused,
         RateLimited,
@@ -201,8 +206,11 @@ def error_response(error: PartnerApiError, headers: dict[str, str] | None = None
 # --- Django's handlers under /t2mobile/: the envelope, not HTML ---------------------------------
 
 
+@csrf_exempt
 def api_not_found(request, *args, **kwargs):
-    """Any other path under /t2mobile/: the NOT_FOUND envelope (no auth needed to learn that)."""
+    """Any other path under /t2mobile/, whatever the method: the NOT_FOUND envelope (no auth needed
+    to learn that; exempt from Django's CSRF check, whose HTML 403 would answer a POST first: the
+    partner API takes no cookies, so there is nothing to forge)."""
     return error_response(NotFound())
 
 

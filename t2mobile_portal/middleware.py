@@ -18,7 +18,15 @@ import uuid
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
 
-from t2mobile_portal.errors import PayloadTooLarge, Unauthorized, ValidationFailed, as_partner_error, error_response
+from t2mobile_portal.errors import (
+    MAX_URL_CHARS,
+    PayloadTooLarge,
+    Unauthorized,
+    UriTooLong,
+    ValidationFailed,
+    as_partner_error,
+    error_response,
+)
 from t2mobile_portal.logging import order_id_var, request_id_var
 
 logger = logging.getLogger("t2mobile.access")
@@ -64,8 +72,11 @@ class RequestIdMiddleware:
 
 
 def _refuse_hostile_request_line(request):
-    """NUL in the path or query (PostgreSQL refuses it in any lookup) is a 400; an Authorization
+    """A path and query over ``MAX_URL_CHARS`` is a 414; NUL in the path or query (PostgreSQL refuses
+    it in any lookup) is a 400; an Authorization
     header that is not printable ASCII can hold no key of ours and is a 401 before any lookup."""
+    if len(request.META.get("PATH_INFO", "")) + len(request.META.get("QUERY_STRING", "")) > MAX_URL_CHARS:
+        return error_response(UriTooLong())
     if "\x00" in request.path or "%00" in request.META.get("QUERY_STRING", ""):
         return error_response(ValidationFailed(details={"request": ["NUL characters are not accepted."]}))
     authorization = request.META.get("HTTP_AUTHORIZATION")

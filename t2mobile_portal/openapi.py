@@ -97,7 +97,7 @@ REQUEST_ID_HEADER = OpenApiParameter(
 def error_responses(*codes: str) -> dict[int, OpenApiResponse]:
     """OpenAPI responses for the given error codes, grouped by HTTP status."""
     by_status: dict[int, list[str]] = {}
-    for code in ("UNAUTHORIZED", "RATE_LIMITED", "INTERNAL_ERROR", "SERVICE_UNAVAILABLE", *codes):
+    for code in ("UNAUTHORIZED", "URI_TOO_LONG", "RATE_LIMITED", "INTERNAL_ERROR", "SERVICE_UNAVAILABLE", *codes):
         by_status.setdefault(errors.ERROR_CODES[code], []).append(code)
     return {
         status: OpenApiResponse(

@@ -42,6 +42,8 @@ EXPECTED_ERRORS = {
 #: Codes of the contract whose endpoints are not built yet, with the issue that builds them: the
 #: code and its documentation are checked once that issue takes the entry out.
 NOT_YET_BUILT: dict[str, str] = {}
+#: Codes the gateway answers beyond the contract's table, with the issue that added them.
+BEYOND_CONTRACT: dict[str, int] = {"URI_TOO_LONG": 414}  # issue 21: an over-long path or query
 EXPECTED_REQUEST_FIELDS = {
     "orderId",
     "productId",
@@ -132,7 +134,7 @@ def test_contract_tables_are_what_this_test_expects():
 
 def test_every_error_code_of_the_contract_exists_with_its_status():
     built = {code: status for code, status in contract_errors().items() if code not in NOT_YET_BUILT}
-    assert ERROR_CODES == built
+    assert ERROR_CODES == built | BEYOND_CONTRACT
 
 
 @pytest.mark.parametrize("method, path", ENDPOINTS)
@@ -150,7 +152,7 @@ def test_every_error_code_is_documented_in_the_schema(schema):
                 examples = response.get("content", {}).get("application/json", {}).get("examples", {})
                 for example in examples.values():
                     documented.setdefault(example["value"]["errorCode"], set()).add(status)
-    for code, status in contract_errors().items():
+    for code, status in (contract_errors() | BEYOND_CONTRACT).items():
         if code == "NOT_FOUND" or code in NOT_YET_BUILT:
             continue  # unknown paths have no operation to document them on
         assert str(status) in documented.get(code, set()), code

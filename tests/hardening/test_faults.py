@@ -259,6 +259,20 @@ def assert_service_unavailable_envelope(response: requests.Response) -> None:
     assert not [leak for leak in LEAKS if leak in response.text]
 
 
+def test_request_lines_past_4094_bytes_reach_django_under_gunicorn_and_get_the_414_envelope(web_through_proxy, api_key):
+    headers = {"Authorization": f"Bearer {api_key}"}
+    # A 5,000-character orderId path: gunicorn's default limit (4,094) answered its own HTML 414.
+    long_path = requests.get(f"{web_through_proxy.url}/t2mobile/orders/{'T' * 5000}", headers=headers, timeout=10)
+    long_query = requests.get(
+        f"{web_through_proxy.url}/t2mobile/events", params={"type": "PING," * 800}, headers=headers, timeout=10
+    )
+
+    for response in (long_path, long_query):
+        assert response.status_code == 414, response.text[:300]
+        assert response.headers["Content-Type"].startswith("application/json")
+        assert response.json()["errorCode"] == "URI_TOO_LONG"
+
+
 def test_database_unreachable_is_503_and_nothing_is_half_written(web_through_proxy, api_key):
     web = web_through_proxy
     payload = order_payload(orderId="T2M-PGDOWN-1")
