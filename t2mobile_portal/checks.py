@@ -3,8 +3,9 @@
 A webhook secret that anyone can sign with, a placeholder ``SECRET_KEY`` or a guessable API key
 would otherwise start fine and serve. Each check is an Error naming the setting (never its value),
 so a deploy stops at its release step (``migrate``) and a web process at import of ``wsgi.py``.
-An empty ``T2MOBILE_WEBHOOK_SECRET`` or ``T2MOBILE_API_KEYS`` is not an error: it means the secrets
-are managed in the admin, and the sync from the environment leaves them alone.
+With DEBUG off (``REQUIRE_CREDENTIALS``), an empty Zoho credential is an error, and so is an empty
+``T2MOBILE_WEBHOOK_SECRET`` or ``T2MOBILE_API_KEYS`` unless ``PARTNER_CREDENTIALS_IN_ADMIN`` says the
+partner's secrets are managed in the admin (the sync from the environment then leaves them alone).
 """
 
 from __future__ import annotations
@@ -68,8 +69,7 @@ def check_webhook_secret(app_configs=None, **kwargs) -> list[Error]:
 
 
 def check_secret_key(app_configs=None, **kwargs) -> list[Error]:
-    if settings.DEBUG:
-        return []
+    # DEBUG or not: a public key signs sessions and derives nothing safe (make run generates one).
     key = str(getattr(settings, "SECRET_KEY", "") or "")
     lowered = key.lower()
     if any(lowered.startswith(placeholder) or placeholder in lowered for placeholder in SECRET_KEY_PLACEHOLDERS):
@@ -82,7 +82,7 @@ def check_secret_key(app_configs=None, **kwargs) -> list[Error]:
         return []
     return [
         Error(
-            f"SECRET_KEY {reason}; with DEBUG off it must be long and random.",
+            f"SECRET_KEY {reason}; it must be long and random, DEBUG or not.",
             hint=f"Generate one: {GENERATE['SECRET_KEY']}",
             id="t2mobile.E002",
         )
@@ -122,6 +122,34 @@ def check_trusted_proxies(app_configs=None, **kwargs) -> list[Error]:
     return errors
 
 
+ZOHO_CREDENTIALS = ("ZOHO_CLIENT_ID", "ZOHO_CLIENT_SECRET", "ZOHO_REFRESH_TOKEN", "ZOHO_ORGANIZATION_ID")
+
+
+def check_required_credentials(app_configs=None, **kwargs) -> list[Error]:
+    """Production start-up (``REQUIRE_CREDENTIALS``, on when DEBUG is off) names each missing one."""
+    if not getattr(settings, "REQUIRE_CREDENTIALS", False):
+        return []
+    required = list(ZOHO_CREDENTIALS)
+    if not settings.PARTNER_CREDENTIALS_IN_ADMIN:
+        required += ["T2MOBILE_API_KEYS", "T2MOBILE_WEBHOOK_SECRET"]
+    missing = [name for name in required if not getattr(settings, name, None)]
+    return [
+        Error(
+            f"{name} is empty: the service cannot run in production without it.",
+            hint=(
+                "Set it in the environment (.env.example says what each is)"
+                + (
+                    "; or PARTNER_CREDENTIALS_IN_ADMIN=true when the partner's keys and secret are made in the admin"
+                    if name.startswith("T2MOBILE_")
+                    else ""
+                )
+            ),
+            id="t2mobile.E006",
+        )
+        for name in missing
+    ]
+
+
 def secrets_refuse_weak() -> None:
     """Raise ``ImproperlyConfigured`` when a secret check fails (for processes that run no checks)."""
     errors = [error for error in run_checks(tags=[TAG]) if error.is_serious()]
@@ -131,5 +159,11 @@ def secrets_refuse_weak() -> None:
 
 def secret_checks_register() -> None:
     """Called by ``BackOfficeAdminConfig.ready``."""
-    for check in (check_webhook_secret, check_secret_key, check_api_keys, check_trusted_proxies):
+    for check in (
+        check_webhook_secret,
+        check_secret_key,
+        check_api_keys,
+        check_trusted_proxies,
+        check_required_credentials,
+    ):
         register(check, Tags.security, TAG)

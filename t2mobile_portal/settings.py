@@ -20,10 +20,14 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
-if DEBUG:
-    SECRET_KEY = env("SECRET_KEY", default="insecure-development-key-only-for-debug")
-else:
-    SECRET_KEY = env("SECRET_KEY")
+# No default, DEBUG or not: `make run` writes a key of its own into .run/ and passes it; any other
+# start without one stops here, naming the variable.
+SECRET_KEY = env("SECRET_KEY")
+# Production start-up (DEBUG off) needs the Zoho credentials and, unless the partner's API keys and
+# signing secret are managed in the admin (PARTNER_CREDENTIALS_IN_ADMIN=true), T2MOBILE_API_KEYS and
+# T2MOBILE_WEBHOOK_SECRET (t2mobile_portal/checks.py). The test suite turns the check off.
+REQUIRE_CREDENTIALS = env.bool("REQUIRE_CREDENTIALS", default=not DEBUG)
+PARTNER_CREDENTIALS_IN_ADMIN = env.bool("PARTNER_CREDENTIALS_IN_ADMIN", default=False)
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
 TIME_ZONE = env("TIME_ZONE", default="Africa/Lagos")
@@ -192,7 +196,9 @@ DEFAULT_TENURES = env.list("DEFAULT_TENURES", default=["1_MONTH", "12_MONTHS"])
 
 # --- Scheduled work and webhooks ------------------------------------------------------------------
 REMINDER_DAYS = [int(day) for day in env.list("REMINDER_DAYS", default=["7"])]
-WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=DEBUG)
+# Only where asked for (`make run` and the tests ask): DEBUG alone never lets webhooks reach private
+# addresses.
+WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=False)
 # Seconds to wait before each retry after a failed delivery (webhooks.md); tests compress it.
 WEBHOOK_RETRY_SCHEDULE = tuple(
     env.list("WEBHOOK_RETRY_SCHEDULE", cast=float, default=[5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400])

@@ -16,6 +16,8 @@ os.environ.setdefault("T2MOBILE_RATE_LIMIT", "100000/m")
 os.environ.setdefault("AUTH_FAILURE_RATE_LIMIT", "100000/m")
 os.environ.setdefault("CONN_MAX_AGE", "0")
 os.environ.setdefault("WEBHOOK_ALLOW_PRIVATE_URLS", "true")
+# The suite configures Zoho and the partner per test (fixtures), not from the environment.
+os.environ.setdefault("REQUIRE_CREDENTIALS", "false")
 os.environ.setdefault("ALLOWED_HOSTS", "localhost,127.0.0.1,testserver")
 
 from t2mobile_portal.settings import *  # noqa: E402,F403

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from django.core.checks import run_checks
+from django.db import connection
 
 from t2mobile_portal.checks import TAG, check_api_keys, check_secret_key, check_webhook_secret
 
@@ -68,14 +69,71 @@ def test_a_placeholder_or_weak_secret_key_is_an_error_when_debug_is_off(settings
     assert key not in error.msg
 
 
-def test_a_generated_secret_key_passes_and_debug_allows_the_development_default(settings):
+def test_a_generated_secret_key_passes_and_debug_no_longer_allows_a_placeholder(settings):
     settings.DEBUG = False
     settings.SECRET_KEY = secrets.token_urlsafe(50)
     assert check_secret_key() == []
 
     settings.DEBUG = True
     settings.SECRET_KEY = "insecure-development-key-only-for-debug"
-    assert check_secret_key() == []
+    [error] = check_secret_key()
+    assert error.id == "t2mobile.E002"
+
+
+def _bare_env(**extra: str) -> dict:
+    env = {name: os.environ[name] for name in ("PATH", "HOME", "LANG", "TMPDIR") if name in os.environ}
+    return {**env, "DJANGO_SETTINGS_MODULE": "t2mobile_portal.settings", **extra}
+
+
+def test_debug_without_a_secret_key_stops_naming_it():
+    started = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=ROOT,
+        env=_bare_env(DEBUG="true", DATABASE_URL="postgres://postgres@127.0.0.1:5432/unused"),
+        capture_output=True,
+        text=True,
+    )
+
+    assert started.returncode != 0
+    assert "SECRET_KEY" in started.stderr and "ImproperlyConfigured" in started.stderr
+
+
+@pytest.mark.parametrize("command", [["check", "--deploy"], ["migrate", "--check"]], ids=["check-deploy", "release"])
+def test_production_start_up_without_credentials_names_each_missing_one_and_stops(command):
+    env = _bare_env(
+        DEBUG="false",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        DATABASE_URL=f"postgres://postgres@127.0.0.1:5432/{connection.settings_dict['NAME']}",
+        ZOHO_CLIENT_ID="1000.present",
+    )
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", *command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    for name in (
+        "ZOHO_CLIENT_SECRET",
+        "ZOHO_REFRESH_TOKEN",
+        "ZOHO_ORGANIZATION_ID",
+        "T2MOBILE_API_KEYS",
+        "T2MOBILE_WEBHOOK_SECRET",
+    ):
+        assert f"{name} is empty" in output, output[-2000:]
+    assert "ZOHO_CLIENT_ID is empty" not in output
+
+
+def test_partner_credentials_in_the_admin_need_only_the_zoho_ones(settings):
+    from t2mobile_portal.checks import check_required_credentials
+
+    settings.REQUIRE_CREDENTIALS = True
+    settings.PARTNER_CREDENTIALS_IN_ADMIN = True
+    settings.T2MOBILE_API_KEYS, settings.T2MOBILE_WEBHOOK_SECRET = [], ""
+    for name in ("ZOHO_CLIENT_ID", "ZOHO_CLIENT_SECRET", "ZOHO_REFRESH_TOKEN", "ZOHO_ORGANIZATION_ID"):
+        setattr(settings, name, "present")
+
+    assert check_required_credentials() == []
 
 
 def test_an_api_key_under_32_characters_is_an_error_naming_the_setting_not_the_key(settings):
@@ -146,6 +204,10 @@ def test_env_example_filled_in_as_its_comments_say_passes_manage_py_check():
         SECRET_KEY=secrets.token_urlsafe(50),
         T2MOBILE_WEBHOOK_SECRET=whsec(32),
         T2MOBILE_API_KEYS=secrets.token_urlsafe(32),
+        ZOHO_CLIENT_ID="1000.CLIENTID",
+        ZOHO_CLIENT_SECRET=secrets.token_hex(16),
+        ZOHO_REFRESH_TOKEN="1000." + secrets.token_hex(16),
+        ZOHO_ORGANIZATION_ID="60012345678",
     )
 
     result = manage_check(env)

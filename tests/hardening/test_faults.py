@@ -525,6 +525,12 @@ def test_production_settings_pass_the_deploy_checks_without_a_warning():
             "REDIS_URL": settings.REDIS_URL,
             "T2MOBILE_WEBHOOK_URL": "https://portal.t2mobile.example/webhooks/icontech",
             "WEBHOOK_ALLOW_PRIVATE_URLS": "false",
+            "T2MOBILE_API_KEYS": secrets.token_urlsafe(32),
+            "T2MOBILE_WEBHOOK_SECRET": "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode(),
+            "ZOHO_CLIENT_ID": "1000.client",
+            "ZOHO_CLIENT_SECRET": secrets.token_hex(16),
+            "ZOHO_REFRESH_TOKEN": "1000." + secrets.token_hex(16),
+            "ZOHO_ORGANIZATION_ID": "60012345678",
         }
     )
 
