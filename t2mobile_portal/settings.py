@@ -69,6 +69,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "t2mobile_portal.middleware.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "t2mobile_portal.urls"

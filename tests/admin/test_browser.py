@@ -56,8 +56,14 @@ def browser_page(monkeypatch):
         )
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(15_000)
+        refused: list[str] = []  # what the Content-Security-Policy blocked: nothing may be
+        page.on(
+            "console",
+            lambda message: refused.append(message.text) if "Content Security Policy" in message.text else None,
+        )
         yield page
         browser.close()
+    assert refused == [], refused
 
 
 def log_in(page, live_server, django_user_model, username: str = "sandra") -> None:
