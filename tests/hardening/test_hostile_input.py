@@ -184,7 +184,7 @@ CURSORS = [
     cursor_of('{"before": "1"}'),
     cursor_of('{"before": true}'),
     cursor_of('{"before": 1e400}'),
-    cursor_of('{"before": ' + "9" * 5000 + "}"),
+    cursor_of('{"before": ' + "9" * 2000 + "}"),  # longer is a 414 (the URL's limit)
     cursor_of('{"before": "\\ud800"}'),
     cursor_of("[]"),
     base64.urlsafe_b64encode(b"\xff\xfe\x00").decode(),
