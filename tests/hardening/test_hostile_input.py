@@ -178,9 +178,9 @@ def test_hostile_authorization_headers_are_401(client, authorization, path):
 
 CURSORS = [
     "garbage!!",
-    "x" * 10_000,
-    cursor_of("[" * 5000 + "]" * 5000),
-    cursor_of('{"before":' * 5000 + "1" + "}" * 5000),
+    "x" * 3_000,  # longer URLs are 414 URI_TOO_LONG (test_envelope.py)
+    cursor_of("[" * 1000 + "]" * 1000),  # deeper than Python's parser goes without RecursionError
+    cursor_of('{"before":' * 200 + "1" + "}" * 200),
     cursor_of('{"before": "1"}'),
     cursor_of('{"before": true}'),
     cursor_of('{"before": 1e400}'),
@@ -249,7 +249,7 @@ def test_extreme_times_are_answered_without_a_server_error(api, query):
         ("/t2mobile/orders/%ff%fe", 404, "ORDER_NOT_FOUND"),
         ("/t2mobile/orders/%ED%A0%80", 404, "ORDER_NOT_FOUND"),  # an encoded surrogate
         ("/t2mobile/orders/" + "x" * 200, 404, "ORDER_NOT_FOUND"),
-        ("/t2mobile/orders/" + "x" * 5000, 404, "NOT_FOUND"),
+        ("/t2mobile/orders/" + "x" * 5000, 414, "URI_TOO_LONG"),
         ("/t2mobile/orders/..%2F..%2Fadmin", 404, "NOT_FOUND"),
         ("/t2mobile/%00", 400, "VALIDATION_ERROR"),
         ("/t2mobile/products?%00=%00", 400, "VALIDATION_ERROR"),
