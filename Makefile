@@ -48,6 +48,8 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
+	DATABASE_URL=sqlite:///:memory: DEBUG=false SECRET_KEY=makemigrations-check-$$RANDOM$$RANDOM-not-a-deployed-key-0123456789 \
+		REQUIRE_CREDENTIALS=false $(PY) manage.py makemigrations --check --dry-run
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format .
