@@ -51,6 +51,17 @@ def provisioned(order: Order) -> Order:
     return order
 
 
+def sandbox_knows(sandbox, contact: ZohoContact) -> None:
+    """A contact the code before the deploy made (found by email, named after the customer)."""
+    with sandbox.state.lock:
+        sandbox.state.contacts[contact.contact_id] = {
+            "contact_id": contact.contact_id,
+            "contact_name": "Ada Obi",
+            "email": "ada@example.com",
+            "phone": "",
+        }
+
+
 def fulfilled_event(order: Order) -> dict:
     [log] = WebhookLog.objects.filter(order=order, event_type="ORDER_FULFILLED")
     return log.payload["data"]
@@ -175,13 +186,7 @@ def test_an_order_in_flight_at_the_deploy_finds_its_old_sales_order_once_and_nev
     )
     # Zoho knows the cached contacts (the old code made them).
     for contact in (our_contact, their_contact):
-        with zoho_sandbox.state.lock:
-            zoho_sandbox.state.contacts[contact.contact_id] = {
-                "contact_id": contact.contact_id,
-                "contact_name": "Ada Obi",
-                "email": "ada@example.com",
-                "phone": "",
-            }
+        sandbox_knows(zoho_sandbox, contact)
 
     ours, theirs = provisioned(ours), provisioned(theirs)
 
@@ -198,13 +203,7 @@ def test_an_in_flight_order_does_not_adopt_an_old_sales_order_without_its_activa
 ):
     order = placed(api, "LEG-1")
     contact = ZohoContact.objects.create(partner=partner, customer_id="CUST-1", contact_id="4815000000000303")
-    with zoho_sandbox.state.lock:
-        zoho_sandbox.state.contacts[contact.contact_id] = {
-            "contact_id": contact.contact_id,
-            "contact_name": "Ada Obi",
-            "email": "ada@example.com",
-            "phone": "",
-        }
+    sandbox_knows(zoho_sandbox, contact)
     Fulfilment.objects.filter(order=order).update(attempts=1, sales_order_numbering="legacy")
     stranger = zoho_sandbox.add_sales_order(reference="LEG-1", customer_id=contact.contact_id, notes="another sale")
 
