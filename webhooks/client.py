@@ -1,4 +1,4 @@
-"""The HTTP side of a delivery: the URL guard and one POST with a total deadline, no redirects.
+"""The HTTP side of a delivery: the URL guard and one POST with a hard total deadline, no redirects.
 
 The guard (``webhook_url_check``) refuses URLs that parsers read differently, resolves the name
 once and checks every address; the POST then connects to that checked address
@@ -8,11 +8,16 @@ once and checks every address; the POST then connects to that checked address
 failed delivery: a refused URL, a DNS, connection or TLS error, or a timeout come back as a
 ``DeliveryResult`` with ``error`` set, so that the caller records them as attempts like any HTTP
 status.
+
+Every POST runs under an ``AttemptDeadline`` (``deadline.py``): connect, TLS, the status line, the
+headers and the body together take at most the attempt's seconds, however slowly the receiver
+sends. What is kept of the answer is cleaned (``text_clean``) so that it can always be stored.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import logging
 import socket
 import threading
 import time
@@ -26,8 +31,14 @@ import requests
 from django.conf import settings
 from django.utils import timezone
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
+
+from t2mobile_portal.text import text_clean
+from webhooks.deadline import POOL_CLASSES, AttemptDeadline
+
+logger = logging.getLogger(__name__)
 
 USER_AGENT = "IconTech-Webhooks/1"
 RESPONSE_EXCERPT_BYTES = 2048
@@ -202,6 +213,10 @@ class PinnedAddressAdapter(HTTPAdapter):
     ``build_connection_pool_key_attributes``, so they are added there and pools stay per name.
     """
 
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = POOL_CLASSES  # connections that report to the deadline
+
     def build_connection_pool_key_attributes(self, request, verify, cert=None):
         host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
         hostname = getattr(request, "tls_hostname", None)
@@ -216,11 +231,11 @@ def retry_after_seconds(value: str | None) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         return float(value)
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:
         return None
@@ -248,17 +263,20 @@ class WebhookClient:
         return session
 
     @contextmanager
-    def _session(self) -> Iterator[requests.Session]:
+    def _session(self, deadline: AttemptDeadline) -> Iterator[requests.Session]:
+        """A session for one attempt; one whose attempt the deadline cut is closed, not kept."""
         with self._lock:
             session = self._idle.pop() if self._idle else None
         session = session or self._new_session()
         try:
             yield session
         finally:
-            with self._lock:
-                keep = len(self._idle) < IDLE_SESSIONS_MAX
-                if keep:
-                    self._idle.append(session)
+            keep = not deadline.expired
+            if keep:
+                with self._lock:
+                    keep = len(self._idle) < IDLE_SESSIONS_MAX
+                    if keep:
+                        self._idle.append(session)
             if not keep:
                 session.close()
 
@@ -270,66 +288,95 @@ class WebhookClient:
             return webhook_url_check(url)
         except UrlRefused as exc:
             elapsed_ms = int((time.monotonic() - started) * 1000)
-            return DeliveryResult(status_code=None, duration_ms=elapsed_ms, error=f"refused: {exc}"[:ERROR_MAX_CHARS])
+            return DeliveryResult(status_code=None, duration_ms=elapsed_ms, error=_error_text(f"refused: {exc}"))
 
-    def post(self, *, url: str, body: bytes, headers: dict) -> DeliveryResult:
+    def post(self, *, url: str, body: bytes, headers: dict, seconds: float | None = None) -> DeliveryResult:
         checked = self.check(url)
         if isinstance(checked, DeliveryResult):
             return checked
-        return self.send(checked=checked, body=body, headers=headers)
+        return self.send(checked=checked, body=body, headers=headers, seconds=seconds)
 
-    def send(self, *, checked: CheckedUrl, body: bytes, headers: dict) -> DeliveryResult:
-        """One POST to the address the guard checked, never to a second DNS answer."""
-        total = self.timeout if self.timeout is not None else settings.WEBHOOK_TIMEOUT_SECONDS
+    def send(self, *, checked: CheckedUrl, body: bytes, headers: dict, seconds: float | None = None) -> DeliveryResult:
+        """One POST to the address the guard checked, never to a second DNS answer, ended after
+        ``seconds`` (the client's timeout, else WEBHOOK_TIMEOUT_SECONDS) whatever the receiver does.
+        Never raises for anything the receiver sends or does."""
+        if seconds is None:
+            seconds = self.timeout if self.timeout is not None else settings.WEBHOOK_TIMEOUT_SECONDS
         started = time.monotonic()
-        deadline = started + total
+        try:
+            with AttemptDeadline(seconds) as deadline:
+                return self._send(checked=checked, body=body, headers=headers, deadline=deadline, started=started)
+        except Exception as exc:  # never lose an attempt's record to something unforeseen in an answer
+            logger.warning("webhook attempt ended by an unexpected error: %s", type(exc).__name__, exc_info=True)
+            return DeliveryResult(
+                status_code=None, duration_ms=_ms_since(started), error=_error_text(f"{type(exc).__name__}: {exc}")
+            )
 
-        def elapsed_ms() -> int:
-            return int((time.monotonic() - started) * 1000)
-
+    def _send(
+        self, *, checked: CheckedUrl, body: bytes, headers: dict, deadline: AttemptDeadline, started: float
+    ) -> DeliveryResult:
+        timed_out = f"timeout after {deadline.seconds:g} s"
         all_headers = {"content-type": "application/json", "user-agent": USER_AGENT, **headers}
         all_headers["Host"] = checked.host_header
-        with self._session() as session:
+        with self._session(deadline) as session:
             request = session.prepare_request(
                 requests.Request("POST", checked.pinned_url, data=body, headers=all_headers)
             )
             request.tls_hostname = checked.hostname
             try:
-                # connect and each read are bounded by what is left of the total; the body read below
-                # stops at the deadline too.
+                # Each socket wait is bounded by what is left; the deadline bounds their sum.
+                left = max(deadline.remaining(), 0.001)
                 response = session.send(
-                    request,
-                    timeout=(total, total),
-                    allow_redirects=False,
-                    stream=True,
-                    verify=self.verify,
+                    request, timeout=(left, left), allow_redirects=False, stream=True, verify=self.verify
                 )
-            except requests.Timeout:
-                return DeliveryResult(status_code=None, duration_ms=elapsed_ms(), error=f"timeout after {total:g} s")
             except requests.RequestException as exc:
+                if deadline.passed() or isinstance(exc, requests.Timeout):
+                    return DeliveryResult(status_code=None, duration_ms=_ms_since(started), error=timed_out)
                 return DeliveryResult(
-                    status_code=None, duration_ms=elapsed_ms(), error=f"{type(exc).__name__}: {exc}"[:ERROR_MAX_CHARS]
+                    status_code=None, duration_ms=_ms_since(started), error=_error_text(f"{type(exc).__name__}: {exc}")
                 )
+            excerpt, body_error = b"", ""
             try:
-                excerpt = b""
-                for chunk in response.iter_content(chunk_size=RESPONSE_EXCERPT_BYTES):
-                    excerpt += chunk
-                    if len(excerpt) >= RESPONSE_EXCERPT_BYTES or time.monotonic() >= deadline:
-                        break
-            except requests.RequestException:
-                pass  # the status line arrived; a broken body does not change the outcome
+                excerpt, complete = _excerpt_read(response, deadline)
+                if not complete and deadline.passed():
+                    body_error = f"{timed_out} reading the response body"
             finally:
                 response.close()
-        error = ""
+        error = body_error
         if response.is_redirect or 300 <= response.status_code < 400:
-            error = f"redirect to {response.headers.get('location', '?')} not followed"[:ERROR_MAX_CHARS]
+            error = f"redirect to {response.headers.get('location', '?')} not followed"
         retry_after = None
         if response.status_code in (429, 503):
             retry_after = retry_after_seconds(response.headers.get("retry-after"))
         return DeliveryResult(
             status_code=response.status_code,
-            duration_ms=elapsed_ms(),
-            error=error,
-            response_excerpt=excerpt[:RESPONSE_EXCERPT_BYTES].decode("utf-8", errors="replace"),
+            duration_ms=_ms_since(started),
+            error=_error_text(error),
+            response_excerpt=text_clean(excerpt, max_chars=RESPONSE_EXCERPT_BYTES),
             retry_after=retry_after,
         )
+
+
+def _excerpt_read(response: requests.Response, deadline: AttemptDeadline) -> tuple[bytes, bool]:
+    """Up to RESPONSE_EXCERPT_BYTES of the body, read as it arrives and never past the deadline;
+    ``(excerpt, whole body read)``. A broken or cut body keeps what had arrived: the status line
+    arrived, and it alone decides the outcome."""
+    excerpt = b""
+    try:
+        while len(excerpt) < RESPONSE_EXCERPT_BYTES and not deadline.passed():
+            chunk = response.raw.read1(RESPONSE_EXCERPT_BYTES - len(excerpt), decode_content=True)
+            if not chunk:  # the end of the body, unless the deadline cut the connection
+                return excerpt, not deadline.expired
+            excerpt += chunk
+    except (Urllib3Error, requests.RequestException, OSError, ValueError):
+        pass
+    return excerpt, False
+
+
+def _ms_since(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+
+
+def _error_text(error: str) -> str:
+    """An attempt's error as it is stored: exception texts and headers may hold anything."""
+    return text_clean(error, max_chars=ERROR_MAX_CHARS)

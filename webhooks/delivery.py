@@ -40,7 +40,8 @@ __all__ = ["DeliveryOutcome", "batch_deliver", "event_deliver"]
 DRAIN_SECONDS = 10.0
 # Events given back for want of a free slot are dispatched again this much later.
 SLOT_WAIT_SECONDS = 1.0
-# An attempt starts only if it can end this long before its lease does, for the record.
+# Every attempt ends this long before its claim's lease does, for the record; the system check
+# ``webhooks.E001`` (``checks.py``) keeps WEBHOOK_TIMEOUT_SECONDS + this within the lease.
 RECORD_MARGIN_SECONDS = 5.0
 
 
@@ -106,7 +107,10 @@ def _deliver(*, log_pks: list[int], lease: datetime | None, drain: bool = False)
     # attempt (its slot is in the database) takes one too, as the attempts of its healthy spell may
     # still be in flight.
     wanted = 1 if failing else min(settings.WEBHOOK_MAX_IN_FLIGHT_PER_PARTNER, len(log_pks))
-    slots = slots_take(partner_id=gate.partner_id, until_epoch=lease_end(now).timestamp(), wanted=wanted)
+    # The slots lapse with the claim's lease, after every attempt's deadline (RECORD_MARGIN_SECONDS
+    # before the lease); they are given back as soon as the attempts are recorded.
+    lease_until = lease_end(now)
+    slots = slots_take(partner_id=gate.partner_id, until_epoch=lease_until.timestamp(), wanted=wanted)
     if not slots:
         _give_back(log_pks, lease=lease, now=now)
         if not failing:  # a failing endpoint's next attempt is the dispatcher's
@@ -114,7 +118,14 @@ def _deliver(*, log_pks: list[int], lease: datetime | None, drain: bool = False)
         return _Report(outcomes=dict.fromkeys(log_pks, DeliveryOutcome.DEFERRED), partner_id=gate.partner_id)
     try:
         return _take_send_record(
-            log_pks=log_pks, lease=lease, now=now, gate=gate, slots=slots, failing=failing, drain=drain
+            log_pks=log_pks,
+            lease=lease,
+            now=now,
+            new_lease=lease_until,
+            gate=gate,
+            slots=slots,
+            failing=failing,
+            drain=drain,
         )
     finally:
         slots_release(slots)
@@ -125,20 +136,19 @@ def _take_send_record(
     log_pks: list[int],
     lease: datetime | None,
     now: datetime,
+    new_lease: datetime,
     gate: DeliveryGate,
     slots: Slots,
     failing: bool,
     drain: bool,
 ) -> _Report:
-    events, new_lease = _take(log_pks=log_pks, lease=lease, now=now, partner_id=gate.partner_id, failing=failing)
+    events = _take(
+        log_pks=log_pks, lease=lease, now=now, new_lease=new_lease, partner_id=gate.partner_id, failing=failing
+    )
     if not events:
         return _Report(partner_id=gate.partner_id)
-    send_until = (
-        time.monotonic()
-        + settings.WEBHOOK_CLAIM_LEASE_SECONDS
-        - settings.WEBHOOK_TIMEOUT_SECONDS
-        - RECORD_MARGIN_SECONDS
-    )
+    # Every attempt has ended (WebhookClient.send cuts it) this long before the lease runs out.
+    end_by = time.monotonic() + (new_lease - timezone.now()).total_seconds() - RECORD_MARGIN_SECONDS
     target = Target(
         url=gate.webhook_url, scheme=gate.webhook_scheme, secrets=secrets_active(partner_id=gate.partner_id)
     )
@@ -146,7 +156,7 @@ def _take_send_record(
         events=events,
         target=target,
         lanes=1 if failing else slots.count,
-        send_until=send_until,
+        end_by=end_by,
         paused=lambda: Partner.objects.filter(pk=gate.partner_id, deliveries_paused=True).exists(),
     )
     record = batch_record(
@@ -167,15 +177,14 @@ def _take_send_record(
 
 
 def _take(
-    *, log_pks: list[int], lease: datetime | None, now: datetime, partner_id: int, failing: bool
-) -> tuple[list[ClaimedEvent], datetime]:
-    """Claim ``log_pks`` for attempts now, under a fresh lease; the events taken.
+    *, log_pks: list[int], lease: datetime | None, now: datetime, new_lease: datetime, partner_id: int, failing: bool
+) -> list[ClaimedEvent]:
+    """Claim ``log_pks`` for attempts now, under the fresh lease ``new_lease``; the events taken.
 
     With the dispatcher's lease a row is ours while it still carries that lease; without one, it must
     be due. Rows of the batch not taken go back to due.
     """
     due = Q(next_retry_at=lease) if lease is not None else Q(next_retry_at__lte=now)
-    new_lease = lease_end(now)
     with claim_transaction():
         rows = list(
             WebhookLog.objects.select_for_update(skip_locked=True, of=("self",))
@@ -199,7 +208,7 @@ def _take(
             WebhookLog.objects.filter(pk__in=[event.pk for event in events]).update(next_retry_at=new_lease)
         taken = {event.pk for event in events}
         _give_back([pk for pk in log_pks if pk not in taken], lease=lease, now=now)
-    return events, new_lease
+    return events
 
 
 def _give_back(log_pks: list[int], *, lease: datetime | None, now: datetime) -> None:

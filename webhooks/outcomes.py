@@ -10,10 +10,16 @@ WEBHOOK_DISABLE_AFTER_DAYS, disables it (``controls.endpoint_disable``). A PING'
 counts for nothing: a test call never disables an endpoint. After the commit, what the outcomes
 unblock is queued: short retries, each order's next event, and the backlog of an endpoint that
 answers again.
+
+What a receiver answered is cleaned before it is written (``text_clean``: no NUL, valid UTF-8, cut),
+so recording an attempt does not fail on its answer; should a batch's transaction fail all the same,
+its attempts are recorded one by one, and an attempt that still cannot be is recorded without its
+answer's text, so that one bad row never loses the outcomes of the others.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 from collections.abc import Sequence
@@ -22,15 +28,18 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, transaction
 from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from partners.models import Partner
+from t2mobile_portal.text import text_clean
+from webhooks.client import ERROR_MAX_CHARS, RESPONSE_EXCERPT_BYTES
 from webhooks.controls import endpoint_disable
 from webhooks.dispatch import delivery_enqueue, endpoint_state, events_dispatch_due
 from webhooks.models import WebhookAttempt, WebhookEndpointState, WebhookLog
+from webhooks.rows import events_update
 from webhooks.sending import HTTP_GONE, Sent
 
 # The attempt log lines keep the logger they have always had (operators filter on it).
@@ -124,7 +133,59 @@ def batch_record(
     dispatch_when_recovered: bool = True,
 ) -> BatchRecord:
     """Record a batch's attempts and move their events on, in one transaction; give the ``unsent``
-    events back (due now). ``endpoint_failing``: the endpoint was failing when the batch was claimed."""
+    events back (due now). ``endpoint_failing``: the endpoint was failing when the batch was claimed.
+    Should that transaction fail, each attempt is recorded in one of its own (module docstring)."""
+    try:
+        return _batch_record(
+            partner_id=partner_id,
+            lease=lease,
+            attempts=attempts,
+            unsent=unsent,
+            endpoint_failing=endpoint_failing,
+            dispatch_when_recovered=dispatch_when_recovered,
+        )
+    except DatabaseError:
+        if len(attempts) < 2 and not _has_answer_text(attempts):
+            raise  # nothing to set apart: the database itself fails; the lease runs out and it is sent again
+        logger.exception("webhook batch not recorded at once, recording its attempts one by one")
+    outcomes: dict[int, DeliveryOutcome] = {}
+    failing, recovered = endpoint_failing, False
+    for index, sent in enumerate(attempts):
+        kwargs = {
+            "partner_id": partner_id,
+            "lease": lease,
+            "unsent": unsent if index == 0 else (),
+            "endpoint_failing": failing,
+            "dispatch_when_recovered": dispatch_when_recovered,
+        }
+        try:
+            part = _batch_record(attempts=[sent], **kwargs)
+        except DatabaseError:
+            logger.exception("webhook attempt recorded without the text of its answer")
+            part = _batch_record(attempts=[_without_answer_text(sent)], **kwargs)
+        outcomes.update(part.outcomes)
+        failing, recovered = part.endpoint_failing, recovered or part.recovered
+    return BatchRecord(outcomes=outcomes, endpoint_failing=failing, recovered=recovered)
+
+
+def _has_answer_text(attempts: Sequence[Sent]) -> bool:
+    return any(sent.result.response_excerpt or sent.result.error for sent in attempts)
+
+
+def _without_answer_text(sent: Sent) -> Sent:
+    result = dataclasses.replace(sent.result, response_excerpt="", error="the answer could not be stored")
+    return dataclasses.replace(sent, result=result)
+
+
+def _batch_record(
+    *,
+    partner_id: int,
+    lease: datetime,
+    attempts: Sequence[Sent],
+    unsent: Sequence[int],
+    endpoint_failing: bool,
+    dispatch_when_recovered: bool,
+) -> BatchRecord:
     now = timezone.now()
     moves = [attempt_outcome(sent=sent, now=now) for sent in attempts]
     outcomes: dict[int, DeliveryOutcome] = {}
@@ -139,16 +200,16 @@ def batch_record(
         # keep the attempt's record, change nothing else.
         overtaken = [m for m in moves if m.sent.event.pk in held and not held[m.sent.event.pk]]
         for outcome in DeliveryOutcome:
-            _rows_update({m.sent.event.pk: _row(m) for m in owned if m.outcome == outcome})
-        _rows_update({m.sent.event.pk: {"response": _response(m)} for m in overtaken})
+            events_update({m.sent.event.pk: _row(m) for m in owned if m.outcome == outcome})
+        events_update({m.sent.event.pk: {"response": _response(m)} for m in overtaken})
         WebhookAttempt.objects.bulk_create(
             WebhookAttempt(
                 log_id=m.sent.event.pk,
                 attempted_at=m.sent.started_at,
                 duration_ms=m.sent.result.duration_ms,
                 status_code=m.sent.result.status_code,
-                error=m.sent.result.error,
-                response_excerpt=m.sent.result.response_excerpt,
+                error=_stored_error(m),
+                response_excerpt=_stored_excerpt(m),
             )
             for m in moves
             if m.sent.event.pk in held
@@ -176,12 +237,19 @@ def batch_record(
     return BatchRecord(outcomes=outcomes, endpoint_failing=failing, recovered=recovered)
 
 
+def _stored_excerpt(m: _Moved) -> str:
+    return text_clean(m.sent.result.response_excerpt, max_chars=RESPONSE_EXCERPT_BYTES)
+
+
+def _stored_error(m: _Moved) -> str:
+    return text_clean(m.sent.result.error, max_chars=ERROR_MAX_CHARS)
+
+
 def _response(m: _Moved) -> dict:
-    result = m.sent.result
     return {
-        "statusCode": result.status_code,
-        "body": result.response_excerpt,
-        "error": result.error,
+        "statusCode": m.sent.result.status_code,
+        "body": _stored_excerpt(m),
+        "error": _stored_error(m),
         "attemptedAt": m.sent.started_at.isoformat(),
     }
 
@@ -194,34 +262,6 @@ def _row(m: _Moved) -> dict:
         "sent_at": m.sent_at,
         "response": _response(m),
     }
-
-
-def _rows_update(rows: dict[int, dict]) -> None:
-    """One UPDATE that gives each event its own new fields: a field with the same value on every row
-    is set once, the others by ``CASE`` on the primary key. Raw SQL because the ORM's ``bulk_update``
-    builds this same statement at about twenty times the CPU, which was most of a delivery's cost;
-    plain SQL that PostgreSQL and SQLite both run, with the values prepared by the model's fields."""
-    if not rows:
-        return
-    meta, quote = WebhookLog._meta, connection.ops.quote_name
-    pk_column = quote(meta.pk.column)
-    assignments, params = [], []
-    for name in next(iter(rows.values())):
-        field = meta.get_field(name)
-        values = [row[name] for row in rows.values()]
-        if all(value == values[0] for value in values):
-            assignments.append(f"{quote(field.column)} = %s")
-            params.append(field.get_db_prep_save(values[0], connection))
-            continue
-        whens = " ".join(["WHEN %s THEN %s"] * len(rows))
-        assignments.append(f"{quote(field.column)} = CASE {pk_column} {whens} END")
-        for pk, value in zip(rows, values, strict=True):
-            params += [pk, field.get_db_prep_save(value, connection)]
-    placeholders = ", ".join(["%s"] * len(rows))
-    # Names come from the model, every value is a parameter.
-    sql = f"UPDATE {quote(meta.db_table)} SET {', '.join(assignments)} WHERE {pk_column} IN ({placeholders})"  # noqa: S608
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, *rows])
 
 
 def _endpoint_state_record(

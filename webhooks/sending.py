@@ -10,8 +10,10 @@ Four rules stop a batch early, leaving its remaining events unsent for the calle
   endpoint gets one attempt at a time, through the dispatcher;
 - a 410: the endpoint says it is gone, and is disabled (``outcomes.py`` decides; a PING's 410 only
   stops the batch, whose rest the dispatcher sends);
-- ``send_until``: an attempt starts only while it can end, and be recorded, within the claim's lease
-  (each lane's first attempt always starts);
+- ``end_by``: every attempt has ended by then (the claim's lease less the time to record): an
+  attempt is given WEBHOOK_TIMEOUT_SECONDS, and starts only if those fit before ``end_by``; a lane's
+  first attempt starts with what is left when less is (``WebhookClient.send`` cuts it at its
+  deadline, so no attempt outlives its claim and no event is sent twice because one was slow);
 - ``paused``, asked by the calling thread once a second while the lanes send (a slow endpoint's
   batch takes a while): staff paused the partner, so no further attempt starts.
 """
@@ -26,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.conf import settings
 from django.utils import timezone
 
 from webhooks.client import CheckedUrl, DeliveryResult, WebhookClient
@@ -78,7 +81,7 @@ def batch_send(
     events: Sequence[ClaimedEvent],
     target: Target,
     lanes: int,
-    send_until: float,
+    end_by: float,
     paused: Callable[[], bool] = lambda: False,
 ) -> tuple[list[Sent], list[ClaimedEvent]]:
     """Attempt ``events`` on up to ``lanes`` threads; the attempts made, and the events not attempted.
@@ -92,11 +95,14 @@ def batch_send(
     else:
         checked = _client.check(target.url)
 
+    timeout = settings.WEBHOOK_TIMEOUT_SECONDS
+
     def lane() -> None:
         first = True
         while not stop.is_set():
             with lock:
-                if not waiting or (not first and time.monotonic() >= send_until):
+                left = end_by - time.monotonic()
+                if not waiting or left <= 0 or (left < timeout and not first):
                     return
                 event = waiting.popleft()
             first = False
@@ -111,7 +117,9 @@ def batch_send(
                     timestamp=int(time.time()),
                     body=event.body,
                 )
-                result = _client.send(checked=checked, body=event.body.encode("utf-8"), headers=headers)
+                result = _client.send(
+                    checked=checked, body=event.body.encode("utf-8"), headers=headers, seconds=min(timeout, left)
+                )
             attempt = Sent(event=event, started_at=started_at, result=result)
             with lock:
                 sent.append(attempt)
