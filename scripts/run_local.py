@@ -41,7 +41,7 @@ SANDBOX_PORT = int(os.environ.get("ZOHO_SANDBOX_PORT", "8765"))
 RECEIVER_PORT = int(os.environ.get("WEBHOOK_RECEIVER_PORT", "8766"))
 LOCAL_ADMIN = "admin"
 # The processes' names, padded to the longest so that the "|" line up.
-NAMES = ("migrate", "zoho-sandbox", "receiver", "sync", "admin", "worker", "beat", "web")
+NAMES = ("migrate", "zoho-sandbox", "receiver", "sync", "admin", "worker", "beat", "web", "product")
 NAME_WIDTH = max(map(len, NAMES))
 _output_lock = threading.Lock()
 
@@ -106,10 +106,17 @@ def prefix_lines(name: str, stream: BinaryIO | Iterable[bytes], out: TextIO, wid
             out.flush()
 
 
-def start_prefixed(name: str, args: list[str], env: dict[str, str], out: TextIO | None = None) -> subprocess.Popen:
-    """Start ``args`` in its own session, its stdout and stderr prefixed with ``name`` on ``out``."""
+def start_prefixed(
+    name: str, args: list[str], env: dict[str, str], out: TextIO | None = None, *, own_session: bool = True
+) -> subprocess.Popen:
+    """Start ``args``, its stdout and stderr prefixed with ``name`` on ``out``.
+
+    In its own session by default (a long-running process, stopped by ``Processes.stop_all`` in
+    order); a one-off command (``own_session=False``) stays in the terminal's process group, so that
+    a Ctrl-C during start-up stops it with this script instead of leaving it behind.
+    """
     proc = subprocess.Popen(
-        args, cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        args, cwd=ROOT, env=env, start_new_session=own_session, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
     )
     pump = threading.Thread(
         target=prefix_lines, args=(name, proc.stdout, out or sys.stdout), name=f"output-{name}", daemon=True
@@ -124,7 +131,7 @@ def receiver_command(port: int) -> list[str]:
     return [PY, "manage.py", "webhook_receiver", "--port", str(port)]
 
 
-def order_lines(*, base: str, key: str, product_id: str) -> list[str]:
+def order_lines(*, base: str, key: str, product_id: str, tenure: str = "12_MONTHS") -> list[str]:
     """Shell lines (bash and curl) that place an order, show its keys, and read its status.
 
     The customer is the same every time, on purpose: the sandbox forgets its Zoho contacts on exit
@@ -134,7 +141,7 @@ def order_lines(*, base: str, key: str, product_id: str) -> list[str]:
     """
     auth = f"-H 'Authorization: Bearer {key}'"
     body = (
-        '\'{"orderId":"\'"$ORDER"\'","productId":"' + product_id + '","tenure":"12_MONTHS",'
+        '\'{"orderId":"\'"$ORDER"\'","productId":"' + product_id + '","tenure":"' + tenure + '",'
         '"customerId":"CUST-ADA-OBI","customerName":"Ada Obi","customerEmail":"ada@example.com",'
         '"customerPhone":"08031234567"}\''
     )
@@ -201,43 +208,153 @@ class Processes:
                 proc.wait(timeout=max(0.1, deadline - time.time()))
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
 
 
 def manage(env: dict[str, str], *args: str, name: str | None = None) -> int:
     """Run one manage.py command to its end, its output prefixed with ``name`` (default: the command)."""
-    proc = start_prefixed(name or args[0], [PY, "manage.py", *args], env)
+    proc = start_prefixed(name or args[0], [PY, "manage.py", *args], env, own_session=False)
     code = proc.wait()
     proc.output_pump.join(timeout=5)
     return code
 
 
+def say(name: str, text: str) -> None:
+    """A line of this script's own, prefixed like the processes' lines."""
+    prefix_lines(name, [line.encode() for line in text.splitlines()], sys.stdout)
+
+
 def has_command(env: dict[str, str], name: str) -> bool:
     out = subprocess.run([PY, "manage.py", "help", "--commands"], cwd=ROOT, env=env, capture_output=True, text=True)
-    return name in out.stdout.split()
+    if out.returncode != 0:
+        say(name, f"manage.py help --commands failed (exit {out.returncode}):\n{out.stderr.strip()}")
+        return False
+    if name not in out.stdout.split():
+        say(name, f"no manage.py command {name} in this checkout: not started")
+        return False
+    return True
 
 
-def wait_for_port(port: int, seconds: float = 15) -> bool:
+def wait_for_port(port: int, seconds: float = 15, name: str = "") -> bool:
     deadline = time.time() + seconds
     while time.time() < deadline:
         if port_open(port):
             return True
         time.sleep(0.2)
+    if name:
+        say(name, f"nothing listens on 127.0.0.1:{port} after {seconds:.0f} s")
     return False
 
 
+PRODUCT_PLACEHOLDER = "<a productId from the catalogue>"
+# Run by ``manage.py shell``: the first published product and a tenure it sells (12 months if it can).
+_FIRST_PRODUCT = """
+from catalogue.selectors import published_products
+product = published_products().first()
+if product is None:
+    print("NO-PRODUCT")
+else:
+    tenures = [plan.tenure for plan in product.active_plans]
+    print("PRODUCT", product.item_id, "12_MONTHS" if "12_MONTHS" in tenures else tenures[0])
+"""
+
+
+def first_product(env: dict[str, str], code: str = _FIRST_PRODUCT) -> tuple[str, str, str]:
+    """``(productId, tenure, problem)`` for the banner's order lines: a published product of the
+    catalogue, or the placeholder and, in ``problem``, why there is none (the lookup's error output is
+    printed under ``product |``)."""
+    try:
+        out = subprocess.run(
+            [PY, "manage.py", "shell", "--no-imports", "-c", code],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    except subprocess.TimeoutExpired:
+        return PRODUCT_PLACEHOLDER, "12_MONTHS", "the productId lookup (manage.py shell) did not finish in 60 s"
+    found = [line.split() for line in out.stdout.splitlines() if line.startswith("PRODUCT ")]
+    if out.returncode == 0 and found and len(found[-1]) == 3:
+        _, product_id, tenure = found[-1]
+        return product_id, tenure, ""
+    if out.returncode != 0 or not any(line == "NO-PRODUCT" for line in out.stdout.splitlines()):
+        say("product", (out.stdout + out.stderr).strip() or "(no output)")
+        last = ((out.stderr or out.stdout).strip().splitlines() or ["no output"])[-1]
+        return PRODUCT_PLACEHOLDER, "12_MONTHS", f"the productId lookup failed (exit {out.returncode}): {last}"
+    return PRODUCT_PLACEHOLDER, "12_MONTHS", "the catalogue has no published product (see the sync lines above)"
+
+
+def banner(
+    *, base: str, key: str, sandbox_port: int, admin_password: Path | None, product: tuple[str, str, str]
+) -> str:
+    """What ``make run`` prints once everything answers: the addresses, the key, paste-able lines."""
+    product_id, tenure, problem = product
+    if admin_password:
+        admin = f" Admin: {base}/admin/  user {LOCAL_ADMIN}, password in {admin_password.relative_to(ROOT)}\n"
+    else:
+        admin = " Admin: no local account (DEBUG is off); scripts/run_local.py manage createsuperuser\n"
+    missing = ""
+    if problem:
+        missing = (
+            f" !! NO productId for the order below: {problem}.\n"
+            f" !! As printed the POST answers 400 UNKNOWN_PRODUCT: replace {product_id} with a productId\n"
+            " !! that the Catalogue line lists.\n"
+        )
+    rule = "=" * 98
+    return (
+        f"\n{rule}\n"
+        f" T2Mobile gateway running at {base}  (Zoho: local SANDBOX on :{sandbox_port})\n"
+        f" API key: {key}  (kept in .run/demo_api_key unless T2MOBILE_API_KEYS is set)\n"
+        f"{admin}"
+        " Catalogue:\n"
+        f"   curl -s -H 'Authorization: Bearer {key}' {base}/t2mobile/products; echo\n"
+        " Place an order (bash and curl; the receiver prints the signed ORDER_FULFILLED within seconds).\n"
+        " Paste the lines in one shell. The first picks a new orderId and Idempotency-Key and prints them;\n"
+        " the curl after it sends the order, the last one reads its status:\n"
+        f"{missing}"
+        + "".join(f"   {line}\n" for line in order_lines(base=base, key=key, product_id=product_id, tenure=tenure))
+        + " Send the POST again with the same $ORDER: the stored answer comes back, with\n"
+        " `Idempotent-Replayed: true`. Run the ORDER= line again for another order.\n"
+        f" Docs: {base}/t2mobile/docs/ (log in at {base}/admin/ first)   Ctrl-C stops everything.\n"
+        f"{rule}\n"
+    )
+
+
+PORTS = (("PORT", WEB_PORT), ("ZOHO_SANDBOX_PORT", SANDBOX_PORT), ("WEBHOOK_RECEIVER_PORT", RECEIVER_PORT))
+
+
+def ports_in_use() -> list[str]:
+    taken = [(var, port) for var, port in PORTS if port_open(port)]
+    return [f"127.0.0.1:{port} is in use ({var} chooses another)" for var, port in taken]
+
+
+def _stop(*_) -> None:
+    """Ctrl-C (SIGINT) or SIGTERM: stop once. Further signals are ignored while the processes stop
+    (``make`` passes a SIGTERM on to this script, so a SIGTERM to the group arrives twice)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
 def main() -> int:
+    busy = ports_in_use()
+    if busy:
+        print("make run: " + "; ".join(busy) + " (another make run?)", file=sys.stderr, flush=True)
+        return 1
     env = environment()
     procs = Processes(env)
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
     try:
         if manage(env, "migrate", "--noinput") != 0:
             return 1
         if has_command(env, "zoho_sandbox"):
             procs.start("zoho-sandbox", PY, "manage.py", "zoho_sandbox", "--port", str(SANDBOX_PORT))
-            wait_for_port(SANDBOX_PORT)
+            wait_for_port(SANDBOX_PORT, name="zoho-sandbox")
         if has_command(env, "webhook_receiver"):
             procs.start("receiver", *receiver_command(RECEIVER_PORT))
-            wait_for_port(RECEIVER_PORT)
+            wait_for_port(RECEIVER_PORT, name="receiver")
         if has_command(env, "sync_zoho_catalogue"):
             manage(env, "sync_zoho_catalogue", name="sync")
         admin_password = local_admin(env)
@@ -258,47 +375,16 @@ def main() -> int:
             "beat", *process_argv("beat", python=PY, extra=("--schedule", str(RUN_DIR / "celerybeat-schedule")))
         )
         procs.start("web", PY, "manage.py", "runserver", f"127.0.0.1:{WEB_PORT}", "--noreload")
-        wait_for_port(WEB_PORT)
-        key = env["T2MOBILE_API_KEYS"].split(",")[0]
-        product_id = subprocess.run(
-            [
-                PY,
-                "manage.py",
-                "shell",
-                "--no-imports",
-                "-c",
-                "from orders.selectors import published_products as p; f = p().first(); print(f.item_id if f else '')",
-            ],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-        ).stdout.strip().splitlines()[-1:] or ["<a productId from the catalogue>"]
-        product_id = product_id[0]
-        base = f"http://127.0.0.1:{WEB_PORT}"
-        if admin_password:
-            admin = f" Admin: {base}/admin/  user {LOCAL_ADMIN}, password in {admin_password.relative_to(ROOT)}\n"
-        else:
-            admin = " Admin: no local account (DEBUG is off); scripts/run_local.py manage createsuperuser\n"
-        rule = "=" * 98
+        wait_for_port(WEB_PORT, seconds=30, name="web")
+        text = banner(
+            base=f"http://127.0.0.1:{WEB_PORT}",
+            key=env["T2MOBILE_API_KEYS"].split(",")[0],
+            sandbox_port=SANDBOX_PORT,
+            admin_password=admin_password,
+            product=first_product(env),
+        )
         with _output_lock:
-            print(
-                f"\n{rule}\n"
-                f" T2Mobile gateway running at {base}  (Zoho: local SANDBOX on :{SANDBOX_PORT})\n"
-                f" API key: {key}  (kept in .run/demo_api_key unless T2MOBILE_API_KEYS is set)\n"
-                f"{admin}"
-                " Catalogue:\n"
-                f"   curl -s -H 'Authorization: Bearer {key}' {base}/t2mobile/products; echo\n"
-                " Place an order (bash and curl; the receiver prints the signed ORDER_FULFILLED within seconds).\n"
-                " Paste the lines in one shell. The first picks a new orderId and Idempotency-Key and prints them;\n"
-                " the curl after it sends the order, the last one reads its status:\n"
-                + "".join(f"   {line}\n" for line in order_lines(base=base, key=key, product_id=product_id))
-                + " Send the POST again with the same $ORDER: the stored answer comes back, with\n"
-                " `Idempotent-Replayed: true`. Run the ORDER= line again for another order.\n"
-                f" Docs: {base}/t2mobile/docs/ (log in at {base}/admin/ first)   Ctrl-C stops everything.\n"
-                f"{rule}\n",
-                flush=True,
-            )
+            print(text, flush=True)
         while True:
             for name, proc in procs.running:
                 if proc.poll() is not None:
@@ -308,7 +394,10 @@ def main() -> int:
     except KeyboardInterrupt:
         return 0
     finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         procs.stop_all()
+        print("make run: every process stopped.", flush=True)
 
 
 def manage_with_local_settings(args: list[str]) -> int:
