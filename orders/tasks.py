@@ -12,8 +12,15 @@ cleared: either way the sweeper finds the orders due without a marker and queues
 
 from __future__ import annotations
 
+import logging
+from datetime import datetime, timedelta
+
 from celery import shared_task
 from celery.signals import before_task_publish, task_received
+from django.core import mail
+from django.db import connection
+from django.db.backends.base.creation import TEST_DATABASE_PREFIX
+from django.utils import timezone
 
 from orders.idempotency import idempotency_records_purge
 from orders.provisioning import order_provision
@@ -21,6 +28,8 @@ from orders.queueing import queued_marker_clear, queued_marker_set
 from orders.subscriptions import expiry_reminders_send, subscriptions_expire
 from orders.sweeper import orders_redrive_stalled
 from t2mobile_portal.times import as_of_parse
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(name="orders.provision_order", acks_late=True)
@@ -47,20 +56,60 @@ def redrive_stalled_orders() -> int:
 
 # --- Scheduled work (t2mobile_portal/schedule.py installs the beat entries) --------------------------------
 
+# How far ahead of the clock a night's run may be dated: a command typed at 01:59 "as of 02:00", or a
+# worker whose clock is a little behind the beat's. Anything later would act on the future: expire
+# every subscription early, or remind partners days too soon, from one periodic task's kwargs.
+AS_OF_FUTURE_TOLERANCE = timedelta(minutes=5)
+
+
+class FutureAsOfRefused(ValueError):
+    """A nightly run asked to act as of a time that has not come yet (outside the test suite)."""
+
+
+def _test_database_in_use() -> bool:
+    """True only on the database Django's test runner created, inside its test environment.
+
+    The name is the test runner's (``TEST["NAME"]``, or ``test_`` + ``NAME``, as ``create_test_db``
+    sets it), and ``setup_test_environment`` has run in this process (it creates ``mail.outbox``,
+    which nothing else does). Both come from the process's own set-up; nothing a task receives
+    (a kwarg, a header) can make them true.
+    """
+    name = str(connection.settings_dict.get("NAME") or "")
+    test_name = (connection.settings_dict.get("TEST") or {}).get("NAME")
+    made_by_test_runner = bool(name) and (name == test_name or name.startswith(TEST_DATABASE_PREFIX))
+    return made_by_test_runner and hasattr(mail, "outbox")
+
+
+def scheduled_as_of(value: str | None, *, task_name: str) -> datetime:
+    """The moment a nightly run acts as of: now by default, any past time (a missed night re-run),
+    never the future beyond ``AS_OF_FUTURE_TOLERANCE`` (the test suite's database excepted, whose
+    fixed dates move from the future into the past as the calendar turns)."""
+    as_of = as_of_parse(value)
+    latest = timezone.now() + AS_OF_FUTURE_TOLERANCE
+    if as_of > latest and not _test_database_in_use():
+        logger.warning("scheduled run refused: as_of in the future", extra={"task": task_name, "as_of": str(value)})
+        raise FutureAsOfRefused(
+            f"{task_name}: as_of {as_of.isoformat()} is in the future (latest accepted {latest.isoformat()}); "
+            "a run may only be dated now or in the past"
+        )
+    return as_of
+
 
 @shared_task(name="orders.send_expiry_reminders")
 def send_expiry_reminders(as_of: str | None = None) -> dict:
     """EXPIRY_REMINDER per due subscription and threshold. Safe to run twice at once and to kill at
-    any line: SKIP LOCKED batches commit one by one and every event has a unique dedup key."""
-    run = expiry_reminders_send(as_of=as_of_parse(as_of))
+    any line: SKIP LOCKED batches commit one by one and every event has a unique dedup key. A future
+    ``as_of`` is refused before anything is read (``scheduled_as_of``)."""
+    run = expiry_reminders_send(as_of=scheduled_as_of(as_of, task_name="orders.send_expiry_reminders"))
     return {"sent": run.sent, "alreadySent": run.already_sent, "scanned": run.scanned}
 
 
 @shared_task(name="orders.expire_subscriptions")
 def expire_subscriptions(as_of: str | None = None) -> dict:
     """ACTIVE past expires_at → EXPIRED with SUBSCRIPTION_EXPIRED. Safe to run twice and to kill at
-    any line: the transition is guarded under a row lock and the event has a unique dedup key."""
-    run = subscriptions_expire(as_of=as_of_parse(as_of))
+    any line: the transition is guarded under a row lock and the event has a unique dedup key. A
+    future ``as_of`` is refused before anything is read (``scheduled_as_of``)."""
+    run = subscriptions_expire(as_of=scheduled_as_of(as_of, task_name="orders.expire_subscriptions"))
     return {"expired": run.expired, "events": run.events}
 
 

@@ -33,6 +33,7 @@ from orders.models import Order
 from orders.selectors import orders_needing_attention
 from t2mobile_portal.admin_chart import activity_chart
 from t2mobile_portal.admin_display import changelist_url
+from t2mobile_portal.admin_schedule import schedule_admin_class
 from t2mobile_portal.alerts import Alert, active_alerts
 from webhooks.models import WebhookLog
 
@@ -157,6 +158,12 @@ class BackOfficeSite(admin.AdminSite):
     site_title = "IconTech back-office"
     index_title = "Overview"
     site_url = None  # no public site to "view": / is the partner API's 404
+
+    def register(self, model_or_iterable, admin_class=None, **options):
+        # django-celery-beat registers its own PeriodicTask admin; staff get it narrowed to the
+        # schedule's timing (t2mobile_portal/admin_schedule.py).
+        admin_class = schedule_admin_class(model_or_iterable, admin_class)
+        return super().register(model_or_iterable, admin_class, **options)
 
     def index(self, request, extra_context=None):
         context = {

@@ -7,8 +7,9 @@ created here rather than in ``Meta.permissions`` so that no app needs a migratio
 - **Support**: views everything except partner secrets, re-drives orders and resends webhook
   events; sees customer email and phone masked (no ``orders.view_customer_pii``).
 - **Ops**: everything on the order, webhook, integration and schedule tables, except partner
-  secrets (no access to webhook secrets and no creating API keys: both show a secret) and unmasked
-  customer contact details, which the contract keeps for superusers.
+  secrets (no access to webhook secrets and no creating API keys: both show a secret), unmasked
+  customer contact details, which the contract keeps for superusers, and adding or deleting
+  periodic tasks: Ops change when a task runs, not which task or with what arguments.
 
 The groups' permissions are set from this module on every run (the code is the source of truth), so
 the handler is idempotent and a fresh database needs no clicks.
@@ -36,7 +37,14 @@ SECRET_MODELS = {("partners", "webhooksecret")}
 SUPPORT_EXTRA = {("orders", "redrive_order"), ("webhooks", "resend_webhook")}
 # Contract (orders-and-jobs.md): customer email and phone are masked for everyone but superusers, so
 # neither group holds view_customer_pii; it can still be granted to one person when needed.
-OPS_DENIED = {("partners", "add_apikey"), ("orders", "view_customer_pii")}
+# Ops changes when a scheduled task runs, not which tasks exist: no adding or deleting periodic tasks
+# (t2mobile_portal/admin_schedule.py keeps their task and arguments read-only for staff too).
+OPS_DENIED = {
+    ("partners", "add_apikey"),
+    ("orders", "view_customer_pii"),
+    ("django_celery_beat", "add_periodictask"),
+    ("django_celery_beat", "delete_periodictask"),
+}
 
 
 def custom_permissions_ensure(*, apps=global_apps) -> None:

@@ -14,7 +14,7 @@ import inspect
 from celery import Task
 from django.core.management.base import BaseCommand, CommandError
 
-import orders.tasks  # noqa: F401  (the nightly jobs are registered whatever happens to the other apps)
+import orders.tasks  # (the nightly jobs are registered whatever happens to the other apps)
 from t2mobile_portal.celery import app
 from t2mobile_portal.schedule import SCHEDULE
 from t2mobile_portal.times import as_of_parse
@@ -40,7 +40,8 @@ class TaskCommand(BaseCommand):
 
     A subclass names its task in ``task_name``; it gets ``--as-of`` when the task takes ``as_of``.
     For such a task the time is always resolved here (now when ``--as-of`` is not given), so that
-    the summary can say which moment the run was for.
+    the summary can say which moment the run was for; the task itself refuses a time in the future
+    (``orders.tasks.scheduled_as_of``), which the command reports as its error.
     """
 
     task_name = ""
@@ -60,7 +61,10 @@ class TaskCommand(BaseCommand):
                 raise CommandError(f"--as-of: {exc}") from None
         elif options.get("as_of"):
             raise CommandError(f"{name} does not take --as-of")
-        result = task.apply(kwargs=kwargs, throw=True)
+        try:
+            result = task.apply(kwargs=kwargs, throw=True)
+        except orders.tasks.FutureAsOfRefused as exc:
+            raise CommandError(f"--as-of: {exc}") from None
         self.stdout.write(self.summary(name, result.result, as_of=kwargs.get("as_of")))
 
     def task(self, name: str, *, warn: bool = True) -> Task:
