@@ -6,11 +6,21 @@ lock on (partner, key). A second request with the same key while the first is in
 envelope included) is replayed; the same key with another body is ``422 IDEMPOTENCY_KEY_REUSED``.
 The operation's rows and the record (the last write, ``orders.sql``) commit together. Records
 expire after ``IDEMPOTENCY_KEY_TTL_HOURS`` and are purged nightly.
+
+The fingerprint that tells "the same body" from "another body" is an HMAC of the canonical request
+under a key derived from ``SECRET_KEY`` (``salted_hmac`` with its own purpose string). A plain hash
+of a body that holds a customer's email and phone could be matched against guesses by anyone who
+sees the record (a masked phone leaves about ten thousand candidates), so only the server can
+compute it. A record matches a replay whose fingerprint equals it under ``SECRET_KEY`` or one of
+``SECRET_KEY_FALLBACKS`` (a key rotation breaks no retry), or, for records written by a release
+that stored the unkeyed SHA-256, that hash (``LEGACY_UNKEYED_FINGERPRINTS``): such records expire
+within ``IDEMPOTENCY_KEY_TTL_HOURS`` of the deploy, and until then a partner's retry is replayed.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import logging
 import struct
@@ -21,6 +31,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from rest_framework.exceptions import ValidationError
 
 from orders.models import IdempotencyRecord
@@ -31,6 +42,10 @@ from t2mobile_portal import errors
 logger = logging.getLogger(__name__)
 
 IDEMPOTENCY_PURGE_BATCH_SIZE = 1000
+FINGERPRINT_PURPOSE = "orders.idempotency.request_fingerprint"
+# Whether a record holding the unkeyed sha256 of the request still matches (module docstring); it
+# can be turned off once no such record is left (IDEMPOTENCY_KEY_TTL_HOURS after the deploy).
+LEGACY_UNKEYED_FINGERPRINTS = True
 
 
 @dataclass(frozen=True)
@@ -52,9 +67,24 @@ def idempotency_key_parse(header: str | None) -> str:
     return key
 
 
-def request_fingerprint(payload: dict) -> str:
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+def _canonical(payload: dict) -> bytes:
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def request_fingerprint(payload: dict, *, secret: str | None = None) -> str:
+    """HMAC-SHA256 (64 hex digits) of the canonical request, keyed from ``secret`` (``SECRET_KEY``)."""
+    return salted_hmac(FINGERPRINT_PURPOSE, _canonical(payload), secret=secret, algorithm="sha256").hexdigest()
+
+
+def fingerprint_matches(stored: str, payload: dict) -> bool:
+    """Whether ``stored`` is the fingerprint of ``payload`` (see the module docstring)."""
+    candidates = [
+        request_fingerprint(payload, secret=secret) for secret in (settings.SECRET_KEY, *settings.SECRET_KEY_FALLBACKS)
+    ]
+    if LEGACY_UNKEYED_FINGERPRINTS:
+        candidates.append(hashlib.sha256(_canonical(payload)).hexdigest())
+    # Every candidate is compared, in constant time, so the answer's timing says nothing of which matched.
+    return any([hmac.compare_digest(stored.encode(), candidate.encode()) for candidate in candidates])
 
 
 def _advisory_lock_id(partner_pk: int, key: str) -> int:
@@ -91,7 +121,7 @@ def idempotent_answer(
             record.delete()
             record = None
         if record is not None:
-            if record.fingerprint != fingerprint:
+            if not fingerprint_matches(record.fingerprint, payload):
                 raise errors.IdempotencyKeyReused()
             if record.status != IdempotencyRecord.Status.DONE:
                 raise errors.RequestInProgress()

@@ -8,8 +8,11 @@ body. Every admin of ours inherits ``PiiGuardedAdmin``, which checks each lookup
 relations too, e.g. ``partner__orders__customer_email__gte``) against ``PII_FIELDS`` and refuses with
 ``DisallowedModelAdminLookup``, which Django answers with its normal 400 for an incorrect lookup.
 
-What stays open: the exact value (``=customer_email`` search, ``customer_email=…``), which is how
-support finds a caller's order and reveals nothing the caller did not say, and ``isnull``.
+What stays open: the exact value of an email or phone (``=customer_email`` search,
+``customer_email=…``), which is how support finds a caller's order and reveals nothing the caller did
+not say, and ``isnull``. A stored document or a value derived from one (``OPAQUE``: a webhook body,
+an idempotency record's answer and fingerprint) takes only ``isnull``: matching a guess of it
+exactly would confirm the guess.
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ OPAQUE = "opaque"  # a stored document holding contact data: no lookup into it a
 # model label → field name → rule. Fields holding a customer's email or phone, or documents that do.
 PII_FIELDS: dict[str, dict[str, str]] = {
     "orders.Order": {"customer_email": EXACT_ONLY, "customer_phone": EXACT_ONLY},
-    "orders.IdempotencyRecord": {"response_body": OPAQUE},
+    # The fingerprint is a keyed hash of the request; an unkeyed one (older records) could be
+    # confirmed by filtering on a guess's hash, so it takes no lookup either.
+    "orders.IdempotencyRecord": {"response_body": OPAQUE, "fingerprint": OPAQUE},
     "webhooks.WebhookLog": {"payload": OPAQUE, "body": OPAQUE},
 }
 ALLOWED_AFTER = {EXACT_ONLY: ({"exact", "iexact", "isnull"}), OPAQUE: {"isnull"}}
@@ -58,7 +63,9 @@ def pii_lookup_allowed(model, lookup: str) -> bool:
     if found is None:
         return True
     rule, rest = found
-    return not rest or (len(rest) == 1 and rest[0] in ALLOWED_AFTER[rule])
+    if not rest:  # the field itself, i.e. an exact match: a guess of a whole document is confirmed too
+        return rule == EXACT_ONLY
+    return len(rest) == 1 and rest[0] in ALLOWED_AFTER[rule]
 
 
 def pii_ordering_refused(model, ordering) -> str | None:

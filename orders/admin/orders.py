@@ -1,5 +1,4 @@
-"""The back-office for orders (with their fulfilment, subscription and webhook events), idempotency
-records and the Zoho contacts the provisioner remembers.
+"""The back-office for orders (with their fulfilment, subscription and webhook events).
 
 An order's page answers "where is order X and why": its status and failure reason, the fulfilment
 (attempts, last error, next attempt), and every webhook event with its attempts. History is
@@ -19,7 +18,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from catalogue.models import Product
-from orders.models import Fulfilment, IdempotencyRecord, Order, ZohoContact
+from orders.models import Fulfilment, IdempotencyRecord, Order
 from orders.selectors import orders_needing_attention
 from orders.transitions import OrderStateError, order_hold, order_mark_failed, order_redrive, order_release
 from t2mobile_portal.admin_actions import (
@@ -366,25 +365,3 @@ class OrderAdmin(ResendPermissionMixin, ObjectActionsMixin, ReadOnlyAdminMixin, 
             act=act,
             done="Orders with events resent",
         )
-
-
-@admin.register(IdempotencyRecord)
-class IdempotencyRecordAdmin(ReadOnlyAdminMixin, PiiGuardedAdmin, admin.ModelAdmin):
-    list_display = ("key", "partner", "status", "response_status", "created_at", "expires_at")
-    list_filter = ("status", "response_status", "partner")
-    search_fields = ("=key",)
-    fields = ("partner", "key", "fingerprint", "status", "response_status", "response_json", "created_at", "expires_at")
-    readonly_fields = fields
-
-    @admin.display(description="response body")
-    def response_json(self, record):
-        return pretty_json(record.response_body)
-
-
-@admin.register(ZohoContact)
-class ZohoContactAdmin(ReadOnlyAdminMixin, PiiGuardedAdmin, admin.ModelAdmin):
-    list_display = ("customer_id", "contact_id", "partner", "created_at")
-    list_filter = ("partner",)
-    search_fields = ("=customer_id", "=contact_id")
-    fields = ("partner", "customer_id", "contact_id", "created_at")
-    readonly_fields = fields
