@@ -1,5 +1,7 @@
-"""``scripts/run_local.py`` (``make run``): each process's lines prefixed with its name, the printed
-order lines work with bash and curl alone, and the local admin account it makes."""
+"""``scripts/run_local.py`` (``make run``): each process's lines prefixed with its name, the productId
+of the banner's order lines (or a plain word on why there is none), and the local admin account it
+makes. The banner's lines themselves are run, as printed, against a real ``make run`` from a fresh
+clone in tests/scripts/test_make_run.py."""
 
 from __future__ import annotations
 
@@ -39,23 +41,6 @@ def test_a_started_process_has_its_stdout_and_stderr_prefixed():
         f"{'worker':<{width}} | to stderr",
         f"{'worker':<{width}} | to stdout",
     ]
-
-
-@pytest.mark.django_db(transaction=True)
-def test_the_printed_order_lines_place_an_order_replay_it_and_read_its_status(live_server, api_key, product):
-    lines = run_local.order_lines(base=live_server.url, key=api_key, product_id=product.item_id)
-    post = "\n".join(lines[1:4])
-    script = "\n".join([lines[0], post, "echo '--- again'", post, "echo '--- status'", lines[4]])
-
-    result = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60)
-
-    first, again, status = result.stdout.split("--- ")
-    order_id = first.split("orderId=")[1].split()[0]
-    assert f"Idempotency-Key: key-{order_id}" in first  # the key it uses is shown
-    assert "HTTP/1.1 202" in first and "Idempotent-Replayed" not in first
-    assert "HTTP/1.1 202" in again and "idempotent-replayed: true" in again.lower()
-    assert f'"orderId":"{order_id}"' in status.replace(" ", "") and '"success":true' in status.replace(" ", "")
-    assert "uuidgen" not in script
 
 
 def test_two_orders_pasted_in_the_same_second_get_different_ids():
@@ -105,3 +90,33 @@ def test_no_local_superuser_when_debug_is_off(tmp_path, monkeypatch, django_user
 
     assert not django_user_model.objects.filter(username="admin").exists()
     assert not (tmp_path / "admin_password").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_banner_takes_a_published_product_and_a_tenure_it_sells(product):
+    assert run_local.first_product(_local_env()) == (product.item_id, "12_MONTHS", "")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_empty_catalogue_is_said_plainly_in_the_banner():
+    found = run_local.first_product(_local_env())
+
+    assert found == (run_local.PRODUCT_PLACEHOLDER, "12_MONTHS", found[2])
+    assert "no published product" in found[2]
+    text = run_local.banner(base="http://127.0.0.1:1", key="k", sandbox_port=2, admin_password=None, product=found)
+    assert "!! NO productId for the order below: the catalogue has no published product" in text
+    assert "UNKNOWN_PRODUCT" in text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_product_lookup_is_shown_not_swallowed(capsys):
+    # The bug of issue 22: published_products moved to catalogue.selectors, and the ImportError of the
+    # old import vanished; the banner printed the placeholder without a word.
+    found = run_local.first_product(_local_env(), code="from orders.selectors import published_products")
+
+    product_id, _, problem = found
+    assert product_id == run_local.PRODUCT_PLACEHOLDER
+    assert problem.startswith("the productId lookup failed (exit 1): ImportError: cannot import name")
+    assert "product      | Traceback" in capsys.readouterr().out  # the whole error, under its own prefix
+    text = run_local.banner(base="http://127.0.0.1:1", key="k", sandbox_port=2, admin_password=None, product=found)
+    assert "!! NO productId for the order below: the productId lookup failed" in text
