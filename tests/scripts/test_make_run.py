@@ -138,7 +138,7 @@ def http_status(output: str) -> int:
 
 def json_body(output: str) -> dict:
     """The JSON body of a curl answer (after the headers of ``-i``, before the status line)."""
-    body = output.split("\r\n\r\n", 1)[-1]
+    body = output.split("\n\n", 1)[-1] if "\nHTTP/" in "\n" + output else output  # (text mode: \r\n is \n)
     return json.loads(body.split("\nHTTP_STATUS=")[0].strip())
 
 
