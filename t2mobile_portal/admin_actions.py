@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from django import forms
 from django.contrib import messages
 from django.contrib.admin import helpers
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpResponseRedirect
@@ -133,9 +134,12 @@ class ObjectActionsMixin:
         actions = self.get_actions(request)
         if action_name not in self.object_actions or action_name not in actions:
             raise PermissionDenied
-        queryset = self.get_queryset(request).filter(pk=object_id)
-        if not queryset.exists():
+        # get_object answers None for an id the primary key cannot hold ("abc" for an integer), as
+        # Django's change page does, instead of letting the query raise.
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
             return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        queryset = self.get_queryset(request).filter(pk=obj.pk)
         func = actions[action_name][0]
         response = func(self, request, queryset)
         if response is not None:

@@ -6,6 +6,11 @@ webhook events waiting or failed, the Zoho API budget used today and the last ca
 figure links to the change list filtered to exactly those rows (``templates/admin/index.html``).
 Below the figures, a picture of the last 14 days (``t2mobile_portal/admin_chart.py``).
 
+A NUL byte in an admin URL's query or path, or a bulk action's row id that is no id, is answered as
+Django answers any filter or id it cannot use (``refuse_unusable_input``): PostgreSQL cannot hold
+NUL in a text value, and an integer key cannot hold ``abc``, so the query would otherwise fail and
+answer 500.
+
 Login attempts are limited per client IP (``ADMIN_LOGIN_RATE_LIMIT``, default 10 a minute): the
 next attempt gets a 429 page saying to wait, whatever the password. If Redis (which holds the
 counts) is down, the login works without the limit.
@@ -16,10 +21,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import wraps
 
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.admin import helpers
+from django.contrib.admin.views.main import ERROR_FLAG
+from django.core.exceptions import ValidationError
 from django.db.models import Count
+from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django_ratelimit.core import is_ratelimited
@@ -153,11 +163,43 @@ def staff_alerts_banner() -> list[Alert]:
         return []
 
 
+NUL = "\x00"
+
+
+def refuse_unusable_input(view):
+    """``view`` that first answers what its query could not use the way Django answers a value it
+    cannot use: a NUL byte in the path (an object id, an action name) with a 404; a NUL in the query
+    string (a list filter, a search), or selected rows of a bulk action whose ids the primary key
+    cannot hold (``abc`` for an integer), with the change list's ``?e=1`` redirect."""
+    model_admin = getattr(view, "__self__", None)
+    pk_field = model_admin.model._meta.pk if isinstance(model_admin, admin.ModelAdmin) else None
+
+    @wraps(view)
+    def guarded(request, *args, **kwargs):
+        if any(NUL in str(value) for value in (*args, *kwargs.values())):
+            raise Http404("No such object.")
+        if any(NUL in key or any(NUL in value for value in values) for key, values in request.GET.lists()):
+            return HttpResponseRedirect(f"{request.path}?{ERROR_FLAG}=1")
+        if pk_field is not None and request.method == "POST":
+            try:
+                for value in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME):
+                    pk_field.to_python(value)
+            except ValidationError:
+                return HttpResponseRedirect(f"{request.path}?{ERROR_FLAG}=1")
+        return view(request, *args, **kwargs)
+
+    return guarded
+
+
 class BackOfficeSite(admin.AdminSite):
     site_header = "IconTech ↔ T2Mobile back-office"
     site_title = "IconTech back-office"
     index_title = "Overview"
     site_url = None  # no public site to "view": / is the partner API's 404
+
+    def admin_view(self, view, cacheable=False):
+        # Every ModelAdmin URL (Django's, the beat's and our action buttons) is built through here.
+        return super().admin_view(refuse_unusable_input(view), cacheable)
 
     def register(self, model_or_iterable, admin_class=None, **options):
         # django-celery-beat registers its own PeriodicTask admin; staff get it narrowed to the
