@@ -2,7 +2,9 @@
 
 ``partner_sync_from_settings`` runs after every ``migrate`` (``partners/apps.py``). A secret
 rotation, from the environment or from the admin, goes through ``_webhook_secret_add``: the new
-secret signs at once and the ones before it keep signing beside it for the grace period.
+secret signs at once and the ones before it keep signing beside it for the grace period. Secrets are
+stored in plain (each delivery is signed with them), so ``webhook_secrets_purge`` deletes those whose
+grace ended over ``WEBHOOK_SECRET_KEPT_AFTER_GRACE`` ago, never a partner's newest one.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 
 from partners.models import ApiKey, Partner, WebhookSecret
@@ -27,6 +29,9 @@ WEBHOOK_SECRET_PREFIX = "whsec_"
 WEBHOOK_SECRET_BYTES = 32
 API_KEY_PREFIX_CHARS = 12
 GENERATED_KEY_PREFIX = "t2m_live_"
+# How long a secret stays stored after its grace period: a day to see, in its row, which secret a
+# partner still verified with when its deliveries started failing after a rotation.
+WEBHOOK_SECRET_KEPT_AFTER_GRACE = timedelta(days=1)
 
 
 def api_key_hash(key: str) -> str:
@@ -116,3 +121,19 @@ def webhook_secret_rotate(*, partner: Partner, grace: timedelta = DEFAULT_ROTATI
         grace_end = _webhook_secret_add(partner=partner, secret=secret, grace=grace)
     logger.info("webhook secret rotated", extra={"partner_id": partner.partner_id, "grace_ends": grace_end.isoformat()})
     return secret
+
+
+def webhook_secrets_purge(*, now: datetime) -> int:
+    """Delete the signing secrets whose grace period ended more than ``WEBHOOK_SECRET_KEPT_AFTER_GRACE``
+    before ``now``; returns how many. A partner's newest secret (the one that signs first) is
+    never deleted, even past its end, so no partner is left without a secret to sign with or to
+    restore by clearing its end.
+
+    One DELETE: safe to run twice at once (the second deletes nothing) and to kill at any point. A
+    rotation at the same moment only sets ends in the future, which this never deletes.
+    """
+    cutoff = now - WEBHOOK_SECRET_KEPT_AFTER_GRACE
+    newest = WebhookSecret.objects.filter(partner=OuterRef("partner")).order_by("-created_at", "-pk").values("pk")[:1]
+    deleted, _ = WebhookSecret.objects.filter(expires_at__lt=cutoff).exclude(pk=Subquery(newest)).delete()
+    logger.info("webhook secrets purged", extra={"count": deleted, "ended_before": cutoff.isoformat()})
+    return deleted

@@ -73,6 +73,13 @@ SCHEDULE: tuple[ScheduledTask, ...] = (
         description="Removes delivered and failed webhook events past their retention.",
     ),
     ScheduledTask(
+        "Purge webhook secrets",
+        "partners.purge_webhook_secrets",
+        minute="45",
+        hour="4",
+        description="Deletes signing secrets a day past their rotation grace; a partner's newest secret is kept.",
+    ),
+    ScheduledTask(
         "Send staff alerts",
         "alerts.send_staff_alerts",
         minute="*",

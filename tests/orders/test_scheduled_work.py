@@ -27,6 +27,7 @@ EXPECTED = {
     "integrations.sync_zoho_catalogue": ("*/15", "*"),
     "orders.purge_idempotency_records": ("0", "4"),
     "webhooks.purge_webhook_logs": ("30", "4"),
+    "partners.purge_webhook_secrets": ("45", "4"),
 }
 
 
