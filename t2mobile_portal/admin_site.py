@@ -13,7 +13,9 @@ answer 500.
 
 Login attempts are limited per client IP (``ADMIN_LOGIN_RATE_LIMIT``, default 10 a minute): the
 next attempt gets a 429 page saying to wait, whatever the password. If Redis (which holds the
-counts) is down, the login works without the limit.
+counts) is down, the login works without the limit. After a login, a ``next`` that is missing or
+points off this site leads to the overview, never to Django's ``LOGIN_REDIRECT_URL`` default
+(``/accounts/profile/``, which is no page here).
 """
 
 from __future__ import annotations
@@ -27,11 +29,14 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin import helpers
 from django.contrib.admin.views.main import ERROR_FLAG
+from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.core.exceptions import ValidationError
 from django.db.models import Count
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django_ratelimit.core import is_ratelimited
 from redis.exceptions import RedisError
 
@@ -234,4 +239,30 @@ class BackOfficeSite(admin.AdminSite):
         if limited:
             context = {**self.each_context(request), "title": "Too many login attempts"}
             return TemplateResponse(request, "admin/login_rate_limited.html", context, status=429)
+        self._login_next_made_safe(request)
         return super().login(request, extra_context=extra_context)
+
+    def _login_next_made_safe(self, request) -> None:
+        """Replace a ``next`` that Django's LoginView would refuse (empty, another host, another
+        scheme) with the admin index, and give a POST without any ``next`` the index too: the
+        LoginView falls back to ``LOGIN_REDIRECT_URL`` for both, and the back-office has no page
+        there. The LoginView reads the POST's ``next`` first, then the query's."""
+        index = reverse("admin:index", current_app=self.name)
+        for name in ("GET", "POST"):
+            params = getattr(request, name)
+            value = params.get(REDIRECT_FIELD_NAME)
+            if value is None and not (name == "POST" and request.method == "POST"):
+                continue
+            if value is None and REDIRECT_FIELD_NAME in request.GET:
+                continue  # the query's (already made safe) applies
+            if value is None or not self._login_next_is_safe(request, value):
+                params = params.copy()
+                params[REDIRECT_FIELD_NAME] = index
+                setattr(request, name, params)
+
+    @staticmethod
+    def _login_next_is_safe(request, url: str) -> bool:
+        # The same test as LoginView.get_redirect_url.
+        return url_has_allowed_host_and_scheme(
+            url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        )
