@@ -188,6 +188,8 @@ def refuse_unusable_input(view):
         if pk_field is not None and request.method == "POST":
             try:
                 for value in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME):
+                    if NUL in value:  # a text key takes it in Python, then PostgreSQL refuses it
+                        raise ValidationError("NUL in a row id")
                     pk_field.to_python(value)
             except ValidationError:
                 return HttpResponseRedirect(f"{request.path}?{ERROR_FLAG}=1")
