@@ -37,7 +37,6 @@ import random
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -56,7 +55,7 @@ from orders.models import Fulfilment, Order
 from orders.provisioners import SalesOrderAnnotations, provisioner_for
 from orders.queueing import order_enqueue_on_commit
 from orders.run_lock import RUNNING_LEASE, provisioning_lock
-from orders.sales_order_naming import legacy_sales_order_find, sales_order_name_of, sales_order_naming_fix
+from orders.sales_order_naming import legacy_sales_order_find, sales_order_naming_fix, sales_order_naming_new
 from orders.transitions import attempt_end, order_fulfil, order_locked, order_mark_failed
 from orders.zoho_customers import zoho_contact_forget, zoho_contact_id, zoho_customer_notes
 from t2mobile_portal.logging import order_id_var
@@ -134,8 +133,8 @@ def _attempt_start(order_pk: int) -> _Attempt | None:
         fulfilment.attempt_running = True
         fields = ["attempts", "last_attempt_at", "next_attempt_at", "attempt_running", "updated_at"]
         if not fulfilment.sales_order_numbering:  # named before any Zoho call, once
-            fulfilment.sales_order_numbering = settings.ZOHO_SALES_ORDER_NUMBERING
-            fulfilment.sales_order_name = sales_order_name_of(order=order)
+            naming = sales_order_naming_new(order=order)
+            fulfilment.sales_order_numbering, fulfilment.sales_order_name = naming.numbering, naming.name
             fields += ["sales_order_numbering", "sales_order_name"]
         fulfilment.save(update_fields=fields)
     return _Attempt(order=order, fulfilment=fulfilment, first_ever=first_ever)
@@ -239,13 +238,13 @@ def _sales_order_obtain(*, attempt: _Attempt, client: ZohoClient, provisioner) -
         # Stored before the create: a later attempt reads it, whatever the key or settings by then.
         Fulfilment.objects.filter(pk=fulfilment.pk).update(activation_reference=annotations.activation_reference)
         fulfilment.activation_reference = annotations.activation_reference
+    legacy = None
     if fulfilment.sales_order_numbering == Fulfilment.Numbering.LEGACY:
-        found = legacy_sales_order_find(order=order, client=client, annotations=annotations)
-        sales_order_naming_fix(fulfilment=fulfilment, order=order)  # looked up once, then named anew
-        if found is not None:
-            _sales_order_id_store(order_pk=order.pk, salesorder_id=found.salesorder_id)
-            return found
-    naming = sales_order_naming_fix(fulfilment=fulfilment, order=order)
+        legacy = legacy_sales_order_find(order=order, client=client, annotations=annotations)
+    naming = sales_order_naming_fix(fulfilment=fulfilment, order=order)  # a legacy one: looked up once, named anew
+    if legacy is not None:
+        _sales_order_id_store(order_pk=order.pk, salesorder_id=legacy.salesorder_id)
+        return legacy
     if naming.numbering == Fulfilment.Numbering.AUTO:
         contact_id = zoho_contact_id(order=order, client=client)
         if not attempt.first_ever:

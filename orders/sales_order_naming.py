@@ -28,9 +28,9 @@ from django.conf import settings
 
 from integrations.zoho.client import ZohoClient
 from integrations.zoho.values import SalesOrder
-from orders.models import Fulfilment, Order, ZohoContact
+from orders.models import Fulfilment, Order
 from orders.provisioners import SalesOrderAnnotations
-from orders.zoho_customers import CUSTOMER_MODE_PARTNER, PARTNER_CONTACT_CUSTOMER_ID
+from orders.zoho_customers import zoho_contact_cached
 
 logger = logging.getLogger(__name__)
 
@@ -47,11 +47,16 @@ def sales_order_name_of(*, order: Order) -> str:
     return f"{order.partner.prefix}-{order.order_id}"
 
 
+def sales_order_naming_new(*, order: Order) -> SalesOrderNaming:
+    """How a sales order not yet named is named now: the setting's numbering, the partner's prefix."""
+    return SalesOrderNaming(settings.ZOHO_SALES_ORDER_NUMBERING, sales_order_name_of(order=order))
+
+
 def sales_order_naming_fix(*, fulfilment: Fulfilment, order: Order) -> SalesOrderNaming:
     """The fulfilment's naming, written now if it has none yet (or had the legacy one)."""
     if fulfilment.sales_order_numbering and fulfilment.sales_order_numbering != Numbering.LEGACY:
         return SalesOrderNaming(fulfilment.sales_order_numbering, fulfilment.sales_order_name)
-    naming = SalesOrderNaming(settings.ZOHO_SALES_ORDER_NUMBERING, sales_order_name_of(order=order))
+    naming = sales_order_naming_new(order=order)
     Fulfilment.objects.filter(pk=fulfilment.pk).update(
         sales_order_numbering=naming.numbering, sales_order_name=naming.name
     )
@@ -65,14 +70,7 @@ def legacy_sales_order_find(
     """The sales order an attempt before the deploy made for this order (reference = orderId), when
     it is on the order's cached contact and carries what the provisioner writes on this order's
     sales order (the activation reference, in the notes or a custom field); else None."""
-    customer_id = (
-        PARTNER_CONTACT_CUSTOMER_ID if settings.ZOHO_CUSTOMER_MODE == CUSTOMER_MODE_PARTNER else order.customer_id
-    )
-    contact_id = (
-        ZohoContact.objects.filter(partner_id=order.partner_id, customer_id=customer_id)
-        .values_list("contact_id", flat=True)
-        .first()
-    )
+    contact_id = zoho_contact_cached(order=order)
     if not contact_id:
         return None  # the old code made the contact before any sales order: none was made
     found = client.sales_order_find_by_reference(reference=order.order_id, customer_id=contact_id)

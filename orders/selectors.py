@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from orders.models import Order
+from orders.models import Fulfilment, Order
 from orders.provisioners import SalesOrderVoid
 from partners.models import Partner
 from webhooks.models import WebhookLog
@@ -76,6 +76,6 @@ def orders_on_void_sales_orders() -> QuerySet[Order]:
     fulfilment's ``last_error``, which starts with the error's class name)."""
     return Order.objects.filter(
         status=Order.Status.PROCESSING,
-        fulfilment__status="PENDING",
+        fulfilment__status=Fulfilment.Status.PENDING,
         fulfilment__last_error__startswith=SalesOrderVoid.__name__,
     )

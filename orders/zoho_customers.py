@@ -111,11 +111,21 @@ def _partner_contact_id(*, order: Order, client: ZohoClient) -> str:
     return contact.contact_id
 
 
+def _cached_contacts(*, order: Order):
+    """The ``ZohoContact`` row(s) that cache the contact of the order's sales order, in either mode."""
+    customer_id = PARTNER_CONTACT_CUSTOMER_ID if _partner_mode() else order.customer_id
+    return ZohoContact.objects.filter(partner_id=order.partner_id, customer_id=customer_id)
+
+
+def zoho_contact_cached(*, order: Order) -> str | None:
+    """The contact id remembered for the order's sales order, without asking Zoho; None if none is."""
+    return _cached_contacts(order=order).values_list("contact_id", flat=True).first()
+
+
 def zoho_contact_forget(*, order: Order, contact_id: str) -> None:
     """Zoho no longer knows ``contact_id``: drop the cached row, unless another worker already
     replaced it with a good one."""
-    customer_id = PARTNER_CONTACT_CUSTOMER_ID if _partner_mode() else order.customer_id
-    ZohoContact.objects.filter(partner_id=order.partner_id, customer_id=customer_id, contact_id=contact_id).delete()
+    _cached_contacts(order=order).filter(contact_id=contact_id).delete()
 
 
 def zoho_customer_notes(*, order: Order) -> str:

@@ -341,8 +341,9 @@ class ZohoClient(ZohoOAuth):
 def zoho_day_zone_refresh(client: ZohoClient) -> str | None:
     """Ask Zoho for the organisation's time zone once a day (the catalogue sync calls this); the
     budget's day follows it. A failure is logged and changes nothing: the day stays where it was."""
-    if cache.get(DAY_ZONE_CACHE_KEY):
-        return cache.get(DAY_ZONE_CACHE_KEY)
+    known = cache.get(DAY_ZONE_CACHE_KEY)
+    if known:
+        return known
     try:
         name = client.organization_time_zone()
     except ZohoError as exc:
