@@ -7,34 +7,49 @@ T2Mobile's deliveries are on time."""
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import timedelta
 
 import pytest
 import requests
 from django.conf import settings
+from standardwebhooks import Webhook
 
 from orders.models import Fulfilment, Order
 from partners.models import Partner
 from partners.services import api_key_create, webhook_secret_rotate
 from tests.conftest import order_payload
-from tests.faults.rude_receiver import RudeReceiver
 from tests.faults.system import wait_for
+from tests.webhooks.trickle import Request, TrickleReceiver, at_once, slow_headers
 from webhooks.models import WebhookAttempt, WebhookLog
 
 pytestmark = [pytest.mark.slow]
 
 PINGS = 6
+#: OTHERCO's answer to everything but a ping: at once, with NUL bytes and invalid UTF-8 in it.
+NUL_ANSWER = b'{"ok":true}\x00\x00\xff\xfe junk \x00'
+
+
+def pings_trickle(request: Request):
+    """OTHERCO's endpoint: a ping's headers a byte every 2 s (for 40 s), anything else NULs at once."""
+    if json.loads(request.body).get("type") == "PING":
+        return slow_headers(every=2.0)
+    return at_once(body=NUL_ANSWER)
+
+
+def verified(receiver: TrickleReceiver, webhook: Webhook) -> list[dict]:
+    """Every request's event, signature verified, in arrival order (a second delivery appears twice)."""
+    return [webhook.verify(request.body, request.headers) for request in list(receiver.requests)]
 
 
 def test_two_partners_colliding_ids_a_zoho_503_and_a_trickling_nul_endpoint(system, product):
     system.start()
     other = Partner.objects.create(partner_id="OTHERCO", name="OtherCo", prefix="OTH")
-    rude = RudeReceiver(webhook_secret_rotate(partner=other, grace=timedelta(0)), trickle_types={"PING"})
-    Partner.objects.filter(pk=other.pk).update(webhook_url=rude.url)
-    theirs = requests.Session()
-    theirs.headers["Authorization"] = f"Bearer {api_key_create(partner=other)[1]}"
-    try:
+    webhook = Webhook(webhook_secret_rotate(partner=other, grace=timedelta(0)))
+    with TrickleReceiver(answer_for=pings_trickle, give_up_after=40) as rude, requests.Session() as theirs:
+        Partner.objects.filter(pk=other.pk).update(webhook_url=rude.url)
+        theirs.headers["Authorization"] = f"Bearer {api_key_create(partner=other)[1]}"
         # OTHERCO's endpoint starts holding attempts: six test pings, each trickling its headers
         for _ in range(PINGS):
             assert theirs.post(f"{system.base}/t2mobile/webhooks/test", timeout=10).status_code == 202
@@ -75,7 +90,7 @@ def test_two_partners_colliding_ids_a_zoho_503_and_a_trickling_nul_endpoint(syst
         logged = WebhookLog.objects.get(order=ours, event_type="ORDER_FULFILLED")
         on_time = seen - logged.created_at.timestamp()
         wait_for(
-            lambda: [e for e in rude.events() if e["type"] == "ORDER_FULFILLED"],
+            lambda: [e for e in verified(rude, webhook) if e["type"] == "ORDER_FULFILLED"],
             timeout=60,
             what="OTHERCO's ORDER_FULFILLED",
         )
@@ -85,15 +100,12 @@ def test_two_partners_colliding_ids_a_zoho_503_and_a_trickling_nul_endpoint(syst
 
         def settled():
             sent = {}
-            for event in rude.events():
+            for event in verified(rude, webhook):
                 sent[event["id"]] = sent.get(event["id"], 0) + 1
             recorded = {log.event_id: log.attempts.count() for log in pings}
             return sent if all(sent.get(i, 0) == n for i, n in recorded.items()) and len(sent) > PINGS else None
 
         deliveries = wait_for(settled, timeout=90, what="every ping attempt recorded")
-    finally:
-        rude.stop()
-        theirs.close()
 
     print(
         f"\ntwo partners: T2Mobile's ORDER_FULFILLED received {on_time:.2f} s after it was recorded; "
@@ -111,7 +123,7 @@ def test_two_partners_colliding_ids_a_zoho_503_and_a_trickling_nul_endpoint(syst
     assert len(system.sandbox.sales_orders_for("COLLIDE1")) == 2
     # Each order's event reached its own partner, once, carrying its own sales order
     [our_event] = [e for e in system.receiver.verified() if e["type"] == "ORDER_FULFILLED"]
-    [their_event] = [e for e in rude.events() if e["type"] == "ORDER_FULFILLED"]
+    [their_event] = [e for e in verified(rude, webhook) if e["type"] == "ORDER_FULFILLED"]
     assert our_event["data"]["salesOrderId"] == mine["salesorder_id"]
     assert their_event["data"]["salesOrderId"] == other_so["salesorder_id"]
     assert on_time < 5

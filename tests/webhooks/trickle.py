@@ -1,6 +1,8 @@
 """A real local TCP receiver that answers as slowly or as strangely as a test scripts it: the status
-line and headers one byte at a time, a slow body, a body that never ends. It counts the requests it
-got (by ``webhook-id``), the connections open at once, and when each connection was hung up on.
+line and headers one byte at a time, a slow body, a body that never ends, garbage at once. It keeps
+the requests it got (their ``webhook-id``, headers and body, so a test can verify their signatures),
+the connections open at once, and when each connection was hung up on. ``answer_for`` chooses an
+answer per request (by its event type, say) instead of one for all.
 
 Every way of answering stops by itself after ``give_up_after`` seconds (and as soon as the client
 hangs up), so that a client without a hard deadline fails a test in seconds instead of hanging it.
@@ -12,7 +14,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 Answering = Callable[[], Iterator[tuple[bytes, float]]]  # (bytes to send, then seconds to wait) pieces
 
@@ -52,16 +54,36 @@ def endless_body(*, status: bytes = b"200 OK", piece: bytes = b"\x00tick\xff ", 
     return pieces
 
 
+def at_once(*, body: bytes, status: bytes = b"200 OK") -> Answering:
+    """The whole answer at once: ``body`` (NUL bytes, invalid UTF-8, whatever) with its length."""
+
+    def pieces():
+        yield b"HTTP/1.1 " + status + b"\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body, 0
+
+    return pieces
+
+
 @dataclass
 class Request:
     event_id: str
     arrived: float  # time.monotonic()
     hung_up: float | None = None  # when the client closed the connection, as the receiver saw it
+    headers: dict = field(default_factory=dict)  # names in lower case
+    body: bytes = b""
 
 
 class TrickleReceiver:
-    def __init__(self, answering: Answering, *, give_up_after: float = 12.0):
+    def __init__(
+        self,
+        answering: Answering | None = None,
+        *,
+        answer_for: Callable[[Request], Answering] | None = None,
+        give_up_after: float = 12.0,
+    ):
+        if (answering is None) == (answer_for is None):
+            raise TypeError("give one answering for every request, or answer_for to choose per request")
         self.answering = answering
+        self.answer_for = answer_for
         self.give_up_after = give_up_after
         self.requests: list[Request] = []
         self.open_connections = 0
@@ -116,7 +138,8 @@ class TrickleReceiver:
             if request is None:
                 return
             given_up = time.monotonic() + self.give_up_after
-            for data, wait in self.answering():
+            answering = self.answer_for(request) if self.answer_for else self.answering
+            for data, wait in answering():
                 conn.sendall(data)
                 if self._wait_for_hang_up(conn, wait) or time.monotonic() >= given_up or self._closing.is_set():
                     break
@@ -147,7 +170,9 @@ class TrickleReceiver:
             if not chunk:
                 break
             body += chunk
-        request = Request(event_id=headers.get("webhook-id", ""), arrived=time.monotonic())
+        request = Request(
+            event_id=headers.get("webhook-id", ""), arrived=time.monotonic(), headers=headers, body=body[:length]
+        )
         with self._lock:
             self.requests.append(request)
         return request
