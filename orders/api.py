@@ -36,8 +36,9 @@ IDEMPOTENCY_KEY_HEADER = OpenApiParameter(
     OpenApiTypes.STR,
     OpenApiParameter.HEADER,
     required=True,
-    description="1–255 printable ASCII characters (a UUID is recommended), bare or as an RFC 8941 "
-    "quoted string. Scoped to the partner, kept IDEMPOTENCY_KEY_TTL_HOURS (default 72) hours.",
+    description="1–255 printable ASCII characters without spaces or commas (a UUID is recommended), sent "
+    "once, bare or as an RFC 8941 quoted string. Scoped to the partner, kept IDEMPOTENCY_KEY_TTL_HOURS "
+    "(default 72) hours.",
 )
 
 

@@ -58,8 +58,16 @@ class Answer:
 
 
 def idempotency_key_parse(header: str | None) -> str:
-    """The key from the header, bare or as an RFC 8941 quoted string; 1–255 printable ASCII."""
+    """The key from the header, bare or as an RFC 8941 quoted string; 1–255 printable ASCII.
+
+    A comma is refused: a request carrying two ``Idempotency-Key`` headers reaches us joined into one
+    (``a,b``, RFC 9110 5.3), and which of the two the partner meant cannot be told.
+    """
     key = (header or "").strip()
+    if "," in key:
+        raise errors.IdempotencyKeyMissing(
+            "The Idempotency-Key header must be sent once, without a comma: 1 to 255 printable ASCII characters."
+        )
     if len(key) >= 2 and key[0] == key[-1] == '"':
         key = key[1:-1].replace('\\"', '"').replace("\\\\", "\\")
     if not 1 <= len(key) <= 255 or any(not (0x20 < ord(ch) < 0x7F) for ch in key):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import http.client
 import json
 import logging
 import os
@@ -271,6 +272,31 @@ def test_request_lines_past_4094_bytes_reach_django_under_gunicorn_and_get_the_4
         assert response.status_code == 414, response.text[:300]
         assert response.headers["Content-Type"].startswith("application/json")
         assert response.json()["errorCode"] == "URI_TOO_LONG"
+
+
+def test_two_idempotency_key_headers_joined_by_gunicorn_are_refused(web_through_proxy, api_key):
+    """gunicorn joins repeated headers with a comma (``dupA,dupB``): neither key may be taken for the other."""
+    host, port = web_through_proxy.url.removeprefix("http://").split(":")
+    body = json.dumps(order_payload(orderId="T2M-DUPKEY-1")).encode()
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    conn.putrequest("POST", "/t2mobile/fulfilment")
+    for name, value in (
+        ("Authorization", f"Bearer {api_key}"),
+        ("Content-Type", "application/json"),
+        ("Content-Length", str(len(body))),
+        ("Idempotency-Key", "dupA"),
+        ("Idempotency-Key", "dupB"),
+    ):
+        conn.putheader(name, value)
+    conn.endheaders(body)
+    response = conn.getresponse()
+    answer = json.loads(response.read())
+    conn.close()
+
+    assert response.status == 400, answer
+    assert answer["errorCode"] == "IDEMPOTENCY_KEY_MISSING" and "once" in answer["message"]
+    assert _nothing_stored_for("T2M-DUPKEY-1", "dupA,dupB")
+    assert not IdempotencyRecord.objects.filter(key__in=["dupA", "dupB"]).exists()
 
 
 def test_database_unreachable_is_503_and_nothing_is_half_written(web_through_proxy, api_key):

@@ -328,3 +328,22 @@ def test_sales_order_create_accepts_both_names_of_the_object(zoho_settings):
     assert sent["line_items"] == [
         {"item_id": MAIL_LITE["item_id"], "quantity": 2, "rate": 1500.0, "description": "12 months"}
     ]
+
+
+def test_redis_holds_the_access_token_for_its_lifetime_and_never_the_long_lived_credentials(zoho_settings):
+    """What docs/runbook.md says an intruder reading Redis gets: the access token, for under an hour."""
+    from django.core.cache import cache
+
+    redis = cache._cache.get_client()
+    with responses.RequestsMock() as rsps:
+        token_ok(rsps)
+        rsps.get(f"{API_BASE}/items", json=items_body([MAIL_LITE]))
+        client().items_page(page=1)
+
+    token_keys = list(redis.scan_iter(match="*zoho:access_token:*"))
+    assert len(token_keys) == 1
+    assert 0 < redis.ttl(token_keys[0]) <= TOKEN_BODY["expires_in"] - 60
+    stored = b"".join(redis.dump(key) or b"" for key in redis.scan_iter(match="*"))
+    assert TOKEN_BODY["access_token"].encode() in stored  # the documented exposure, and only that
+    for credential in ("1000.test-refresh-token", "test-client-secret"):
+        assert credential.encode() not in stored

@@ -219,7 +219,9 @@ def test_renewal_of_another_customers_order_is_not_found(api, product):
 # --- Idempotency ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("key", [None, "", "k" * 256, "bad key with spaces", "é-not-ascii", '""'])
+@pytest.mark.parametrize(
+    "key", [None, "", "k" * 256, "bad key with spaces", "é-not-ascii", '""', "dupA,dupB", '"dupA","dupB"', '"a,b"']
+)
 def test_missing_or_bad_idempotency_key_is_400(api, product, payload, key):
     assert_error(post(api, payload, key=key), 400, "IDEMPOTENCY_KEY_MISSING")
     assert not Order.objects.exists()
