@@ -2,18 +2,22 @@
 
 On top of DRF's ``JSONParser`` (strict: no ``NaN``/``Infinity``): an unknown charset, JSON nested
 deeper than ``MAX_DEPTH`` (Python's parser would raise ``RecursionError`` a few hundred levels
-further down) and strings that are not Unicode text (a lone surrogate such as ``"\\ud800"``, which
-cannot be encoded for the idempotency fingerprint nor stored) are ``MALFORMED_JSON``; a NUL
-character anywhere, which PostgreSQL refuses in text and jsonb, is ``VALIDATION_ERROR``. Every
-body under /t2mobile/ goes through here before any view code sees it.
+further down), strings that are not Unicode text (a lone surrogate such as ``"\\ud800"``, which
+cannot be encoded for the idempotency fingerprint nor stored) and an object naming a key twice
+(Python keeps the last; a proxy or log reader in front of us may read the first, and the two would
+see different orders) are ``MALFORMED_JSON``; a NUL character anywhere, which PostgreSQL refuses in
+text and jsonb, is ``VALIDATION_ERROR``. Every body under /t2mobile/ goes through here before any
+view code sees it.
 """
 
 from __future__ import annotations
 
 import codecs
+import json
 
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
+from rest_framework.utils import json as drf_json
 
 from t2mobile_portal.errors import ValidationFailed
 
@@ -56,6 +60,13 @@ def json_refusal(document) -> tuple[str, str] | None:
     return None
 
 
+def _object_without_duplicates(pairs: list[tuple[str, object]]) -> dict:
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        raise ValueError("an object names a key twice")
+    return document
+
+
 class PartnerJsonParser(JSONParser):
     def parse(self, stream, media_type=None, parser_context=None):
         encoding = (parser_context or {}).get("encoding") or "utf-8"
@@ -64,9 +75,16 @@ class PartnerJsonParser(JSONParser):
         except LookupError:
             raise ParseError("JSON parse error - unknown charset") from None
         try:
-            document = super().parse(stream, media_type, parser_context)
+            # DRF's JSONParser.parse, with the duplicate-key refusal (and strict constants, as DRF's)
+            document = json.load(
+                codecs.getreader(encoding)(stream),
+                parse_constant=drf_json.strict_constant,
+                object_pairs_hook=_object_without_duplicates,
+            )
         except (RecursionError, UnicodeError):
             raise ParseError("JSON parse error - nested too deeply or not text") from None
+        except ValueError as error:
+            raise ParseError(f"JSON parse error - {error}") from None
         refusal = json_refusal(document)
         if refusal is None:
             return document

@@ -58,6 +58,9 @@ BODIES = [
     ("huge-integer", raw_body_with("quantity", "9" * 5000), 400, "MALFORMED_JSON"),
     ("overflowing-float", raw_body_with("quantity", "1e400"), 400, "VALIDATION_ERROR"),
     ("nan", raw_body_with("quantity", "NaN"), 400, "MALFORMED_JSON"),
+    # a duplicate key: a proxy reading the first orderId and we the last would see two orders
+    ("duplicate-key", body_with(orderId="T2M-FIRST")[:-1] + ', "orderId": "T2M-SECOND"}', 400, "MALFORMED_JSON"),
+    ("duplicate-metadata-key", raw_body_with("metadata", '{"a": "x", "a": "y"}'), 400, "MALFORMED_JSON"),
     ("negative-quantity", raw_body_with("quantity", "-1"), 400, "VALIDATION_ERROR"),
     ("big-quantity", raw_body_with("quantity", str(2**63)), 400, "VALIDATION_ERROR"),
     ("float-quantity", raw_body_with("quantity", "1.0"), 400, "VALIDATION_ERROR"),
