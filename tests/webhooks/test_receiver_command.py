@@ -95,3 +95,19 @@ def test_the_receiver_make_run_starts_has_no_secret_on_its_command_line(receiver
 
     assert b"webhook_receiver" in cmdline and str(port).encode() in cmdline  # it is that process
     assert not any(secret.encode() in arg or b"whsec_" in arg for arg in cmdline), cmdline
+
+
+@pytest.mark.parametrize("receiver_process", ["environment"], indirect=True)
+@pytest.mark.parametrize("signature", ["garbage", "v1", "v1,!!!", ""])
+def test_the_receiver_answers_400_to_a_malformed_signature_header(receiver_process, signature):
+    """A signature header without a ``v1,`` part made standardwebhooks 1.1 raise ValueError: the
+    receiver dropped the connection instead of answering 400 as docs/webhooks.md tells partners."""
+    import requests
+
+    process, port, _ = receiver_process
+    headers = {"webhook-id": "msg_x", "webhook-timestamp": str(int(time.time())), "webhook-signature": signature}
+
+    response = requests.post(f"http://127.0.0.1:{port}/webhooks/t2mobile", data=b"{}", headers=headers, timeout=5)
+
+    assert response.status_code == 400
+    assert process.poll() is None
