@@ -148,7 +148,7 @@ class Fulfilment(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"fulfilment of {self.order_id}"
+        return f"Zoho fulfilment of order {self.order.order_id}"
 
 
 class Subscription(models.Model):

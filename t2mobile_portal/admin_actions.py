@@ -148,16 +148,24 @@ class ObjectActionsMixin:
             reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[object_id])
         )
 
+    def object_action_applies(self, obj, name: str) -> bool:
+        """Whether the button ``name`` does anything for ``obj`` in its state (a button that would
+        only answer "not done" is not shown). Every action by default."""
+        return True
+
     def object_action_buttons(self, request, object_id) -> list[tuple[str, str]]:
         actions = self.get_actions(request)
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            return []
         url_name = f"admin:{self.opts.app_label}_{self.opts.model_name}_object_action"
         return [
             (self.object_action_labels.get(name, actions[name][2]), reverse(url_name, args=[object_id, name]))
             for name in self.object_actions
-            if name in actions
+            if name in actions and self.object_action_applies(obj, name)
         ]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        buttons = self.object_action_buttons(request, object_id)
+        buttons = self.object_action_buttons(request, object_id) if object_id else []
         extra_context = {**(extra_context or {}), "object_action_buttons": buttons}
         return super().change_view(request, object_id, form_url, extra_context=extra_context)

@@ -120,7 +120,7 @@ def overview_figures(now=None) -> dict[str, list[Figure]]:
     if last_sync is None:
         zoho.append(Figure("Last catalogue sync", "never", changelist_url("catalogue.cataloguesync"), alert=True))
     else:
-        when = timezone.localtime(last_sync.started_at).strftime("%Y-%m-%d %H:%M")
+        when = timezone.localtime(last_sync.started_at).strftime("%Y-%m-%d %H:%M %Z")
         zoho.append(
             Figure(
                 "Last catalogue sync",
@@ -148,10 +148,10 @@ def _zoho_wait_figures() -> list[Figure]:
         return [Figure("Zoho call budget", "unknown (cache unreachable)", alert=True)]
     if pause is not None:
         until = timezone.localtime() + timedelta(seconds=pause.seconds)
-        figures.append(Figure(f"Zoho calls paused: {pause.reason}", f"until {until:%Y-%m-%d %H:%M:%S}", alert=True))
+        figures.append(Figure(f"Zoho calls paused: {pause.reason}", f"until {until:%Y-%m-%d %H:%M:%S %Z}", alert=True))
     if since is not None:
         when = timezone.localtime(datetime.fromtimestamp(since, tz=UTC))
-        figures.append(Figure("Zoho refuses our credentials", f"since {when:%Y-%m-%d %H:%M}", alert=True))
+        figures.append(Figure("Zoho refuses our credentials", f"since {when:%Y-%m-%d %H:%M %Z}", alert=True))
     return figures
 
 

@@ -62,14 +62,15 @@ _CONTEXT = ("request_id", "order_id", "task_id")
 
 
 class HumanFormatter(logging.Formatter):
-    """``03:12:01 INFO orders.provisioning order fulfilled order_id=T2M1 sales_order_id=42`` (local time).
+    """``03:12:01 WAT INFO orders.provisioning order fulfilled order_id=T2M1 sales_order_id=42`` (the
+    machine's time, with its zone).
 
     For reading ``make run`` in a terminal: the fields of the JSON line as ``key=value``, with the
     empty ones and nested dicts left out.
     """
 
     def __init__(self) -> None:
-        super().__init__(fmt="%(asctime)s %(levelname)s %(name)s %(message)s", datefmt="%H:%M:%S")
+        super().__init__(fmt="%(asctime)s %(levelname)s %(name)s %(message)s", datefmt="%H:%M:%S %Z")
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)

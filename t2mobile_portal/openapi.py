@@ -7,6 +7,8 @@ and the schema and docs views, whose errors (401 without a key or a staff sessio
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
@@ -60,6 +62,14 @@ class JsonErrorsMixin:
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
+        if isinstance(response, Response) and response.status_code == 401 and isinstance(response.data, dict):
+            # A person who opened the docs in a browser: where to sign in, and back here after.
+            sign_in = f"/admin/login/?next={quote(request.path)}"
+            response.data["message"] = (
+                "Send your API key as 'Authorization: Bearer <key>', or sign in as staff at /admin/ "
+                "and open this page again."
+            )
+            response.data["details"] = {"signIn": [sign_in]}
         if isinstance(response, Response) and response.status_code >= 400:
             response.accepted_renderer = JSONRenderer()
             response.accepted_media_type = JSONRenderer.media_type

@@ -33,6 +33,7 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
 TIME_ZONE = env("TIME_ZONE", default="Africa/Lagos")
 USE_TZ = True
 LANGUAGE_CODE = "en-gb"
+FORMAT_MODULE_PATH = ["t2mobile_portal.formats"]  # the admin's times carry their zone
 USE_I18N = False
 
 INSTALLED_APPS = [

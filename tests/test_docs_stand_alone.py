@@ -114,6 +114,30 @@ def _settings_env_names() -> set[str]:
     return names
 
 
+def _environ_names(relative: str) -> set[str]:
+    """The names read with ``os.environ.get("NAME", …)`` in a file."""
+    tree = ast.parse((ROOT / relative).read_text(encoding="utf-8"))
+    return {
+        node.args[0].value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "get"
+        and isinstance(node.func.value, ast.Attribute)
+        and node.func.value.attr == "environ"
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
+    }
+
+
+def test_env_example_lists_every_name_the_processes_read():
+    names = _settings_env_names() | _environ_names("gunicorn.conf.py") | _environ_names("scripts/run_local.py")
+    assert {"PORT", "GUNICORN_THREADS", "FORWARDED_ALLOW_IPS", "ZOHO_SANDBOX_PORT", "EMAIL_SUBJECT_PREFIX"} <= names
+    listed = _text(ROOT / ".env.example")
+    missing = sorted(name for name in names if not re.search(rf"^#?\s*{name}=", listed, re.MULTILINE))
+    assert not missing, f".env.example does not list: {missing}"
+
+
 def test_every_setting_read_from_the_environment_is_documented():
     names = _settings_env_names()
     assert {"SECRET_KEY", "DATABASE_URL", "WEBHOOK_RETRY_SCHEDULE", "LOG_FORMAT"} <= names

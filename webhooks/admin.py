@@ -174,8 +174,8 @@ class PartnerWebhookForm(forms.ModelForm):
         return url
 
 
-def _after_deliveries_paused(names: tuple[str, ...], name: str) -> tuple[str, ...]:
-    at = names.index("deliveries_paused") + 1
+def _after_deliveries(names: tuple[str, ...], name: str) -> tuple[str, ...]:
+    at = names.index("deliveries") + 1
     return (*names[:at], name, *names[at:])
 
 
@@ -203,8 +203,8 @@ class PartnerAdmin(ResendPermissionMixin, partners_admin.PartnerAdmin):
     admin module is loaded first)."""
 
     form = PartnerWebhookForm
-    list_display = _after_deliveries_paused(partners_admin.PartnerAdmin.list_display, "endpoint_health")
-    fields = _after_deliveries_paused(partners_admin.PartnerAdmin.fields, "endpoint_health")
+    list_display = _after_deliveries(partners_admin.PartnerAdmin.list_display, "endpoint_health")
+    fields = _after_deliveries(partners_admin.PartnerAdmin.fields, "endpoint_health")
     readonly_fields = (*partners_admin.PartnerAdmin.readonly_fields, "endpoint_health")
     actions = (
         *partners_admin.PartnerAdmin.actions,
@@ -224,6 +224,15 @@ class PartnerAdmin(ResendPermissionMixin, partners_admin.PartnerAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("webhook_endpoint_state")
+
+    def object_action_applies(self, partner, name):
+        state = getattr(partner, "webhook_endpoint_state", None)
+        return {
+            "pause_deliveries": not partner.deliveries_paused,
+            "resume_deliveries": partner.deliveries_paused,
+            "enable_endpoint": state is not None and state.is_disabled,
+            "resend_failed_since": WebhookLog.objects.filter(partner=partner, status=WebhookLog.Status.FAILED).exists(),
+        }.get(name, True)
 
     @admin.display(description="webhook endpoint")
     def endpoint_health(self, partner):

@@ -37,7 +37,8 @@ class WebhookLog(models.Model):
     next_retry_at = models.DateTimeField(null=True, blank=True)
     response = models.JSONField(null=True, blank=True)
     dedup_key = models.CharField(max_length=200, unique=True, null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    # Set by the outbox to the moment written into the signed body's createdAt (the two are equal).
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
     sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

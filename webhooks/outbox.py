@@ -73,6 +73,7 @@ def event_record(
                 status=WebhookLog.Status.PENDING,
                 next_retry_at=now,
                 dedup_key=dedup_key,
+                created_at=now,  # the signed body's createdAt, to the microsecond
             )
     except IntegrityError:
         if dedup_key and WebhookLog.objects.filter(dedup_key=dedup_key).exists():

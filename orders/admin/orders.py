@@ -62,6 +62,8 @@ class ProductFilter(admin.SimpleListFilter):
 class FulfilmentInline(ReadOnlyAdminMixin, admin.StackedInline):
     model = Fulfilment
     can_delete = False
+    verbose_name = "fulfilment"
+    verbose_name_plural = "fulfilment (the Zoho side of the order)"
     fields = (
         ("status", "attempts"),
         ("activation_reference", "sales_order_id"),
@@ -101,7 +103,7 @@ class WebhookLogInline(ReadOnlyAdminMixin, admin.TabularInline):
             "<tr><td>{}</td><td>{}</td><td>{} ms</td><td>{}</td></tr>",
             (
                 (
-                    timezone.localtime(a.attempted_at).strftime("%Y-%m-%d %H:%M:%S"),
+                    timezone.localtime(a.attempted_at).strftime("%Y-%m-%d %H:%M:%S %Z"),
                     a.status_code or "-",
                     a.duration_ms,
                     a.error or a.response_excerpt[:120],
@@ -159,6 +161,19 @@ class OrderAdmin(ResendPermissionMixin, ObjectActionsMixin, ReadOnlyAdminMixin, 
         "mark_orders_failed": "Mark FAILED",
         "resend_failed_events": "Resend FAILED webhooks",
     }
+
+    # The states in which each button changes something (the services refuse or skip the others).
+    ACTION_STATUSES = {
+        "redrive_orders": (Order.Status.FAILED, Order.Status.PROCESSING),
+        "hold_orders": (Order.Status.PROCESSING,),
+        "release_orders": (Order.Status.PENDING,),
+        "mark_orders_failed": (Order.Status.PROCESSING, Order.Status.PENDING),
+    }
+
+    def object_action_applies(self, obj, name):
+        if name == "resend_failed_events":
+            return WebhookLog.objects.filter(order=obj, status=WebhookLog.Status.FAILED).exists()
+        return obj.status in self.ACTION_STATUSES.get(name, Order.Status.values)
 
     # --- What staff see ---------------------------------------------------------------------------
 
@@ -245,7 +260,7 @@ class OrderAdmin(ResendPermissionMixin, ObjectActionsMixin, ReadOnlyAdminMixin, 
             if fulfilment.last_error:
                 lines.append(f"Last error: {fulfilment.last_error[:300]}")
             if order.status == Order.Status.PROCESSING and fulfilment.next_attempt_at:
-                lines.append(f"Next attempt at {timezone.localtime(fulfilment.next_attempt_at):%Y-%m-%d %H:%M:%S}.")
+                lines.append(f"Next attempt at {timezone.localtime(fulfilment.next_attempt_at):%Y-%m-%d %H:%M:%S %Z}.")
         events = dict(
             WebhookLog.objects.filter(order=order)
             .values_list("status")

@@ -218,3 +218,58 @@ def test_support_redrives_a_failed_order_from_the_stuck_filter_and_sees_it_fulfi
         "Re-drove provisioning (was FAILED)"
         in page.goto(f"{live_server.url}/admin/orders/order/{failed.pk}/history/").text()
     )
+
+
+def _overlap(a: dict, b: dict) -> bool:
+    return not (
+        a["x"] + a["width"] <= b["x"]
+        or b["x"] + b["width"] <= a["x"]
+        or a["y"] + a["height"] <= b["y"]
+        or b["y"] + b["height"] <= a["y"]
+    )
+
+
+def test_pages_show_the_buttons_their_state_allows_beside_the_heading_never_over_it(
+    live_server, browser_page, partner, product, django_user_model
+):
+    # Given a FAILED order with a FAILED event, and a superuser (who may press every button)
+    failed = make_order(partner, status=Order.Status.FAILED, product_id=product.item_id)
+    make_event(failed, status=WebhookLog.Status.FAILED)
+    make_order(partner, status=Order.Status.FULFILLED, product_id=product.item_id)
+    django_user_model.objects.create_superuser(username="root-admin", password="Root-admin-2026-pages")
+    page = browser_page
+    page.goto(f"{live_server.url}/admin/")
+    page.fill("#id_username", "root-admin")
+    page.fill("#id_password", "Root-admin-2026-pages")
+    page.click("input[type=submit]")
+    page.wait_for_selector("#overview")
+
+    # The order page offers what a FAILED order allows, and nothing that would answer "not done"
+    page.goto(f"{live_server.url}/admin/orders/order/{failed.pk}/change/")
+    buttons = [text.strip() for text in page.locator(".object-tools li").all_text_contents()]
+    assert buttons == ["Re-drive provisioning", "Resend FAILED webhooks", "History"], buttons
+    assert f"Zoho fulfilment of order {failed.order_id}" in page.locator(".inline-group").first.inner_text()
+    assert " WAT" in page.locator(".field-created_at").first.inner_text()  # times carry their zone
+    tools, heading = page.locator(".object-tools").bounding_box(), page.locator("#content > h2").bounding_box()
+    assert not _overlap(tools, heading), (tools, heading)
+
+    # The partner page: six buttons at 1400 px and at a narrow 800 px, none over the heading
+    page.goto(f"{live_server.url}/admin/partners/partner/{partner.pk}/change/")
+    assert page.locator(".field-deliveries .readonly").inner_text() == "running"
+    buttons = [text.strip() for text in page.locator(".object-tools li").all_text_contents()]
+    assert "Pause deliveries" in buttons and "Resume deliveries" not in buttons and "Enable endpoint" not in buttons
+    for width in (1400, 800):
+        page.set_viewport_size({"width": width, "height": 1000})
+        tools, heading = page.locator(".object-tools").bounding_box(), page.locator("#content > h2").bounding_box()
+        assert not _overlap(tools, heading), (width, tools, heading)
+    page.set_viewport_size({"width": 1400, "height": 1000})
+
+    # The order list at 1400 px breaks no status, type or tenure in the middle of a word
+    page.goto(f"{live_server.url}/admin/orders/order/")
+    lines_per_cell = page.evaluate(
+        """() => [...document.querySelectorAll(
+              '#result_list td.field-status, #result_list td.field-type, #result_list td.field-tenure')]
+            .map(td => { const r = document.createRange(); r.selectNodeContents(td);
+                         return [td.innerText, new Set([...r.getClientRects()].map(c => Math.round(c.top))).size]; })"""
+    )
+    assert lines_per_cell and all(lines == 1 for _, lines in lines_per_cell), lines_per_cell

@@ -71,7 +71,9 @@ def test_log_format_human_prints_a_short_line_without_json():
     line = log_line_from_a_fresh_process(LOG_FORMAT="human")
 
     assert re.fullmatch(
-        r"\d\d:\d\d:\d\d INFO orders\.provisioning order fulfilled order_id=T2M-LOG-1 sales_order_id=4815", line
+        r"\d\d:\d\d:\d\d [A-Z]{2,5}[+-]?\d* "  # the time and its zone
+        r"INFO orders\.provisioning order fulfilled order_id=T2M-LOG-1 sales_order_id=4815",
+        line,
     ), line
     assert "{" not in line
 

@@ -105,6 +105,10 @@ def test_docs_and_schema_without_a_key_are_the_401_envelope_as_json(client, path
 
     envelope(response, 401, "UNAUTHORIZED")
     assert response["WWW-Authenticate"] == "Bearer"
+    # A person who opened the page in a browser is told where to sign in, and comes back after.
+    body = response.json()
+    assert "/admin/" in body["message"]
+    assert body["details"] == {"signIn": [f"/admin/login/?next={path.split('?')[0]}"]}
 
 
 def test_docs_and_schema_with_a_wrong_key_are_the_401_envelope_as_json(client):
@@ -170,3 +174,13 @@ def test_an_over_long_path_or_query_is_the_414_envelope(api):
     envelope(api.get("/t2mobile/orders/" + "T" * 5000), 414, "URI_TOO_LONG")
     envelope(api.get("/t2mobile/events", {"type": "ORDER_FULFILLED," * 400}), 414, "URI_TOO_LONG")
     assert api.get("/t2mobile/events", {"type": "ORDER_FULFILLED," * 100}).status_code != 414
+
+
+def test_the_docs_sign_in_pointer_brings_staff_back_to_the_docs(client, django_user_model):
+    django_user_model.objects.create_user(username="olu", password="Olu-ops-2026-docs", is_staff=True)
+    sign_in = client.get("/t2mobile/docs/", HTTP_ACCEPT="text/html").json()["details"]["signIn"][0]
+
+    landed = client.post(sign_in, {"username": "olu", "password": "Olu-ops-2026-docs"}, follow=True)
+
+    assert landed.redirect_chain[-1][0] == "/t2mobile/docs/"
+    assert landed.status_code == 200 and b"swagger" in landed.content.lower()

@@ -66,6 +66,22 @@ def test_listed_event_is_the_body_the_receiver_got(api, hooked_partner, receiver
 
 
 @pytest.mark.django_db
+def test_listed_created_at_is_the_signed_bodys_even_at_the_turn_of_a_second(api, hooked_partner, monkeypatch):
+    """The row's time was taken a moment after the body's: across a second's turn the list said
+    10:00:05 for a body signed 10:00:04. The outbox's clock is fixed a microsecond before a turn."""
+    import webhooks.outbox
+
+    moment = timezone.now().replace(microsecond=999_999) - timedelta(seconds=30)
+    monkeypatch.setattr(webhooks.outbox, "timezone", type("FixedClock", (), {"now": staticmethod(lambda: moment)}))
+    event = record(hooked_partner)
+
+    (item,) = api.get(EVENTS).json()["events"]
+
+    assert item["createdAt"] == item["event"]["createdAt"] == event.payload["createdAt"]
+    assert WebhookLog.objects.get(pk=event.pk).created_at == moment
+
+
+@pytest.mark.django_db
 def test_pending_event_shows_its_next_attempt(api, hooked_partner):
     record(hooked_partner)
 
