@@ -5,7 +5,11 @@ multiprocess sum is in tests/faults/test_metrics_multiprocess.py)."""
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from django.test import Client
@@ -21,6 +25,7 @@ from tests.zoho_fixtures import free_port, zoho_sandbox  # noqa: F401
 pytestmark = pytest.mark.django_db
 
 TOKEN = "scrape-secret"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def scrape() -> dict[tuple[str, tuple], float]:
@@ -126,3 +131,22 @@ def test_zoho_unreachable_counts_as_error(settings):
         ZohoClient.from_settings().sales_order_get(salesorder_id="1")
 
     assert value(scrape(), "t2m_zoho_calls_total", endpoint="oauth_token", outcome="error") == before + 1
+
+
+def test_a_multiprocess_directory_named_after_prometheus_client_was_imported_is_refused(tmp_path):
+    """prometheus_client picks its mode at import: a variable set later would leave the process
+    counting alone, unseen by /metrics; the instruments refuse to load instead."""
+    late = (
+        "import os, prometheus_client; "
+        f"os.environ['PROMETHEUS_MULTIPROC_DIR'] = {str(tmp_path)!r}; "
+        "import t2mobile_portal.instruments"
+    )
+    on_time = "import t2mobile_portal.instruments as i; print(i.MULTIPROCESS)"
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "dir")}
+    env_without = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+
+    refused = subprocess.run([sys.executable, "-c", late], cwd=ROOT, env=env_without, capture_output=True, text=True)
+    accepted = subprocess.run([sys.executable, "-c", on_time], cwd=ROOT, env=env, capture_output=True, text=True)
+
+    assert refused.returncode != 0 and "set after prometheus_client was imported" in refused.stderr
+    assert accepted.stdout.strip() == "True" and (tmp_path / "dir").is_dir()
