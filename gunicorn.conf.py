@@ -3,6 +3,8 @@
 import multiprocessing
 import os
 
+from prometheus_client import multiprocess
+
 # Loopback unless told otherwise: only the reverse proxy should reach gunicorn (X-Forwarded-For is
 # believed from TRUSTED_PROXIES only). Set GUNICORN_BIND to the proxy network's address if it is
 # on another host.
@@ -20,3 +22,10 @@ control_socket_disable = True
 # Request lines up to gunicorn's maximum reach Django, which answers an over-long path or query with
 # the partner API's 414 URI_TOO_LONG envelope instead of gunicorn's HTML page.
 limit_request_line = 8190
+
+
+def child_exit(server, worker):
+    """A worker has exited: prometheus_client forgets its live gauges. Its counters' files stay in
+    PROMETHEUS_MULTIPROC_DIR, so /metrics keeps counting what it counted (counters never go down)."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.mark_process_dead(worker.pid)

@@ -26,6 +26,7 @@ from orders.queueing import order_enqueue_on_commit
 from orders.sql import row_insert
 from partners.models import Partner
 from t2mobile_portal import errors
+from t2mobile_portal.instruments import ORDERS_ACCEPTED
 from t2mobile_portal.logging import order_id_var
 
 logger = logging.getLogger(__name__)
@@ -73,7 +74,9 @@ def order_accept(*, partner: Partner, data: dict, idempotency_key: str) -> Order
     row_insert(Fulfilment(order=order, status=Fulfilment.Status.PENDING, next_attempt_at=now))
     order_enqueue_on_commit(order.pk)
     order_id, product_id = order.order_id, order.product_id
+    accepted = ORDERS_ACCEPTED.labels(partner.partner_id)
     transaction.on_commit(lambda: logger.info("order accepted", extra={"order_id": order_id, "product_id": product_id}))
+    transaction.on_commit(accepted.inc)  # counted once committed: a rolled-back order was never accepted
     return order
 
 

@@ -27,6 +27,7 @@ from orders.provisioning import order_provision
 from orders.queueing import queued_marker_clear, queued_marker_set
 from orders.subscriptions import expiry_reminders_send, subscriptions_expire
 from orders.sweeper import orders_redrive_stalled
+from t2mobile_portal.instruments import PROVISIONING_SECONDS
 from t2mobile_portal.times import as_of_parse
 
 logger = logging.getLogger(__name__)
@@ -41,7 +42,8 @@ def provision_order(order_pk: int) -> None:
     soon as it is known, the sales order is looked up by reference before one is created, and the
     sweeper queues the order again once its attempt lease has run out.
     """
-    order_provision(order_pk=order_pk)
+    with PROVISIONING_SECONDS.time():
+        order_provision(order_pk=order_pk)
 
 
 @shared_task(name="orders.redrive_stalled_orders", ignore_result=True)

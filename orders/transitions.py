@@ -19,6 +19,7 @@ from orders.models import Fulfilment, Order
 from orders.provisioners import Licence
 from orders.queueing import order_enqueue_on_commit
 from orders.subscriptions import subscription_open, subscription_renew
+from t2mobile_portal.instruments import ORDERS_FINISHED
 from t2mobile_portal.times import iso_utc
 
 logger = logging.getLogger(__name__)
@@ -107,6 +108,7 @@ def order_fulfil(*, order_pk: int, sales_order: SalesOrder, licence: Licence) ->
             order_event_record(order=order, event_type="SUBSCRIPTION_RENEWED", data=data)
         else:
             order_event_record(order=order, event_type="ORDER_FULFILLED", data=data)
+        transaction.on_commit(ORDERS_FINISHED.labels(order.partner.partner_id, Order.Status.FULFILLED).inc)
     logger.info("order fulfilled", extra={"order_id": order.order_id, "sales_order_id": sales_order.salesorder_id})
     return order
 
@@ -132,6 +134,7 @@ def order_mark_failed(*, order: Order, reason: str, error: str = "") -> Order:
         fulfilment.attempt_running = False
         fulfilment.save(update_fields=["status", "last_error", "next_attempt_at", "attempt_running", "updated_at"])
         order_event_record(order=order, event_type="ORDER_FAILED", data=order_event_data(order))
+        transaction.on_commit(ORDERS_FINISHED.labels(order.partner.partner_id, Order.Status.FAILED).inc)
     logger.warning("order failed", extra={"order_id": order.order_id, "reason": reason})
     return order
 

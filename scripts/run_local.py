@@ -92,8 +92,19 @@ def environment() -> dict[str, str]:
     env.setdefault("ZOHO_ORGANIZATION_ID", "sandbox-org")
     env.setdefault("WEBHOOK_ALLOW_PRIVATE_URLS", "true")
     env.setdefault("LOG_FORMAT", "human")
+    # Every process counts into these files, so the web's /metrics shows the worker's counters too.
+    env.setdefault("PROMETHEUS_MULTIPROC_DIR", str(RUN_DIR / "prometheus"))
     env["PYTHONUNBUFFERED"] = "1"  # each line reaches the prefixing pipe when it is written
     return env
+
+
+def metrics_files_clear(directory: Path) -> None:
+    """Empty the metrics directory before any process starts: the whole service starts here, and the
+    files of the last run's processes would otherwise be summed into this run's counters."""
+    if directory.is_dir():
+        for path in directory.glob("*.db"):
+            path.unlink()
+    directory.mkdir(parents=True, exist_ok=True)
 
 
 def prefix_lines(name: str, stream: BinaryIO | Iterable[bytes], out: TextIO, width: int = NAME_WIDTH) -> None:
@@ -343,6 +354,7 @@ def main() -> int:
         print("make run: " + "; ".join(busy) + " (another make run?)", file=sys.stderr, flush=True)
         return 1
     env = environment()
+    metrics_files_clear(Path(env["PROMETHEUS_MULTIPROC_DIR"]))
     procs = Processes(env)
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)

@@ -10,8 +10,9 @@ import os
 
 import redis
 from celery import Celery
-from celery.signals import task_postrun, task_prerun
+from celery.signals import task_postrun, task_prerun, worker_process_shutdown
 from kombu.transport import redis as kombu_redis
+from prometheus_client import multiprocess
 
 from t2mobile_portal.logging import order_id_var, task_id_var
 
@@ -58,3 +59,11 @@ def _bind_task_id(task_id=None, **_kwargs):
 def _unbind_task_id(**_kwargs):
     task_id_var.set(None)
     order_id_var.set(None)
+
+
+@worker_process_shutdown.connect
+def _forget_live_gauges(pid=None, **_kwargs):
+    """A prefork pool process is exiting: as gunicorn's ``child_exit`` does for a web worker
+    (gunicorn.conf.py). Its counters' files stay in PROMETHEUS_MULTIPROC_DIR."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        multiprocess.mark_process_dead(pid or os.getpid())

@@ -1,112 +1,153 @@
-"""Prometheus metrics at ``/metrics`` (prometheus-client), read from the database at scrape time.
+"""``/metrics``: Prometheus' text format, answered only with ``Authorization: Bearer <METRICS_TOKEN>``
+(404 while the setting is empty).
 
-Figures come from the tables rather than from in-process counters, so every gunicorn worker and
-Celery worker on every machine reports the same numbers without a multiprocess directory. The
-endpoint answers only with ``Authorization: Bearer <METRICS_TOKEN>`` and is 404 when the setting is
-empty.
+Two kinds of figures:
+
+- counters and histograms (``instruments.py``), incremented where each event happens in whichever
+  process it happens in. With ``PROMETHEUS_MULTIPROC_DIR`` set, every process's files in that
+  directory are summed here (prometheus_client's ``MultiProcessCollector``); without it, only this
+  process's own counts are shown, which is right for ``manage.py runserver`` alone and wrong for
+  several gunicorn workers or a separate Celery worker. ``t2m_metrics_multiprocess`` says which.
+- gauges of state, read once per scrape from the database, Redis and the broker (``StateCollector``):
+  orders by status, stuck orders, queue depths, the Zoho budget, endpoints failing or disabled.
 """
 
 from __future__ import annotations
 
 import hmac
-from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Count, DurationField, ExpressionWrapper, F
+from django.db.models import Count, Min
 from django.http import HttpResponse, HttpResponseNotFound
 from django.utils import timezone
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from integrations.zoho.budget import zoho_daily_usage
-from orders.models import Fulfilment, Order
-from t2mobile_portal.health import health_report
-from webhooks.models import WebhookAttempt, WebhookLog
+from orders.models import Order
+from orders.selectors import orders_on_void_sales_orders, stuck_orders
+from t2mobile_portal import instruments
+from t2mobile_portal.health import shared_checks
+from webhooks.models import WebhookEndpointState, WebhookLog
 
-LATENCY_BUCKETS = (1, 2, 5, 10, 30, 60, 300, 900, 3600)
-RECENT = timedelta(hours=24)
+
+def _flag(value) -> int:
+    return 1 if value else 0
 
 
-class GatewayCollector:
+def _gauge(name: str, help_text: str, value: float) -> GaugeMetricFamily:
+    gauge = GaugeMetricFamily(name, help_text)
+    gauge.add_metric([], value)
+    return gauge
+
+
+def _by_status(name: str, help_text: str, model) -> GaugeMetricFamily:
+    gauge = GaugeMetricFamily(name, help_text, labels=["status"])
+    counts = dict(model.objects.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
+    for status in model.Status.values:
+        gauge.add_metric([status], counts.get(status, 0))
+    return gauge
+
+
+class StateCollector:
+    """Gauges read at scrape time: what is true now, whichever process made it so."""
+
     def collect(self):
-        orders = GaugeMetricFamily("t2m_orders", "Orders by status", labels=["status"])
-        counts = dict(Order.objects.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
-        for status in Order.Status.values:
-            orders.add_metric([status], counts.get(status, 0))
-        yield orders
-
-        webhooks = GaugeMetricFamily("t2m_webhook_events", "Webhook events by status", labels=["status"])
-        counts = dict(WebhookLog.objects.values_list("status").annotate(n=Count("id")).values_list("status", "n"))
-        for status in WebhookLog.Status.values:
-            webhooks.add_metric([status], counts.get(status, 0))
-        yield webhooks
-
-        since = timezone.now() - RECENT
-        attempts = GaugeMetricFamily(
-            "t2m_webhook_attempts_24h", "Webhook delivery attempts in the last 24 h by outcome", labels=["outcome"]
+        yield _gauge(
+            "t2m_metrics_multiprocess",
+            "1: counters summed over every process sharing PROMETHEUS_MULTIPROC_DIR; "
+            "0: the variable is unset and the counters are this web process's alone",
+            _flag(instruments.MULTIPROCESS),
         )
-        outcome = {"2xx": 0, "3xx": 0, "4xx": 0, "5xx": 0, "error": 0}
-        by_code = (
-            WebhookAttempt.objects.filter(attempted_at__gte=since)
-            .values_list("status_code")
-            .annotate(n=Count("id"))
-            .values_list("status_code", "n")
+        shared = shared_checks()
+        if shared.queue_depths:  # unknowable under the filesystem broker (make run without Redis)
+            queues = GaugeMetricFamily("t2m_queue_depth", "Jobs waiting in each Celery queue", labels=["queue"])
+            for queue, depth in shared.queue_depths.items():
+                queues.add_metric([queue], depth)
+            yield queues
+        yield _gauge(
+            "t2m_zoho_paused", "1 while Zoho calls are paused (a limit answer, the daily cap)", _flag(shared.zoho_pause)
         )
-        for code, n in by_code:
-            key = f"{code // 100}xx" if code else "error"
-            outcome[key] = outcome.get(key, 0) + n
-        for name, value in outcome.items():
-            attempts.add_metric([name], value)
-        yield attempts
-
-        latency = ExpressionWrapper(F("starts_at") - F("order__created_at"), output_field=DurationField())
-        seconds = [
-            d.total_seconds()
-            for d in Fulfilment.objects.filter(starts_at__gte=since, order__type=Order.Type.NEW)
-            .annotate(latency=latency)
-            .values_list("latency", flat=True)
-            if d is not None
-        ]
-        buckets = [(str(b), sum(1 for s in seconds if s <= b)) for b in LATENCY_BUCKETS] + [("+Inf", len(seconds))]
-        yield HistogramMetricFamily(
-            "t2m_provisioning_latency_seconds_24h",
-            "Accept to fulfilled, orders fulfilled in the last 24 h",
-            buckets=buckets,
-            sum_value=sum(seconds),
+        yield _gauge(
+            "t2m_zoho_credentials_failing",
+            "1 while Zoho refuses our credentials even after a token refresh",
+            _flag(shared.zoho_failing_since is not None),
         )
+        yield _gauge(
+            "t2m_zoho_data_centre_mismatch",
+            "1 while Zoho's token answer names another data centre than ZOHO_API_BASE",
+            _flag(shared.zoho_data_centre_mismatch),
+        )
+        if shared.database:
+            yield from self._tables()
+        yield from self._zoho_budget()
 
-        # One operators' readout per scrape: the shared checks, the queues and the Zoho budget.
-        checks = health_report()["checks"]
-        usage = checks.get("zohoBudget") or zoho_daily_usage()
-        zoho = GaugeMetricFamily("t2m_zoho_calls_today", "Zoho API calls today (against ZOHO_DAILY_LIMIT)")
-        zoho.add_metric([], usage["calls"])
-        yield zoho
-        yield from _operators_figures(checks)
+    @staticmethod
+    def _tables():
+        yield _by_status("t2m_orders", "Orders by status", Order)
+        yield _by_status("t2m_webhook_events", "Webhook events by status", WebhookLog)
+        yield _gauge(
+            "t2m_orders_processing_stuck", "Orders PROCESSING untouched for over 15 minutes", stuck_orders().count()
+        )
+        oldest = Order.objects.filter(status=Order.Status.PROCESSING).aggregate(at=Min("created_at"))["at"]
+        age = (timezone.now() - oldest).total_seconds() if oldest else 0
+        yield _gauge("t2m_orders_processing_oldest_seconds", "Age of the oldest PROCESSING order (0: none)", age)
+        yield _gauge(
+            "t2m_orders_on_void_sales_order",
+            "PROCESSING orders waiting on a Zoho sales order that is void",
+            orders_on_void_sales_orders().count(),
+        )
+        yield _gauge(
+            "t2m_webhook_events_waiting",
+            "Webhook events waiting for a retry",
+            WebhookLog.objects.filter(status=WebhookLog.Status.PENDING, retries__gt=0).count(),
+        )
+        failing = GaugeMetricFamily(
+            "t2m_webhook_endpoint_failing",
+            "1 while the partner's endpoint fails (no success since)",
+            labels=["partner"],
+        )
+        disabled = GaugeMetricFamily(
+            "t2m_webhook_endpoint_disabled", "1 while the partner's endpoint is disabled", labels=["partner"]
+        )
+        states = WebhookEndpointState.objects.values_list("partner__partner_id", "consecutive_failures", "disabled_at")
+        for partner, failures, disabled_at in states.order_by("partner__partner_id"):
+            failing.add_metric([partner], 1 if failures > 0 else 0)
+            disabled.add_metric([partner], 1 if disabled_at is not None else 0)
+        yield failing
+        yield disabled
+
+    @staticmethod
+    def _zoho_budget():
+        try:
+            usage = zoho_daily_usage()
+        except Exception:  # Redis unreachable: the budget is unknown, not zero
+            return
+        yield _gauge("t2m_zoho_daily_limit", "ZOHO_DAILY_LIMIT (0: no limit)", usage["limit"])
+        if usage["limit"]:
+            yield _gauge(
+                "t2m_zoho_budget_remaining_today",
+                "Zoho API calls left today (Africa/Lagos day) under ZOHO_DAILY_LIMIT",
+                max(usage["limit"] - usage["calls"], 0),
+            )
 
 
-def _operators_figures(checks: dict):
-    """The gateway-wide figures of health that partners no longer see (their health is their own)."""
-    for name, key, help_text in (
-        ("t2m_orders_stuck", "stuckOrders", "Orders PROCESSING for over 15 minutes, all partners"),
-        ("t2m_webhook_events_waiting", "webhooksWaiting", "Webhook events due and not yet sent, all partners"),
-    ):
-        if key in checks:
-            gauge = GaugeMetricFamily(name, help_text)
-            gauge.add_metric([], checks[key])
-            yield gauge
-    if isinstance(checks.get("queueDepth"), dict):
-        queues = GaugeMetricFamily("t2m_queue_depth", "Jobs waiting in each Celery queue", labels=["queue"])
-        for queue, depth in checks["queueDepth"].items():
-            queues.add_metric([queue], depth)
-        yield queues
-    for name, up, help_text in (
-        ("t2m_zoho_paused", "zohoPaused" in checks, "1 while Zoho calls are paused (a limit answer, the daily cap)"),
-        ("t2m_zoho_credentials_failing", checks.get("zoho") == "failing", "1 while Zoho refuses our credentials"),
-        ("t2m_zoho_data_centre_mismatch", checks.get("zohoDataCentre") == "mismatch", "1: wrong Zoho data centre"),
-    ):
-        gauge = GaugeMetricFamily(name, help_text)
-        gauge.add_metric([], 1 if up else 0)
-        yield gauge
+class _ThisProcess:
+    """This process's own counters, when there is no multiprocess directory to sum."""
+
+    def collect(self):
+        return instruments.REGISTRY.collect()
+
+
+def metrics_registry() -> CollectorRegistry:
+    registry = CollectorRegistry()
+    if instruments.MULTIPROCESS:
+        MultiProcessCollector(registry, path=instruments.MULTIPROC_DIR)
+    else:
+        registry.register(_ThisProcess())
+    registry.register(StateCollector())
+    return registry
 
 
 def metrics_view(request):
@@ -114,6 +155,4 @@ def metrics_view(request):
     given = request.META.get("HTTP_AUTHORIZATION", "").removeprefix("Bearer ").strip()
     if not token or not hmac.compare_digest(given.encode(), token.encode()):
         return HttpResponseNotFound()
-    registry = CollectorRegistry()
-    registry.register(GatewayCollector())
-    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+    return HttpResponse(generate_latest(metrics_registry()), content_type=CONTENT_TYPE_LATEST)

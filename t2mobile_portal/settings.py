@@ -59,6 +59,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: it counts and times every answer, the other middlewares' own answers too.
+    "t2mobile_portal.instruments.RequestMetricsMiddleware",
     "t2mobile_portal.middleware.RequestIdMiddleware",
     "t2mobile_portal.middleware.PartnerApiGuardMiddleware",
     "django.middleware.security.SecurityMiddleware",

@@ -43,6 +43,7 @@ logger = logging.getLogger(__name__)
 USER_AGENT = "IconTech-Webhooks/1"
 RESPONSE_EXCERPT_BYTES = 2048
 ERROR_MAX_CHARS = 500
+TIMEOUT_PREFIX = "timeout after "  # how an attempt that ran out of time begins its error
 IDLE_SESSIONS_MAX = 32  # sessions kept for reuse per client; more in use at once are closed after
 
 
@@ -315,7 +316,7 @@ class WebhookClient:
     def _send(
         self, *, checked: CheckedUrl, body: bytes, headers: dict, deadline: AttemptDeadline, started: float
     ) -> DeliveryResult:
-        timed_out = f"timeout after {deadline.seconds:g} s"
+        timed_out = f"{TIMEOUT_PREFIX}{deadline.seconds:g} s"
         all_headers = {"content-type": "application/json", "user-agent": USER_AGENT, **headers}
         all_headers["Host"] = checked.host_header
         with self._session(deadline) as session:

@@ -27,6 +27,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from partners.models import Partner
+from t2mobile_portal.instruments import WEBHOOK_DEAD_LETTERS
 from webhooks.dispatch import claim_transaction, dispatch_enqueue, endpoint_slot_take, events_claim_due, lease_end
 from webhooks.models import WebhookLog
 from webhooks.outcomes import DeliveryOutcome, batch_record
@@ -150,7 +151,10 @@ def _take_send_record(
     # Every attempt has ended (WebhookClient.send cuts it) this long before the lease runs out.
     end_by = time.monotonic() + (new_lease - timezone.now()).total_seconds() - RECORD_MARGIN_SECONDS
     target = Target(
-        url=gate.webhook_url, scheme=gate.webhook_scheme, secrets=secrets_active(partner_id=gate.partner_id)
+        url=gate.webhook_url,
+        scheme=gate.webhook_scheme,
+        secrets=secrets_active(partner_id=gate.partner_id),
+        partner=gate.partner_code,
     )
     sent, unsent = batch_send(
         events=events,
@@ -167,6 +171,9 @@ def _take_send_record(
         endpoint_failing=failing,
         dispatch_when_recovered=not drain,  # a drain goes on by itself
     )
+    dead = sum(1 for outcome in record.outcomes.values() if outcome == DeliveryOutcome.FAILED)
+    if dead:
+        WEBHOOK_DEAD_LETTERS.labels(gate.partner_code).inc(dead)
     if unsent and not record.endpoint_failing:
         # Stopped by the lease's window (a slow endpoint) or a pause: a dispatch takes the rest, or,
         # for a paused partner, leaves it.

@@ -48,6 +48,7 @@ class DeliveryGate:
     webhook_url: str = ""
     webhook_scheme: str = ""
     endpoint_disabled: bool = False  # staff must enable it; its events wait
+    partner_code: str = ""  # the partner's partner_id, the metrics' label
 
     def endpoint_busy(self, *, now: datetime, held: datetime | None = None) -> bool:
         busy_until = self.endpoint_busy_until
@@ -66,13 +67,16 @@ def delivery_gate(*, log_pk: int) -> DeliveryGate | None:
             "partner__webhook_url",
             "partner__webhook_scheme",
             "partner__webhook_endpoint_state__disabled_at",
+            "partner__partner_id",
         )
         .first()
     )
     if row is None:
         return None
-    status, partner_id, paused, failures, busy_until, url, scheme, disabled_at = row
-    return DeliveryGate(status, partner_id, paused, failures or 0, busy_until, url, scheme, disabled_at is not None)
+    status, partner_id, paused, failures, busy_until, url, scheme, disabled_at, code = row
+    return DeliveryGate(
+        status, partner_id, paused, failures or 0, busy_until, url, scheme, disabled_at is not None, code
+    )
 
 
 def partners_with_due_events(*, now: datetime) -> QuerySet[Partner]:

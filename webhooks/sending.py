@@ -31,7 +31,8 @@ from datetime import datetime
 from django.conf import settings
 from django.utils import timezone
 
-from webhooks.client import CheckedUrl, DeliveryResult, WebhookClient
+from t2mobile_portal.instruments import webhook_attempt_count
+from webhooks.client import TIMEOUT_PREFIX, CheckedUrl, DeliveryResult, WebhookClient
 from webhooks.signing import signature_headers
 
 HTTP_GONE = 410
@@ -74,6 +75,7 @@ class Target:
     url: str
     scheme: str
     secrets: Sequence[str]
+    partner: str = ""  # the partner's partner_id, the metrics' label
 
 
 def batch_send(
@@ -119,6 +121,12 @@ def batch_send(
                 )
                 result = _client.send(
                     checked=checked, body=event.body.encode("utf-8"), headers=headers, seconds=min(timeout, left)
+                )
+                webhook_attempt_count(
+                    partner=target.partner,
+                    status_code=result.status_code,
+                    timed_out=result.error.startswith(TIMEOUT_PREFIX),
+                    seconds=result.duration_ms / 1000,
                 )
             attempt = Sent(event=event, started_at=started_at, result=result)
             with lock:

@@ -31,6 +31,7 @@ from integrations.zoho.errors import (
     error_from_exception,
     token_error_from_response,
 )
+from t2mobile_portal.instruments import zoho_call_count
 
 logger = logging.getLogger(__name__)
 
@@ -195,7 +196,9 @@ class ZohoOAuth:
                 timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
             )
         except requests.RequestException as exc:
+            zoho_call_count(endpoint="oauth_token", timed_out=isinstance(exc, requests.Timeout))
             raise error_from_exception(exc) from exc
+        zoho_call_count(endpoint="oauth_token", status_code=response.status_code)
         error = token_error_from_response(response)
         if error is not None:
             if isinstance(error, ZohoAuthError):

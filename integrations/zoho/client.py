@@ -61,6 +61,7 @@ from integrations.zoho.values import (
     sales_order_from_body,
     sales_order_from_zoho,
 )
+from t2mobile_portal.instruments import zoho_call_count, zoho_endpoint
 
 logger = logging.getLogger(__name__)
 
@@ -128,7 +129,9 @@ class ZohoClient(ZohoOAuth):
                         timeout=(CONNECT_TIMEOUT, READ_TIMEOUT),
                     )
                 except requests.RequestException as exc:
+                    zoho_call_count(endpoint=zoho_endpoint(path), timed_out=isinstance(exc, requests.Timeout))
                     raise error_from_exception(exc) from exc
+            zoho_call_count(endpoint=zoho_endpoint(path), status_code=response.status_code)
             error = error_from_response(response)
             if error is None:
                 try:
