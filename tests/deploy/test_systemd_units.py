@@ -19,6 +19,8 @@ from scripts.procfile import process_argv, procfile
 ROOT = Path(__file__).resolve().parents[2]
 UNITS = ROOT / "deploy" / "systemd"
 VENV_BIN = "/opt/t2mobile/venv/bin"
+BACKUP_UNITS = sorted((ROOT / "deploy" / "backup").glob("t2mobile-backup.*"))
+BACKUP_SCRIPT = "/opt/t2mobile/app/deploy/backup/backup.sh"
 LONG_RUNNING = [name for name in procfile() if name != "release"]
 
 
@@ -107,16 +109,21 @@ def test_the_procfile_has_a_unit_for_every_process_and_no_unit_is_left_over():
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
 def test_systemd_analyze_verify_finds_nothing(tmp_path):
-    # verify insists that each command exists: stand-ins for the venv's, everything else as it is
+    # verify insists that each command exists: stand-ins for the venv's and the backup script's
+    assert [path.name for path in BACKUP_UNITS] == ["t2mobile-backup.service", "t2mobile-backup.timer"]
     venv_bin = tmp_path / "venv" / "bin"
     venv_bin.mkdir(parents=True)
     for program in ("python", "gunicorn", "celery"):
         (venv_bin / program).write_text("#!/bin/sh\n")
         (venv_bin / program).chmod(0o755)
+    backup = tmp_path / "backup.sh"
+    backup.write_text("#!/bin/sh\n")
+    backup.chmod(0o755)
     copies = tmp_path / "units"
     copies.mkdir()
-    for path in UNITS.iterdir():
-        (copies / path.name).write_text(path.read_text().replace(VENV_BIN, str(venv_bin)))
+    for path in [*UNITS.iterdir(), *BACKUP_UNITS]:
+        text = path.read_text().replace(VENV_BIN, str(venv_bin)).replace(BACKUP_SCRIPT, str(backup))
+        (copies / path.name).write_text(text)
     verified = subprocess.run(
         ["systemd-analyze", "verify", *sorted(str(path) for path in copies.iterdir())],
         capture_output=True,
