@@ -104,7 +104,20 @@ def test_stop_timeouts_leave_room_for_a_graceful_stop():
 
 def test_the_procfile_has_a_unit_for_every_process_and_no_unit_is_left_over():
     units = {path.name for path in UNITS.iterdir()}
-    assert units == {f"t2mobile-{name}.service" for name in procfile()} | {"t2mobile.target"}
+    extra = {"t2mobile.target", "t2mobile-metrics-dir.service"}
+    assert units == {f"t2mobile-{name}.service" for name in procfile()} | extra
+
+
+@pytest.mark.parametrize("name", LONG_RUNNING)
+def test_every_process_counts_into_the_one_metrics_directory_the_gateway_start_empties(name):
+    options, head = service(name), unit(UNITS / f"t2mobile-{name}.service")["Unit"]
+    assert "PROMETHEUS_MULTIPROC_DIR=/run/t2mobile-metrics" in options["Environment"]
+    assert options["ReadWritePaths"] == ["/run/t2mobile-metrics"]  # ProtectSystem=strict otherwise
+    assert "t2mobile-metrics-dir.service" in words(head["Requires"]) + words(head["After"])
+    directory = unit(UNITS / "t2mobile-metrics-dir.service")
+    assert directory["Service"]["RuntimeDirectory"] == ["t2mobile-metrics"]
+    assert directory["Service"]["RemainAfterExit"] == ["yes"]  # one process's restart keeps it
+    assert directory["Unit"]["PartOf"] == ["t2mobile.target"]  # the gateway's restart empties it
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
