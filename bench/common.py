@@ -25,6 +25,17 @@ def admin_sql(sql: str) -> None:
         conn.execute(sql)
 
 
+def redis_flush(url: str) -> None:
+    """Empty every Redis database the service derives from ``url``: broker, cache and limits."""
+    import redis
+
+    from t2mobile_portal.redis_roles import redis_role_urls
+
+    for role_url in redis_role_urls(url).values():
+        with redis.Redis.from_url(role_url) as client:
+            client.flushdb()
+
+
 def service_env(*, database: str, redis_url: str, **overrides: str) -> dict[str, str]:
     """This process's environment plus the production settings on ``database`` and ``redis_url``."""
     env = dict(os.environ)

@@ -55,7 +55,7 @@ import redis
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import PG, ROOT, admin_sql, free_port, goal_line, service_env  # noqa: E402
+from bench.common import PG, ROOT, admin_sql, free_port, goal_line, redis_flush, service_env  # noqa: E402
 from integrations.zoho.sandbox_state import DEMO_ITEMS  # noqa: E402
 from scripts.procfile import process_argv  # noqa: E402
 
@@ -403,7 +403,7 @@ def main() -> None:
     if broker.dbsize():
         raise SystemExit(f"{REDIS} holds keys: another run may be using it; set BENCH_E2E_REDIS to a free db")
     try:
-        broker.flushdb()
+        redis_flush(REDIS)
         admin_sql(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
         admin_sql(f"CREATE DATABASE {DB}")
         py = sys.executable
@@ -521,7 +521,7 @@ def main() -> None:
         procs.stop_all()
         receiver.close()
         try:
-            broker.flushdb()
+            redis_flush(REDIS)
         except redis.RedisError:
             pass
         admin_sql(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")

@@ -28,10 +28,9 @@ import uuid
 from pathlib import Path
 
 import psycopg
-import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import PG, ROOT, admin_sql, goal_line, service_env  # noqa: E402
+from bench.common import PG, ROOT, admin_sql, goal_line, redis_flush, service_env  # noqa: E402
 from scripts.procfile import process_argv  # noqa: E402
 
 DB = os.environ.get("BENCH_INTAKE_DB", "bench_intake")
@@ -178,7 +177,7 @@ def main() -> None:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=20)
         admin_sql(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
-        redis.Redis.from_url(env()["REDIS_URL"]).flushdb()
+        redis_flush(env()["REDIS_URL"])
     load_at_end = os.getloadavg()[0]
     workers = env().get("WEB_CONCURRENCY", str(os.cpu_count() * 2 + 1))
     threads = env().get("GUNICORN_THREADS", "1")

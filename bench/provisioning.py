@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import ROOT, admin_sql, free_port, service_env  # noqa: E402
+from bench.common import ROOT, admin_sql, free_port, redis_flush, service_env  # noqa: E402
 from scripts.procfile import process_argv  # noqa: E402
 
 DB = "bench_provisioning"
@@ -65,7 +65,6 @@ def bench_mode(*, mode: str, args, window: float) -> dict[str, float]:
     from django.conf import settings
 
     django.setup()
-    import redis
     from django.db.models import Count, Q
 
     from catalogue.services import catalogue_sync
@@ -78,7 +77,7 @@ def bench_mode(*, mode: str, args, window: float) -> dict[str, float]:
     # django.setup() runs once per process: point this process's settings at this mode's sandbox.
     settings.ZOHO_ACCOUNTS_URL, settings.ZOHO_API_BASE = env["ZOHO_ACCOUNTS_URL"], env["ZOHO_API_BASE"]
     settings.ZOHO_CUSTOMER_MODE = mode
-    redis.Redis.from_url(REDIS).flushdb()
+    redis_flush(REDIS)
     sandbox = ZohoSandbox(port=port, rate_limit=100, window=window, max_inflight=10).start()
     worker = None
     per_order: dict[str, float] = {}

@@ -28,7 +28,7 @@ from pathlib import Path
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench.common import PG, ROOT, admin_sql, service_env  # noqa: E402
+from bench.common import PG, ROOT, admin_sql, redis_flush, service_env  # noqa: E402
 
 DB = "bench_reminders"
 REDIS = "redis://127.0.0.1:6379/7"
@@ -256,7 +256,7 @@ def main() -> None:
         ok = first["seconds"] <= GOAL_SECONDS and first["maxrss_mb"] <= GOAL_MB
         print(f"goal ≤ {GOAL_SECONDS} s and ≤ {GOAL_MB} MB: {'met' if ok else 'NOT met'}")
     finally:
-        broker.flushdb()
+        redis_flush(REDIS)
         broker.close()
         if not args.keep:
             admin_sql(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")

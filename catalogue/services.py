@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
@@ -25,6 +24,7 @@ from catalogue.selectors import catalogue_invalidate
 from integrations.zoho.client import ZohoClient, zoho_client, zoho_day_zone_refresh
 from integrations.zoho.errors import ZohoError
 from integrations.zoho.values import Item
+from t2mobile_portal.redis_roles import limits
 
 logger = logging.getLogger(__name__)
 
@@ -114,13 +114,13 @@ def _product_upsert(item: Item, counts: _Counts) -> bool:
 def catalogue_sync(*, client: ZohoClient | None = None) -> CatalogueSync:
     """Refresh the local catalogue from Zoho; the returned row says what changed or why it failed."""
     owner = uuid.uuid4().hex
-    if not cache.add(CATALOGUE_SYNC_LOCK_KEY, owner, timeout=CATALOGUE_SYNC_LOCK_SECONDS):
+    if not limits.add(CATALOGUE_SYNC_LOCK_KEY, owner, timeout=CATALOGUE_SYNC_LOCK_SECONDS):
         raise CatalogueSyncBusy("a catalogue sync is already running")
     try:
         return _catalogue_sync(client=client or zoho_client())
     finally:
-        if cache.get(CATALOGUE_SYNC_LOCK_KEY) == owner:
-            cache.delete(CATALOGUE_SYNC_LOCK_KEY)
+        if limits.get(CATALOGUE_SYNC_LOCK_KEY) == owner:
+            limits.delete(CATALOGUE_SYNC_LOCK_KEY)
 
 
 def _catalogue_sync(*, client: ZohoClient) -> CatalogueSync:

@@ -12,11 +12,11 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import transaction
 from django.db.models import F
 
 from orders.models import Fulfilment
+from t2mobile_portal.redis_roles import limits
 
 logger = logging.getLogger(__name__)
 
@@ -69,13 +69,13 @@ def order_enqueue_on_commit(order_pk: int, *, countdown: float | None = None) ->
 
 def queued_marker_set(order_pk: int) -> None:
     try:
-        cache.set(QUEUED_MARKER_KEY.format(order_pk=order_pk), 1, timeout=QUEUED_MARKER_SECONDS)
+        limits.set(QUEUED_MARKER_KEY.format(order_pk=order_pk), 1, timeout=QUEUED_MARKER_SECONDS)
     except Exception:  # Redis down: the sweeper simply queues again
         logger.debug("queued marker not set")
 
 
 def queued_marker_clear(order_pk: int) -> None:
     try:
-        cache.delete(QUEUED_MARKER_KEY.format(order_pk=order_pk))
+        limits.delete(QUEUED_MARKER_KEY.format(order_pk=order_pk))
     except Exception:
         logger.debug("queued marker not cleared")

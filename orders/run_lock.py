@@ -11,8 +11,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
-from django.core.cache import cache
 from django.db import connection
+
+from t2mobile_portal.redis_roles import limits
 
 #: A running attempt pushes ``next_attempt_at`` this far ahead: if its worker dies, the sweeper
 #: queues the order again after this.
@@ -58,9 +59,9 @@ def provisioning_lock(order_pk: int) -> Iterator[bool]:
         return
     # SQLite (``make run`` without PostgreSQL): a cache lock with the lease as its lifetime.
     lock_key = f"provisioning:lock:{order_pk}"
-    held = cache.add(lock_key, 1, timeout=int(RUNNING_LEASE.total_seconds()))
+    held = limits.add(lock_key, 1, timeout=int(RUNNING_LEASE.total_seconds()))
     try:
         yield held
     finally:
         if held:
-            cache.delete(lock_key)
+            limits.delete(lock_key)

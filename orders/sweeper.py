@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 
-from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Min, Q
 from django.utils import timezone
@@ -20,6 +19,7 @@ from orders.models import Fulfilment, Order
 from orders.provisioning import dead_attempts_settle
 from orders.queueing import QUEUED_MARKER_KEY, SWEEP_GRACE, order_enqueue_on_commit, provisioning_jobs_waiting
 from orders.run_lock import orders_locked
+from t2mobile_portal.redis_roles import limits
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def orders_redrive_stalled(*, now=None, batch_size: int = SWEEP_BATCH_SIZE) -> i
                 break
             try:
                 keys = [QUEUED_MARKER_KEY.format(order_pk=o) for _, o in rows]
-                markers = cache.get_many(keys) if believe_markers else {}
+                markers = limits.get_many(keys) if believe_markers else {}
             except Exception:
                 markers = {}
             # Every row seen gets a fresh grace period; only those without a queued job are queued.

@@ -20,11 +20,11 @@ import time
 
 import redis
 from django.conf import settings
-from django.core.cache import cache
 from rest_framework.throttling import BaseThrottle
 
 from t2mobile_portal.outage import redis_breaker, redis_client
 from t2mobile_portal.rates import Rate
+from t2mobile_portal.redis_roles import limits
 
 logger = logging.getLogger(__name__)
 
@@ -70,8 +70,8 @@ class FixedWindowCounter:
         """Count one request in this window (across processes while Redis answers); the new count."""
         client = redis_client()
         if client is None:
-            cache.add(self.key, 0, timeout=self.window + 1)
-            return cache.incr(self.key)
+            limits.add(self.key, 0, timeout=self.window + 1)
+            return limits.incr(self.key)
         if redis_breaker.available():
             try:
                 pipe = client.pipeline(transaction=False)

@@ -134,6 +134,8 @@ def overview_figures(now=None) -> dict[str, list[Figure]]:
 
 def _zoho_budget_figure() -> Figure:
     usage = zoho_daily_usage()
+    if usage["scope"] == "per process":  # no shared Redis: this process's own count says nothing
+        return Figure("Zoho API calls today", "counted per process (no REDIS_URL): not shown here")
     share = int(usage["share"] * 100)
     return Figure("Zoho API calls today", f"{usage['calls']} of {usage['limit']} ({share} %)", alert=usage["warning"])
 

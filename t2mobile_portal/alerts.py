@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.mail import mail_admins
 from django.db.models import Count, Exists, OuterRef
 from django.urls import reverse
@@ -30,6 +29,7 @@ from integrations.zoho.budget import zoho_daily_usage
 from orders.models import Order
 from orders.selectors import orders_on_void_sales_orders
 from t2mobile_portal.admin_display import changelist_url
+from t2mobile_portal.redis_roles import limits
 from webhooks.models import WebhookAttempt, WebhookEndpointState, WebhookLog
 
 logger = logging.getLogger(__name__)
@@ -242,7 +242,7 @@ def staff_alerts_send(now: datetime | None = None) -> dict:
         return result
     for alert in alerts:
         try:
-            first = cache.add(f"alerts:mailed:{alert.key}", 1, timeout=MAIL_THROTTLE_SECONDS)
+            first = limits.add(f"alerts:mailed:{alert.key}", 1, timeout=MAIL_THROTTLE_SECONDS)
         except Exception:
             logger.warning("alerts: the cache is unreachable, no alert mailed (the admin overview shows them)")
             result["cacheUnreachable"] = True

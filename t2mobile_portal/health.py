@@ -36,6 +36,7 @@ from orders.selectors import stuck_orders
 from partners.models import Partner
 from t2mobile_portal.celery import app
 from t2mobile_portal.openapi import error_responses
+from t2mobile_portal.redis_roles import limits
 from t2mobile_portal.times import iso_utc
 from webhooks.models import WebhookEndpointState, WebhookLog
 
@@ -55,9 +56,13 @@ def _database_ok() -> bool:
 
 
 def _cache_ok() -> bool:
+    """Both caches answer: the cache role's and the limits' (``t2mobile_portal/redis_roles.py``)."""
     try:
-        cache.set("health:ping", "1", 10)
-        return cache.get("health:ping") == "1"
+        for store in (cache, limits):
+            store.set("health:ping", "1", 10)
+            if store.get("health:ping") != "1":
+                return False
+        return True
     except Exception:
         logger.warning("health: cache unreachable")
         return False
@@ -88,7 +93,7 @@ def _zoho_auth_failing_since() -> float | None:
 def _zoho_data_centre_mismatch() -> bool:
     """The last token answer's ``api_domain`` is not the host of ZOHO_API_BASE (the wrong data centre)."""
     try:
-        return cache.get(DATA_CENTRE_MISMATCH_KEY) is not None
+        return limits.get(DATA_CENTRE_MISMATCH_KEY) is not None
     except Exception:
         return False
 
@@ -97,7 +102,7 @@ def _zoho_data_centre_mismatch() -> bool:
 class SharedChecks:
     """What every partner shares: the database, the cache, the broker (with its queue depths) and
     Zoho (refusing our credentials, paused, or answering from another data centre). Zoho's state is
-    kept in the cache, so while the cache is down it reads as fine."""
+    kept in the limits cache, so while Redis is down it reads as fine."""
 
     database: bool
     cache: bool

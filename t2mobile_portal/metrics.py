@@ -125,7 +125,13 @@ class StateCollector:
         except Exception:  # Redis unreachable: the budget is unknown, not zero
             return
         yield _gauge("t2m_zoho_daily_limit", "ZOHO_DAILY_LIMIT (0: no limit)", usage["limit"])
-        if usage["limit"]:
+        shared = usage["scope"] == "all processes"
+        yield _gauge(
+            "t2m_zoho_usage_shared",
+            "1 when the day's Zoho calls are counted for every process (Redis); 0: per process, no budget figure",
+            int(shared),
+        )
+        if usage["limit"] and shared:  # a per-process count would read as a false, nearly full budget
             yield _gauge(
                 "t2m_zoho_budget_remaining_today",
                 "Zoho API calls left today (Africa/Lagos day) under ZOHO_DAILY_LIMIT",

@@ -5,8 +5,8 @@ this process, the database), so that an unreachable Redis (a connect timeout, no
 connection) does not add seconds to every request. The first failure is logged as a warning, and
 again at most once per ``warn_every_seconds`` while the outage lasts.
 
-``redis_client()`` is the one direct Redis client of a process (rate-limit counters, webhook
-slots); the cache and the broker have their own.
+``redis_client()`` is the one direct Redis client of a process for the limits role (rate-limit
+counters, webhook slots: ``REDIS_LIMITS_URL``); the cache and the broker have their own.
 """
 
 from __future__ import annotations
@@ -46,14 +46,14 @@ class OutageBreaker:
             logger.warning("%s unreachable (%s): %s until it answers", self.name, type(exc).__name__, fallback)
 
 
-#: The one Redis of this process: cache, rate-limit counters and broker share it.
+#: The one Redis of this process: cache, limits and broker are databases of one server by default.
 redis_breaker = OutageBreaker("Redis")
 
 
 @functools.cache
 def redis_client() -> redis.Redis | None:
     """One Redis client per process for the rate-limit counters and the webhook slots (None without
-    REDIS_URL: the local cache)."""
-    if not settings.REDIS_URL:
+    REDIS_URL: the in-process limits cache)."""
+    if not settings.REDIS_LIMITS_URL:
         return None
-    return redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
+    return redis.Redis.from_url(settings.REDIS_LIMITS_URL, socket_connect_timeout=2, socket_timeout=2)

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import environ
 
+from t2mobile_portal.redis_roles import redis_caches, redis_role_urls
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -108,18 +110,21 @@ if env("TEST_DATABASE_NAME", default=""):
     DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Broker, cache and limits on database numbers n, n+1, n+2 of REDIS_URL's Redis, so that clearing
+# the cache never drops a queued job nor resets a limit (t2mobile_portal/redis_roles.py).
 REDIS_URL = env("REDIS_URL", default="")
-if REDIS_URL:
-    CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
-            "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="t2m"),
-            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
-        }
-    }
-else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+_redis = redis_role_urls(
+    REDIS_URL,
+    broker=env("CELERY_BROKER_URL", default=""),
+    cache=env("REDIS_CACHE_URL", default=""),
+    limits=env("REDIS_LIMITS_URL", default=""),
+)
+REDIS_CACHE_URL = _redis["cache"]
+REDIS_LIMITS_URL = _redis["limits"]
+CACHES = redis_caches(
+    cache_url=REDIS_CACHE_URL, limits_url=REDIS_LIMITS_URL, key_prefix=env("CACHE_KEY_PREFIX", default="t2m")
+)
+RATELIMIT_USE_CACHE = "limits"  # django-ratelimit (the admin login)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -243,7 +248,7 @@ METRICS_TOKEN = env("METRICS_TOKEN", default="")
 # transport in ``.run/broker``.
 _BROKER_DIR = BASE_DIR / ".run" / "broker"
 # "localhost" is only a name (the files are local): without one kombu warns on every publish.
-CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://localhost/")
+CELERY_BROKER_URL = _redis["broker"] or "filesystem://localhost/"
 CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
 if CELERY_BROKER_URL.startswith("redis"):
     CELERY_BROKER_TRANSPORT_OPTIONS = {

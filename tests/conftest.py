@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 from catalogue.models import Product
 from partners.models import Partner
 from partners.services import api_key_create
+from t2mobile_portal.redis_roles import redis_caches, redis_role_urls
 from tests.factories import ProductFactory
 from tests.zoho_fixtures import MAIL_LITE
 
@@ -20,11 +21,52 @@ from tests.zoho_fixtures import MAIL_LITE
 ThreadedWSGIServer.request_queue_size = 128
 
 
+def role_clients() -> dict[str, redis.Redis]:
+    """A client per Redis role of the settings (broker, cache, limits: three databases by default)."""
+    urls = {
+        "broker": settings.CELERY_BROKER_URL,
+        "cache": settings.REDIS_CACHE_URL,
+        "limits": settings.REDIS_LIMITS_URL,
+    }
+    return {role: redis.Redis.from_url(url) for role, url in urls.items()}
+
+
+def caches_on(url: str, *, timeout: float = 2) -> dict:
+    """``CACHES`` with both aliases (cache and limits) on the databases ``url`` yields, as in production."""
+    urls = redis_role_urls(url)
+    caches = redis_caches(cache_url=urls["cache"], limits_url=urls["limits"])
+    for config in caches.values():
+        config["OPTIONS"] = {"socket_connect_timeout": timeout, "socket_timeout": timeout}
+    return caches
+
+
+def point_redis_roles_at(settings, url: str, *, timeout: float = 2) -> None:
+    """Point the cache, the limits and their direct clients at the Redis ``url`` (the broker is
+    Celery's: ``tests.zoho_fixtures.point_celery_at``)."""
+    from t2mobile_portal.outage import redis_client
+
+    urls = redis_role_urls(url)
+    settings.REDIS_URL, settings.REDIS_CACHE_URL, settings.REDIS_LIMITS_URL = url, urls["cache"], urls["limits"]
+    settings.CACHES = caches_on(url, timeout=timeout)
+    redis_client.cache_clear()
+
+
 @pytest.fixture(autouse=True)
 def clean_redis():
-    """Each test starts with an empty Redis database: no rate-limit counts, cache or queued jobs."""
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    client.flushdb()
+    """Each test starts with every Redis role's database empty: no queued jobs, cache, rate-limit
+    counts, locks or leases. The client given is the broker's (its queues are lists named after them)."""
+    clients = role_clients()
+    for client in clients.values():
+        client.flushdb()
+    yield clients["broker"]
+    for client in clients.values():
+        client.close()
+
+
+@pytest.fixture
+def limits_redis(clean_redis):
+    """The limits role's database (rate-limit counters, slots, locks, the Zoho budget, alert throttles)."""
+    client = redis.Redis.from_url(settings.REDIS_LIMITS_URL)
     yield client
     client.close()
 

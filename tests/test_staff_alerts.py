@@ -24,19 +24,14 @@ from t2mobile_portal.alerts import active_alerts, staff_alerts_send
 from t2mobile_portal.celery import app
 from t2mobile_portal.tasks import send_staff_alerts
 from tests.admin.conftest import staff_client
+from tests.conftest import caches_on
 from tests.factories import OrderFactory, PartnerFactory, WebhookSecretFactory
 from webhooks.models import WebhookAttempt, WebhookEndpointState, WebhookLog
 
 pytestmark = pytest.mark.django_db
 
 ADMINS = [("Ops", "ops@example.com")]
-REDIS_DOWN = {
-    "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": "redis://127.0.0.1:1/0",
-        "OPTIONS": {"socket_connect_timeout": 0.2, "socket_timeout": 0.2},
-    }
-}
+REDIS_DOWN = caches_on("redis://127.0.0.1:1/0", timeout=0.2)
 
 
 @pytest.fixture(autouse=True)
@@ -79,10 +74,10 @@ def endpoint_disabled(partner, reason=WebhookEndpointState.DisabledReason.GONE) 
 
 def zoho_refusing_for(minutes: float) -> None:
     """Zoho refuses our credentials (as the client records it), since ``minutes`` ago."""
-    from django.core.cache import cache
+    from t2mobile_portal.redis_roles import limits
 
     auth_backoff_record(ZohoAuthError("token refresh failed: invalid_client"))
-    cache.set(AUTH_FAILING_SINCE_KEY, time.time() - minutes * 60, timeout=None)
+    limits.set(AUTH_FAILING_SINCE_KEY, time.time() - minutes * 60, timeout=None)
 
 
 def run_task_twice() -> list[dict]:
@@ -116,7 +111,7 @@ def test_nothing_active_sends_no_mail(partner):
     assert result == {"active": [], "mailed": [], "alreadyMailed": []}
 
 
-def test_a_second_run_within_the_hour_sends_nothing_and_the_mark_lasts_an_hour(partner, clean_redis):
+def test_a_second_run_within_the_hour_sends_nothing_and_the_mark_lasts_an_hour(partner, limits_redis):
     stuck_order(partner)
     staff_alerts_send()
 
@@ -124,7 +119,7 @@ def test_a_second_run_within_the_hour_sends_nothing_and_the_mark_lasts_an_hour(p
 
     assert len(mail.outbox) == 1
     assert result["alreadyMailed"] == ["orders-stuck"]
-    assert 3500 < clean_redis.ttl("t2m:1:alerts:mailed:orders-stuck") <= 3600
+    assert 3500 < limits_redis.ttl("t2m:1:alerts:mailed:orders-stuck") <= 3600
 
 
 def test_a_condition_that_clears_and_returns_within_the_hour_is_not_mailed_again(partner):

@@ -18,6 +18,7 @@ from django.db import connection
 
 from integrations.zoho.sandbox import SANDBOX_REFRESH_TOKEN, ZohoSandbox
 from integrations.zoho.sandbox_state import DEMO_ITEMS
+from t2mobile_portal.redis_roles import ROLE_OFFSETS
 
 # The sandbox's demo catalogue, whose one home is integrations/zoho/sandbox_state.py, by name: the tests'
 # product (tests/conftest.py) is Zoho Mail Lite, as in `make run`; the catalogue tests use the others.
@@ -143,8 +144,9 @@ class PrivateRedis:
             self.process.wait(timeout=10)
             self.process = None
 
-    def client(self) -> redis.Redis:
-        return redis.Redis(port=self.port, socket_connect_timeout=0.2)
+    def client(self, role: str = "broker") -> redis.Redis:
+        """A client of one role's database (``url`` is database 0: broker 0, cache 1, limits 2)."""
+        return redis.Redis(port=self.port, db=ROLE_OFFSETS[role], socket_connect_timeout=0.2)
 
 
 def _pings(client: redis.Redis) -> bool:

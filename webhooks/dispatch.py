@@ -17,11 +17,11 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
 from partners.models import Partner
+from t2mobile_portal.redis_roles import limits
 from webhooks.models import WebhookEndpointState, WebhookLog
 from webhooks.selectors import events_due, partners_with_due_events
 from webhooks.tasks import deliver_due_webhooks, deliver_webhook
@@ -145,7 +145,7 @@ def events_dispatch_due(*, partner: Partner | None = None, now: datetime | None 
 def _dispatch_started(*, partner_pk: int) -> None:
     """A queued dispatch runs now: the next one may be queued."""
     try:
-        cache.delete(_dispatch_queued_key(partner_pk))
+        limits.delete(_dispatch_queued_key(partner_pk))
     except Exception as exc:  # the key expires by itself
         logger.warning("webhook dispatch marker not cleared: %s", type(exc).__name__)
 
@@ -158,7 +158,7 @@ def dispatch_enqueue(*, partner_pk: int, countdown: float) -> bool:
     """Queue ``webhooks.deliver_due_webhooks`` for one partner (on the default queue, so that it does
     not wait behind the ``webhooks`` backlog); at most one pending per partner at a time."""
     try:
-        if not cache.add(_dispatch_queued_key(partner_pk), 1, timeout=countdown + 30):
+        if not limits.add(_dispatch_queued_key(partner_pk), 1, timeout=countdown + 30):
             return False
         deliver_due_webhooks.apply_async(kwargs={"partner_pk": partner_pk}, countdown=countdown or None)
     except Exception as exc:  # cache or broker down: the periodic sweep dispatches within a minute

@@ -4,7 +4,7 @@ credentials' back-off, and the marks health reads.
 ``ZohoOAuth`` is the half of ``ZohoClient`` that holds one set of credentials, the
 ``requests.Session`` every call of the client goes through, and the access token. The access token
 lives in the shared cache until a minute before it expires. One process at a time refreshes it (a
-cache lock, ``cache.add``); the others wait for its result. Zoho allows only ten access tokens per
+lock in the limits cache, ``limits.add``); the others wait for its result. Zoho allows only ten access tokens per
 refresh token in ten minutes and then blocks the rest of the window, so when Zoho refuses our
 credentials (a failed refresh, or a 401 that survives a fresh token) every worker waits out one
 shared back-off before the next token request: 2 minutes, doubling to 10, and 10 minutes after an
@@ -32,6 +32,7 @@ from integrations.zoho.errors import (
     token_error_from_response,
 )
 from t2mobile_portal.instruments import zoho_call_count
+from t2mobile_portal.redis_roles import limits
 
 logger = logging.getLogger(__name__)
 
@@ -76,9 +77,9 @@ def data_centre_check(*, api_domain: str, api_base: str) -> bool:
     matches = origin(domain) == origin(base)
     try:  # health's mark only: a cache that is down must not fail the token that just worked
         if matches:
-            cache.delete(DATA_CENTRE_MISMATCH_KEY)
+            limits.delete(DATA_CENTRE_MISMATCH_KEY)
         else:
-            cache.set(DATA_CENTRE_MISMATCH_KEY, 1, timeout=DATA_CENTRE_MISMATCH_SECONDS)
+            limits.set(DATA_CENTRE_MISMATCH_KEY, 1, timeout=DATA_CENTRE_MISMATCH_SECONDS)
     except Exception:
         logger.debug("zoho data centre mark not written")
     if matches:
@@ -95,14 +96,14 @@ def data_centre_check(*, api_domain: str, api_base: str) -> bool:
 
 def auth_failing_mark(error: ZohoError) -> None:
     """Zoho refused our credentials: health says so until a token refresh works (or 15 minutes)."""
-    cache.set(AUTH_FAILING_KEY, error.message[:200], timeout=AUTH_FAILING_SECONDS)
-    cache.add(AUTH_FAILING_SINCE_KEY, time.time(), timeout=None)
+    limits.set(AUTH_FAILING_KEY, error.message[:200], timeout=AUTH_FAILING_SECONDS)
+    limits.add(AUTH_FAILING_SINCE_KEY, time.time(), timeout=None)
 
 
 def auth_backoff_record(error: ZohoError) -> float:
     """Every worker waits this many seconds before the next token request (shared in the cache):
     2 minutes after the first refusal, doubling to 10; 10 minutes after ``Access Denied``."""
-    previous = cache.get(AUTH_BACKOFF_KEY) or {}
+    previous = limits.get(AUTH_BACKOFF_KEY) or {}
     if "access denied" in error.message.lower():
         step = AUTH_BACKOFF_ACCESS_DENIED_SECONDS
     elif previous:
@@ -110,7 +111,7 @@ def auth_backoff_record(error: ZohoError) -> float:
     else:
         step = AUTH_BACKOFF_FIRST_SECONDS
     # Remembered past its wait, so that the next refusal doubles it; a working token clears it.
-    cache.set(
+    limits.set(
         AUTH_BACKOFF_KEY,
         {"until": time.time() + step, "step": step, "reason": error.message[:200]},
         timeout=step + AUTH_BACKOFF_MAX_SECONDS * 2,
@@ -122,7 +123,7 @@ def auth_backoff_record(error: ZohoError) -> float:
 
 def auth_backoff_left() -> tuple[float, str] | None:
     """(seconds left, reason) while the credentials' back-off is in force."""
-    state = cache.get(AUTH_BACKOFF_KEY)
+    state = limits.get(AUTH_BACKOFF_KEY)
     if not state:
         return None
     left = float(state.get("until", 0)) - time.time()
@@ -131,13 +132,13 @@ def auth_backoff_left() -> tuple[float, str] | None:
 
 def auth_failing_since() -> float | None:
     """Epoch seconds since Zoho has refused our credentials, while it does."""
-    if cache.get(AUTH_FAILING_KEY) is None:
+    if limits.get(AUTH_FAILING_KEY) is None:
         return None
-    return cache.get(AUTH_FAILING_SINCE_KEY)
+    return limits.get(AUTH_FAILING_SINCE_KEY)
 
 
 def _auth_recovered() -> None:
-    cache.delete_many([AUTH_FAILING_KEY, AUTH_FAILING_SINCE_KEY, AUTH_BACKOFF_KEY])
+    limits.delete_many([AUTH_FAILING_KEY, AUTH_FAILING_SINCE_KEY, AUTH_BACKOFF_KEY])
 
 
 class ZohoOAuth:
@@ -167,15 +168,15 @@ class ZohoOAuth:
             if backoff is not None:
                 left, reason = backoff
                 raise ZohoAuthWaitError(f"Zoho refused our credentials ({reason}); waiting", retry_after=left)
-            if cache.add(self._lock_key, owner, timeout=TOKEN_LOCK_SECONDS):
+            if limits.add(self._lock_key, owner, timeout=TOKEN_LOCK_SECONDS):
                 try:
                     token = cache.get(self._token_key)  # another process may have finished just now
                     if token:
                         return token
                     return self._refresh_token()
                 finally:
-                    if cache.get(self._lock_key) == owner:
-                        cache.delete(self._lock_key)
+                    if limits.get(self._lock_key) == owner:
+                        limits.delete(self._lock_key)
             time.sleep(0.05)
             token = cache.get(self._token_key)
             if token:

@@ -350,13 +350,14 @@ _budgets_lock = threading.Lock()
 
 def zoho_budget() -> RedisBudget | LocalBudget:
     """The process's budget for the current settings (tests and benchmarks change them)."""
-    config = (settings.REDIS_URL, settings.ZOHO_RATE_LIMIT, settings.ZOHO_MAX_CONCURRENCY)
+    url = settings.REDIS_LIMITS_URL
+    config = (url, settings.ZOHO_RATE_LIMIT, settings.ZOHO_MAX_CONCURRENCY)
     with _budgets_lock:
         budget = _budgets.get(config)
         if budget is None:
             rate = Rate.parse(settings.ZOHO_RATE_LIMIT)
-            if settings.REDIS_URL:
-                budget = RedisBudget(settings.REDIS_URL, rate=rate, max_concurrency=settings.ZOHO_MAX_CONCURRENCY)
+            if url:
+                budget = RedisBudget(url, rate=rate, max_concurrency=settings.ZOHO_MAX_CONCURRENCY)
             else:
                 budget = LocalBudget(rate=rate, max_concurrency=settings.ZOHO_MAX_CONCURRENCY)
             _budgets[config] = budget
@@ -379,9 +380,18 @@ def zoho_calls_today() -> int:
         return 0
 
 
+def zoho_usage_shared() -> bool:
+    """Whether the day's count is every process's (Redis), rather than this process's alone (no
+    ``REDIS_URL``: each process counts only its own calls, so another's read would be a false 0)."""
+    return isinstance(zoho_budget(), RedisBudget)
+
+
 def zoho_daily_usage() -> dict:
-    """Today's Zoho calls against ``ZOHO_DAILY_LIMIT``; ``warning`` from 80 % (health)."""
+    """Today's Zoho calls against ``ZOHO_DAILY_LIMIT``; ``warning`` from 80 % (health). ``scope`` is
+    ``"all processes"``, or ``"per process"`` when each counts alone (then ``calls`` is only this
+    process's own count and says nothing of the workers')."""
     calls = zoho_calls_today()
     limit = settings.ZOHO_DAILY_LIMIT
     share = calls / limit if limit else 0.0
-    return {"calls": calls, "limit": limit, "share": round(share, 4), "warning": share >= 0.8}
+    scope = "all processes" if zoho_usage_shared() else "per process"
+    return {"calls": calls, "limit": limit, "share": round(share, 4), "warning": share >= 0.8, "scope": scope}

@@ -15,6 +15,7 @@ from django.utils import timezone
 from catalogue.models import CatalogueSync, Product, ProductPlan
 from orders.models import Order
 from tests.admin.conftest import make_event, make_order
+from tests.conftest import caches_on
 from tests.factories import CatalogueSyncFactory
 from webhooks.models import WebhookLog
 
@@ -188,13 +189,7 @@ def test_behind_our_proxy_each_staff_member_has_their_own_login_budget(client, d
 
 def test_staff_can_still_log_in_while_redis_is_down(client, django_user_model, settings):
     django_user_model.objects.create_user(username="staff", password="right-password-123", is_staff=True)
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": "redis://127.0.0.1:1/0",
-            "OPTIONS": {"socket_connect_timeout": 0.2},
-        }
-    }
+    settings.CACHES = caches_on("redis://127.0.0.1:1/0", timeout=0.2)
 
     response = client.post(reverse("admin:login"), {"username": "staff", "password": "right-password-123"})
 

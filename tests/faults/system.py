@@ -3,7 +3,7 @@
 Every process is started from its line in the ``Procfile``, with the executables of ``.venv-prod``
 (a venv made from ``requirements.txt`` alone, which ``make test`` builds), production settings
 (``t2mobile_portal.settings``, DEBUG off) and one private ``redis-server`` for the cache, the rate
-limits and the broker, as in production. Around it: the tests' PostgreSQL database, the ZOHO
+limits and the broker (databases 1, 2 and 0), as in production. Around it: the tests' PostgreSQL database, the ZOHO
 SANDBOX (simulated Zoho, in this process) and a local receiver that verifies every signature.
 
 Nothing here shortens a lease, a sweep or a beat interval, or moves a clock: the processes run with
@@ -252,6 +252,7 @@ class System:
             client = self.redis.client()
             queues = {name: client.llen(name) for name in ("celery", "provisioning", "webhooks")}
             lines.append(f"redis: dbsize={client.dbsize()} queues={queues} keys={client.keys()[:30]}")
+            lines.append(f"redis limits: keys={self.redis.client('limits').keys()[:30]}")
         except Exception as exc:  # Redis down is also a state
             lines.append(f"redis: {type(exc).__name__}")
         lines.append(f"now={timezone.now()}")

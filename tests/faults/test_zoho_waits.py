@@ -24,7 +24,7 @@ def test_a_per_minute_limit_answer_pauses_every_worker_and_the_orders_go_out_aft
     # (the partner sees Zoho down in health; the reason is the operators', in the shared Redis)
     wait_for(lambda: system.health()["checks"].get("zoho") == "down", timeout=30, what="Zoho down in health")
     paused = time.monotonic()
-    assert b"code 44" in system.redis.client().get("t2m:zoho:paused_reason")
+    assert b"code 44" in system.redis.client("limits").get("t2m:zoho:paused_reason")
 
     # Then nothing is fulfilled during the 60 s pause, every order waits in PROCESSING
     time.sleep(45)

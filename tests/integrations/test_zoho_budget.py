@@ -22,7 +22,7 @@ def test_rates_parse_with_scaled_periods():
 
 def test_workers_in_different_processes_share_one_bucket():
     # 20 calls per 2 s: a burst of 2 (a tenth), then one every 0.1 s, whoever asks.
-    budgets = [RedisBudget(settings.REDIS_URL, rate=Rate.parse("20/2s"), max_concurrency=10) for _ in range(3)]
+    budgets = [RedisBudget(settings.REDIS_LIMITS_URL, rate=Rate.parse("20/2s"), max_concurrency=10) for _ in range(3)]
     done = []
 
     def worker(budget):
@@ -43,7 +43,7 @@ def test_workers_in_different_processes_share_one_bucket():
 
 
 def test_calls_in_flight_are_capped_across_workers():
-    budgets = [RedisBudget(settings.REDIS_URL, rate=Rate.parse("100000/m"), max_concurrency=2) for _ in range(6)]
+    budgets = [RedisBudget(settings.REDIS_LIMITS_URL, rate=Rate.parse("100000/m"), max_concurrency=2) for _ in range(6)]
     in_flight = []
     peak = []
     lock = threading.Lock()
@@ -70,7 +70,7 @@ def test_calls_in_flight_are_capped_across_workers():
 def test_a_budget_that_stays_empty_gives_up_with_a_transient_error():
     from integrations.zoho.errors import ZohoTransientError
 
-    budget = RedisBudget(settings.REDIS_URL, rate=Rate.parse("1/h"), max_concurrency=1)
+    budget = RedisBudget(settings.REDIS_LIMITS_URL, rate=Rate.parse("1/h"), max_concurrency=1)
     with budget.call_slot():
         pass
 
@@ -90,4 +90,4 @@ def test_the_days_calls_are_counted_for_health(settings):
             pass
 
     assert zoho_calls_today() == 8
-    assert zoho_daily_usage() == {"calls": 8, "limit": 10, "share": 0.8, "warning": True}
+    assert zoho_daily_usage() == {"calls": 8, "limit": 10, "share": 0.8, "warning": True, "scope": "all processes"}

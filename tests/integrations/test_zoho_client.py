@@ -164,10 +164,9 @@ def test_401_again_after_a_fresh_token_is_an_auth_outage_not_an_order_failure(zo
 
 
 def test_health_reports_zoho_failing_while_it_refuses_us_and_ok_once_a_refresh_works(zoho_settings):
-    from django.core.cache import cache
-
     from integrations.zoho.auth import AUTH_BACKOFF_KEY
     from t2mobile_portal.health import health_report
+    from t2mobile_portal.redis_roles import limits
 
     with responses.RequestsMock() as rsps:
         rsps.post(TOKEN_URL, json=TOKEN_BODY)
@@ -185,8 +184,8 @@ def test_health_reports_zoho_failing_while_it_refuses_us_and_ok_once_a_refresh_w
     assert 100 < waiting.value.retry_after <= 120
 
     # Once the back-off has run out, a working token clears the failure.
-    state = cache.get(AUTH_BACKOFF_KEY)
-    cache.set(AUTH_BACKOFF_KEY, {**state, "until": 0}, timeout=600)
+    state = limits.get(AUTH_BACKOFF_KEY)
+    limits.set(AUTH_BACKOFF_KEY, {**state, "until": 0}, timeout=600)
     with responses.RequestsMock() as rsps:
         rsps.get(f"{API_BASE}/items", status=401, json={"code": 57, "message": "You are not authorized"})
         rsps.post(TOKEN_URL, json=TOKEN_BODY)
@@ -332,18 +331,19 @@ def test_sales_order_create_accepts_both_names_of_the_object(zoho_settings):
 
 def test_redis_holds_the_access_token_for_its_lifetime_and_never_the_long_lived_credentials(zoho_settings):
     """What docs/runbook.md says an intruder reading Redis gets: the access token, for under an hour."""
-    from django.core.cache import cache
+    from tests.conftest import role_clients
 
-    redis = cache._cache.get_client()
     with responses.RequestsMock() as rsps:
         token_ok(rsps)
         rsps.get(f"{API_BASE}/items", json=items_body([MAIL_LITE]))
         client().items_page(page=1)
 
-    token_keys = list(redis.scan_iter(match="*zoho:access_token:*"))
+    roles = role_clients()  # the broker's, the cache's and the limits' databases
+    token_keys = [(db, key) for db in roles.values() for key in db.scan_iter(match="*zoho:access_token:*")]
     assert len(token_keys) == 1
-    assert 0 < redis.ttl(token_keys[0]) <= TOKEN_BODY["expires_in"] - 60
-    stored = b"".join(redis.dump(key) or b"" for key in redis.scan_iter(match="*"))
+    [(db, key)] = token_keys
+    assert 0 < db.ttl(key) <= TOKEN_BODY["expires_in"] - 60
+    stored = b"".join(db.dump(key) or b"" for db in roles.values() for key in db.scan_iter(match="*"))
     assert TOKEN_BODY["access_token"].encode() in stored  # the documented exposure, and only that
     for credential in ("1000.test-refresh-token", "test-client-secret"):
         assert credential.encode() not in stored

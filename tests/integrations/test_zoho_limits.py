@@ -91,9 +91,8 @@ def test_the_daily_limit_is_enforced_here_before_zoho_refuses(zoho_settings):
 
 
 def test_refused_credentials_back_off_for_every_worker_2_minutes_doubling_to_10(zoho_settings):
-    from django.core.cache import cache
-
     from integrations.zoho.auth import AUTH_BACKOFF_KEY
+    from t2mobile_portal.redis_roles import limits
 
     waits = []
     with responses.RequestsMock() as rsps:
@@ -111,7 +110,7 @@ def test_refused_credentials_back_off_for_every_worker_2_minutes_doubling_to_10(
                 thread.join()
             assert outcomes == ["ZohoAuthWaitError"] * 20
             # the back-off ran out (its end moved, not the clock: this test is about the steps)
-            cache.set(AUTH_BACKOFF_KEY, {**cache.get(AUTH_BACKOFF_KEY), "until": 0}, timeout=3600)
+            limits.set(AUTH_BACKOFF_KEY, {**limits.get(AUTH_BACKOFF_KEY), "until": 0}, timeout=3600)
         assert token.call_count == 5
 
     assert waits == [120, 240, 480, 600, 600]
@@ -137,20 +136,19 @@ def test_access_denied_from_the_token_endpoint_waits_10_minutes(zoho_settings):
 
 
 def test_a_working_token_ends_the_back_off(zoho_settings):
-    from django.core.cache import cache
-
     from integrations.zoho.auth import AUTH_BACKOFF_KEY
+    from t2mobile_portal.redis_roles import limits
 
     with responses.RequestsMock() as rsps:
         rsps.post(TOKEN_URL, json={"error": "invalid_client"})
         with pytest.raises(ZohoAuthWaitError):
             client().access_token()
-    cache.set(AUTH_BACKOFF_KEY, {**cache.get(AUTH_BACKOFF_KEY), "until": 0}, timeout=3600)
+    limits.set(AUTH_BACKOFF_KEY, {**limits.get(AUTH_BACKOFF_KEY), "until": 0}, timeout=3600)
     with responses.RequestsMock() as rsps:
         rsps.post(TOKEN_URL, json=TOKEN_BODY)
         client().access_token()
 
-    assert cache.get(AUTH_BACKOFF_KEY) is None
+    assert limits.get(AUTH_BACKOFF_KEY) is None
     assert health_report()["checks"]["zoho"] == "ok"
 
 

@@ -76,7 +76,13 @@ def test_operators_readout_reports_zoho_budget_and_degrades_at_80_percent(db, se
 
     report = health_report()
 
-    assert report["checks"]["zohoBudget"] == {"calls": 8, "limit": 10, "share": 0.8, "warning": True}
+    assert report["checks"]["zohoBudget"] == {
+        "calls": 8,
+        "limit": 10,
+        "share": 0.8,
+        "warning": True,
+        "scope": "all processes",
+    }
     assert report["status"] == "degraded"
 
 

@@ -260,7 +260,7 @@ def redis_unreachable(settings):
     from t2mobile_portal.outage import redis_breaker, redis_client
     from tests.zoho_fixtures import free_port
 
-    settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"
+    settings.REDIS_LIMITS_URL = f"redis://127.0.0.1:{free_port()}/0"
     redis_client.cache_clear()
     yield
     redis_client.cache_clear()

@@ -15,7 +15,8 @@ from orders import sweeper
 from orders.api import fulfilment_answer
 from orders.models import Fulfilment, Order
 from orders.tasks import redrive_stalled_orders
-from tests.conftest import order_payload
+from t2mobile_portal.outage import redis_client
+from tests.conftest import order_payload, point_redis_roles_at
 from tests.zoho_fixtures import (  # noqa: F401
     point_celery_at,
     private_redis,
@@ -30,18 +31,11 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def redis_of_our_own(private_redis, settings):
-    settings.REDIS_URL = private_redis.url
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": private_redis.url,
-            "KEY_PREFIX": "t2m",
-            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
-        }
-    }
+    point_redis_roles_at(settings, private_redis.url, timeout=1)
     previous = point_celery_at(private_redis.url)
     yield private_redis
     point_celery_at(previous)
+    redis_client.cache_clear()  # the settings are restored: the limits' client follows them
 
 
 def test_order_accepted_while_redis_is_down_is_fulfilled_by_the_sweeper(

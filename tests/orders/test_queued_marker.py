@@ -14,12 +14,12 @@ import pytest
 import redis
 from celery.signals import before_task_publish
 from django.conf import settings
-from django.core.cache import cache
 
 from orders.models import Fulfilment, Order
 from orders.queueing import QUEUED_MARKER_KEY, SWEEP_GRACE, order_enqueue
 from orders.sweeper import orders_redrive_stalled
 from orders.tasks import provision_order
+from t2mobile_portal.redis_roles import limits
 from tests.conftest import place_order as place
 from tests.factories import OrderFactory
 from tests.zoho_fixtures import PrivateRedis, point_celery_at
@@ -32,7 +32,7 @@ def broker_client() -> redis.Redis:
 
 
 def marker(order_pk: int):
-    return cache.get(QUEUED_MARKER_KEY.format(order_pk=order_pk))
+    return limits.get(QUEUED_MARKER_KEY.format(order_pk=order_pk))
 
 
 def test_the_marker_is_set_before_the_job_reaches_the_broker(partner):

@@ -48,7 +48,7 @@ def _assert_retried_on_the_schedule(event, *, before) -> None:
 
 
 def test_headers_sent_one_byte_a_second_are_cut_at_the_deadline_and_retried_on_the_schedule(
-    partner, webhook_secret, clean_redis
+    partner, webhook_secret, limits_redis
 ):
     with TrickleReceiver(slow_headers(every=1.0)) as receiver:
         event = record(_pointed_at(partner, receiver.url, webhook_secret))
@@ -64,7 +64,7 @@ def test_headers_sent_one_byte_a_second_are_cut_at_the_deadline_and_retried_on_t
     (request,) = receiver.requests
     assert request.event_id == event.event_id
     assert request.hung_up - request.arrived < (DEADLINE_MS + MARGIN_MS) / 1000  # the connection really closed
-    assert clean_redis.zcard(f"t2m:webhook_slots:{partner.pk}") == 0  # the slot is free again
+    assert limits_redis.zcard(f"t2m:webhook_slots:{partner.pk}") == 0  # the slot is free again
 
 
 @pytest.mark.parametrize(
