@@ -29,7 +29,7 @@ def redis_flush(url: str) -> None:
     """Empty every Redis database the service derives from ``url``: broker, cache and limits."""
     import redis
 
-    from t2mobile_portal.redis_roles import redis_role_urls
+    from core.redis_roles import redis_role_urls
 
     for role_url in redis_role_urls(url).values():
         with redis.Redis.from_url(role_url) as client:

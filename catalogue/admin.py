@@ -12,9 +12,9 @@ from django.urls import path, reverse
 
 from catalogue.models import CatalogueSync, Product, ProductPlan
 from catalogue.services import catalogue_sync_request, product_plan_save_by_staff, product_save_by_staff
-from t2mobile_portal.admin_actions import confirmation_page, confirmed_form
-from t2mobile_portal.admin_display import ReadOnlyAdminMixin
-from t2mobile_portal.admin_pii import PiiGuardedAdmin
+from core.admin_actions import confirmation_page, confirmed_form
+from core.admin_display import ReadOnlyAdminMixin
+from core.admin_pii import PiiGuardedAdmin
 
 
 @admin.register(CatalogueSync)

@@ -16,8 +16,8 @@ from rest_framework.views import APIView
 
 from catalogue.selectors import catalogue_document
 from catalogue.serializers import CatalogueSerializer
+from core.openapi import REQUEST_ID_HEADER, error_responses
 from partners.models import Partner
-from t2mobile_portal.openapi import REQUEST_ID_HEADER, error_responses
 
 
 def partner_etag(*, etag: str, partner: Partner) -> str:

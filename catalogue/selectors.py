@@ -11,8 +11,8 @@ from django.core.cache import cache
 from django.db.models import Max, Prefetch, QuerySet
 
 from catalogue.models import CatalogueSync, Product, ProductPlan
-from t2mobile_portal.outage import redis_breaker
-from t2mobile_portal.times import iso_utc
+from core.outage import redis_breaker
+from core.times import iso_utc
 
 CATALOGUE_CACHE_KEY = "catalogue:published:v1"
 CATALOGUE_CACHE_SECONDS = 300

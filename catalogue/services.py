@@ -21,10 +21,10 @@ from django.utils import timezone
 
 from catalogue.models import CatalogueSync, Product, ProductPlan, Tenure
 from catalogue.selectors import catalogue_invalidate
+from core.redis_roles import limits
 from integrations.zoho.client import ZohoClient, zoho_client, zoho_day_zone_refresh
 from integrations.zoho.errors import ZohoError
 from integrations.zoho.values import Item
-from t2mobile_portal.redis_roles import limits
 
 logger = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """The partner API under ``/t2mobile/``: thin DRF views that authenticate, validate, call a service
-or selector, and render. Errors are raised, never built here (see ``t2mobile_portal.errors``).
+or selector, and render. Errors are raised, never built here (see ``core.errors``).
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core import errors
+from core.openapi import REQUEST_ID_HEADER, error_responses
 from orders.idempotency import Answer, idempotency_key_parse, idempotent_answer
 from orders.intake import order_accept
 from orders.selectors import partner_order, partner_orders_page
@@ -26,8 +28,6 @@ from orders.serializers import (
     order_accepted_body,
 )
 from partners.models import Partner
-from t2mobile_portal import errors
-from t2mobile_portal.openapi import REQUEST_ID_HEADER, error_responses
 
 logger = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ decided here, in one place.
 
 from __future__ import annotations
 
+from core.times import iso_utc
 from orders.models import Order, Subscription
 from orders.serializers import order_representation
-from t2mobile_portal.times import iso_utc
 from webhooks.models import WebhookLog
 from webhooks.outbox import event_record
 

@@ -34,10 +34,10 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from rest_framework.exceptions import ValidationError
 
+from core import errors
 from orders.models import IdempotencyRecord
 from orders.sql import idempotency_record_find, row_insert
 from partners.models import Partner
-from t2mobile_portal import errors
 
 logger = logging.getLogger(__name__)
 

@@ -21,13 +21,13 @@ from django.utils import timezone
 
 from catalogue.models import ProductPlan
 from catalogue.selectors import published_plan, published_product
+from core import errors
+from core.instruments import ORDERS_ACCEPTED
+from core.logging import order_id_var
 from orders.models import Fulfilment, Order
 from orders.queueing import order_enqueue_on_commit
 from orders.sql import row_insert
 from partners.models import Partner
-from t2mobile_portal import errors
-from t2mobile_portal.instruments import ORDERS_ACCEPTED
-from t2mobile_portal.logging import order_id_var
 
 logger = logging.getLogger(__name__)
 

@@ -41,6 +41,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from catalogue.models import Tenure
+from core.logging import order_id_var
 from integrations.zoho.auth import CONNECT_TIMEOUT, READ_TIMEOUT
 from integrations.zoho.client import ZohoClient, zoho_client
 from integrations.zoho.errors import (
@@ -58,7 +59,6 @@ from orders.run_lock import RUNNING_LEASE, provisioning_lock
 from orders.sales_order_naming import legacy_sales_order_find, sales_order_naming_fix, sales_order_naming_new
 from orders.transitions import attempt_end, order_fulfil, order_locked, order_mark_failed
 from orders.zoho_customers import zoho_contact_forget, zoho_contact_id, zoho_customer_notes
-from t2mobile_portal.logging import order_id_var
 
 logger = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 
+from core.redis_roles import limits
 from orders.models import Fulfilment
-from t2mobile_portal.redis_roles import limits
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from django.db import connection
 
-from t2mobile_portal.redis_roles import limits
+from core.redis_roles import limits
 
 #: A running attempt pushes ``next_attempt_at`` this far ahead: if its worker dies, the sweeper
 #: queues the order again after this.

@@ -13,8 +13,8 @@ import unicodedata
 from rest_framework import serializers
 
 from catalogue.models import Tenure
+from core.times import iso_utc
 from orders.models import Order
-from t2mobile_portal.times import iso_utc
 
 ORDER_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 E164_RE = re.compile(r"^\+[1-9][0-9]{7,14}$")

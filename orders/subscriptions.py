@@ -37,10 +37,10 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from catalogue.models import Tenure
+from core.times import iso_utc
 from orders.events import order_event_record, subscription_event_data
 from orders.models import Fulfilment, Order, Subscription
 from orders.provisioners import Licence
-from t2mobile_portal.times import iso_utc
 from webhooks.models import WebhookLog
 
 logger = logging.getLogger(__name__)

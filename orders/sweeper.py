@@ -15,11 +15,11 @@ from django.db import connection, transaction
 from django.db.models import Min, Q
 from django.utils import timezone
 
+from core.redis_roles import limits
 from orders.models import Fulfilment, Order
 from orders.provisioning import dead_attempts_settle
 from orders.queueing import QUEUED_MARKER_KEY, SWEEP_GRACE, order_enqueue_on_commit, provisioning_jobs_waiting
 from orders.run_lock import orders_locked
-from t2mobile_portal.redis_roles import limits
 
 logger = logging.getLogger(__name__)
 

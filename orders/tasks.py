@@ -22,13 +22,13 @@ from django.db import connection
 from django.db.backends.base.creation import TEST_DATABASE_PREFIX
 from django.utils import timezone
 
+from core.instruments import PROVISIONING_SECONDS
+from core.times import as_of_parse
 from orders.idempotency import idempotency_records_purge
 from orders.provisioning import order_provision
 from orders.queueing import queued_marker_clear, queued_marker_set
 from orders.subscriptions import expiry_reminders_send, subscriptions_expire
 from orders.sweeper import orders_redrive_stalled
-from t2mobile_portal.instruments import PROVISIONING_SECONDS
-from t2mobile_portal.times import as_of_parse
 
 logger = logging.getLogger(__name__)
 

@@ -13,14 +13,14 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
+from core.instruments import ORDERS_FINISHED
+from core.times import iso_utc
 from integrations.zoho.values import SalesOrder
 from orders.events import order_event_data, order_event_record
 from orders.models import Fulfilment, Order
 from orders.provisioners import Licence
 from orders.queueing import order_enqueue_on_commit
 from orders.subscriptions import subscription_open, subscription_renew
-from t2mobile_portal.instruments import ORDERS_FINISHED
-from t2mobile_portal.times import iso_utc
 
 logger = logging.getLogger(__name__)
 

@@ -16,17 +16,17 @@ from django.contrib import admin, messages
 from django.db.models import Count, Max, Q
 from django.urls import reverse
 
-from partners.models import ApiKey, Partner, WebhookSecret
-from partners.services import api_key_create, api_key_revoke, webhook_secret_rotate
-from t2mobile_portal.admin_actions import (
+from core.admin_actions import (
     ObjectActionsMixin,
     confirm_then_act,
     confirmation_page,
     confirmed_form,
     show_once,
 )
-from t2mobile_portal.admin_display import ReadOnlyAdminMixin, admin_link
-from t2mobile_portal.admin_pii import PiiGuardedAdmin
+from core.admin_display import ReadOnlyAdminMixin, admin_link
+from core.admin_pii import PiiGuardedAdmin
+from partners.models import ApiKey, Partner, WebhookSecret
+from partners.services import api_key_create, api_key_revoke, webhook_secret_rotate
 
 
 class ApiKeyInline(ReadOnlyAdminMixin, admin.TabularInline):

@@ -18,10 +18,10 @@ from django.conf import settings
 from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions
 
+from core.net import client_address
 from partners.models import ApiKey, Partner
 from partners.services import api_key_hash, api_key_prefix
 from partners.throttling import FixedWindowCounter, parse_rate
-from t2mobile_portal.net import client_address
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 
-from t2mobile_portal.rates import RATE_FORM, Rate
+from core.rates import RATE_FORM, Rate
 
 #: A partner's prefix names what we make for it outside our database: its Zoho sales orders
 #: (``<prefix>-<orderId>``) and contacts (``<prefix>-<customerId>``). Capitals and digits, 2 to 8.

@@ -22,9 +22,9 @@ import redis
 from django.conf import settings
 from rest_framework.throttling import BaseThrottle
 
-from t2mobile_portal.outage import redis_breaker, redis_client
-from t2mobile_portal.rates import Rate
-from t2mobile_portal.redis_roles import limits
+from core.outage import redis_breaker, redis_client
+from core.rates import Rate
+from core.redis_roles import limits
 
 logger = logging.getLogger(__name__)
 

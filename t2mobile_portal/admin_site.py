@@ -42,12 +42,12 @@ from redis.exceptions import RedisError
 
 from catalogue.models import CatalogueSync
 from catalogue.selectors import last_catalogue_sync
+from core.admin_display import changelist_url
 from integrations.zoho.auth import auth_failing_since
 from integrations.zoho.budget import zoho_daily_usage, zoho_paused
 from orders.models import Order
 from orders.selectors import orders_needing_attention
 from t2mobile_portal.admin_chart import activity_chart
-from t2mobile_portal.admin_display import changelist_url
 from t2mobile_portal.admin_schedule import schedule_admin_class
 from t2mobile_portal.alerts import Alert, active_alerts
 from webhooks.models import WebhookLog

@@ -24,12 +24,12 @@ from django.db.models import Count, Exists, OuterRef
 from django.urls import reverse
 from django.utils import timezone
 
+from core.admin_display import changelist_url
+from core.redis_roles import limits
 from integrations.zoho.auth import auth_failing_since
 from integrations.zoho.budget import zoho_daily_usage
 from orders.models import Order
 from orders.selectors import orders_on_void_sales_orders
-from t2mobile_portal.admin_display import changelist_url
-from t2mobile_portal.redis_roles import limits
 from webhooks.models import WebhookAttempt, WebhookEndpointState, WebhookLog
 
 logger = logging.getLogger(__name__)

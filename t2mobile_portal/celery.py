@@ -14,7 +14,7 @@ from celery.signals import task_postrun, task_prerun, worker_process_shutdown
 from kombu.transport import redis as kombu_redis
 from prometheus_client import multiprocess
 
-from t2mobile_portal.logging import order_id_var, task_id_var
+from core.logging import order_id_var, task_id_var
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "t2mobile_portal.settings")
 

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.core.checks import Error, Tags, register, run_checks
 from django.core.exceptions import ImproperlyConfigured
 
-from t2mobile_portal.net import trusted_proxy_networks
+from core.net import trusted_proxy_networks
 
 TAG = "t2mobile_secrets"
 WEBHOOK_SECRET_MIN_BYTES = 24

@@ -30,14 +30,14 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.openapi import error_responses
+from core.redis_roles import limits
+from core.times import iso_utc
 from integrations.zoho.auth import DATA_CENTRE_MISMATCH_KEY, auth_failing_since
 from integrations.zoho.budget import Pause, zoho_daily_usage, zoho_paused
 from orders.selectors import stuck_orders
 from partners.models import Partner
 from t2mobile_portal.celery import app
-from t2mobile_portal.openapi import error_responses
-from t2mobile_portal.redis_roles import limits
-from t2mobile_portal.times import iso_utc
 from webhooks.models import WebhookEndpointState, WebhookLog
 
 logger = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ def _database_ok() -> bool:
 
 
 def _cache_ok() -> bool:
-    """Both caches answer: the cache role's and the limits' (``t2mobile_portal/redis_roles.py``)."""
+    """Both caches answer: the cache role's and the limits' (``core/redis_roles.py``)."""
     try:
         for store in (cache, limits):
             store.set("health:ping", "1", 10)

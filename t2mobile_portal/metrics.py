@@ -24,10 +24,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from core import instruments
 from integrations.zoho.budget import zoho_daily_usage
 from orders.models import Order
 from orders.selectors import orders_on_void_sales_orders, stuck_orders
-from t2mobile_portal import instruments
 from t2mobile_portal.health import shared_checks
 from webhooks.models import WebhookEndpointState, WebhookLog
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import environ
 
-from t2mobile_portal.redis_roles import redis_caches, redis_role_urls
+from core.redis_roles import redis_caches, redis_role_urls
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -35,7 +35,7 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
 TIME_ZONE = env("TIME_ZONE", default="Africa/Lagos")
 USE_TZ = True
 LANGUAGE_CODE = "en-gb"
-FORMAT_MODULE_PATH = ["t2mobile_portal.formats"]  # the admin's times carry their zone
+FORMAT_MODULE_PATH = ["core.formats"]  # the admin's times carry their zone
 USE_I18N = False
 
 INSTALLED_APPS = [
@@ -62,9 +62,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     # Outermost: it counts and times every answer, the other middlewares' own answers too.
-    "t2mobile_portal.instruments.RequestMetricsMiddleware",
-    "t2mobile_portal.middleware.RequestIdMiddleware",
-    "t2mobile_portal.middleware.PartnerApiGuardMiddleware",
+    "core.instruments.RequestMetricsMiddleware",
+    "core.middleware.RequestIdMiddleware",
+    "core.middleware.PartnerApiGuardMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files (the admin's CSS, the docs' Swagger UI) under gunicorn, where nothing else serves them.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -74,7 +74,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "t2mobile_portal.middleware.ContentSecurityPolicyMiddleware",
+    "core.middleware.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "t2mobile_portal.urls"
@@ -111,7 +111,7 @@ if env("TEST_DATABASE_NAME", default=""):
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Broker, cache and limits on database numbers n, n+1, n+2 of REDIS_URL's Redis, so that clearing
-# the cache never drops a queued job nor resets a limit (t2mobile_portal/redis_roles.py).
+# the cache never drops a queued job nor resets a limit (core/redis_roles.py).
 REDIS_URL = env("REDIS_URL", default="")
 _redis = redis_role_urls(
     REDIS_URL,
@@ -159,9 +159,9 @@ PARTNER_ID = env("PARTNER_ID", default="ICONTECH001")
 PARTNER_NAME = env("PARTNER_NAME", default="T2Mobile")
 PARTNER_PREFIX = env("PARTNER_PREFIX", default="T2M")  # its Zoho sales orders are T2M-<orderId>
 # Addresses or networks of the reverse proxies in front of gunicorn (nginx). X-Forwarded-For is
-# believed only on connections from them (t2mobile_portal/net.py); empty: the connection's address.
+# believed only on connections from them (core/net.py); empty: the connection's address.
 TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
-RATELIMIT_IP_META_KEY = "t2mobile_portal.net.client_address"  # django-ratelimit's key="ip" (admin login)
+RATELIMIT_IP_META_KEY = "core.net.client_address"  # django-ratelimit's key="ip" (admin login)
 T2MOBILE_API_KEYS = env.list("T2MOBILE_API_KEYS", default=[])
 T2MOBILE_WEBHOOK_URL = env("T2MOBILE_WEBHOOK_URL", default="")
 T2MOBILE_WEBHOOK_SECRET = env("T2MOBILE_WEBHOOK_SECRET", default="")
@@ -297,10 +297,10 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["partners.authentication.PartnerApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["partners.authentication.IsPartner"],
     "DEFAULT_THROTTLE_CLASSES": ["partners.throttling.PartnerRateThrottle"],
-    "DEFAULT_PARSER_CLASSES": ["t2mobile_portal.parsers.PartnerJsonParser"],
+    "DEFAULT_PARSER_CLASSES": ["core.parsers.PartnerJsonParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "t2mobile_portal.negotiation.JsonFallbackContentNegotiation",
-    "EXCEPTION_HANDLER": "t2mobile_portal.errors.partner_exception_handler",
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "core.negotiation.JsonFallbackContentNegotiation",
+    "EXCEPTION_HANDLER": "core.errors.partner_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
@@ -335,7 +335,7 @@ SPECTACULAR_SETTINGS = {
     },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "t2mobile_portal.openapi.contract_paths_and_headers",
+        "core.openapi.contract_paths_and_headers",
     ],
 }
 
@@ -348,14 +348,14 @@ if LOG_FORMAT not in ("json", "human"):
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "t2mobile_portal.logging.ContextFilter"}},
+    "filters": {"context": {"()": "core.logging.ContextFilter"}},
     "formatters": {
         "json": {
-            "()": "t2mobile_portal.logging.UtcJsonFormatter",
+            "()": "core.logging.UtcJsonFormatter",
             "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
             "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
         },
-        "human": {"()": "t2mobile_portal.logging.HumanFormatter"},
+        "human": {"()": "core.logging.HumanFormatter"},
     },
     "handlers": {
         "stdout": {

@@ -6,15 +6,15 @@ from django.contrib import admin
 from django.urls import path, re_path
 
 from catalogue.api import ProductsView
+from core import errors
+from core.openapi import DocsView, SchemaView
 from orders import api
-from t2mobile_portal import errors
 from t2mobile_portal.health import HealthLiveView, HealthView
 from t2mobile_portal.metrics import metrics_view
-from t2mobile_portal.openapi import DocsView, SchemaView
 from webhooks import api as webhooks_api
 
-handler404 = "t2mobile_portal.errors.json_not_found"
-handler500 = "t2mobile_portal.errors.json_server_error"
+handler404 = "core.errors.json_not_found"
+handler500 = "core.errors.json_server_error"
 
 urlpatterns = [
     re_path(r"^t2mobile/products/?$", ProductsView.as_view(), name="products"),

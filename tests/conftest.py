@@ -11,9 +11,9 @@ from django.core.servers.basehttp import ThreadedWSGIServer
 from rest_framework.test import APIClient
 
 from catalogue.models import Product
+from core.redis_roles import redis_caches, redis_role_urls
 from partners.models import Partner
 from partners.services import api_key_create
-from t2mobile_portal.redis_roles import redis_caches, redis_role_urls
 from tests.factories import ProductFactory
 from tests.zoho_fixtures import MAIL_LITE
 
@@ -43,7 +43,7 @@ def caches_on(url: str, *, timeout: float = 2) -> dict:
 def point_redis_roles_at(settings, url: str, *, timeout: float = 2) -> None:
     """Point the cache, the limits and their direct clients at the Redis ``url`` (the broker is
     Celery's: ``tests.zoho_fixtures.point_celery_at``)."""
-    from t2mobile_portal.outage import redis_client
+    from core.outage import redis_client
 
     urls = redis_role_urls(url)
     settings.REDIS_URL, settings.REDIS_CACHE_URL, settings.REDIS_LIMITS_URL = url, urls["cache"], urls["limits"]

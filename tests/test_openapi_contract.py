@@ -14,7 +14,7 @@ import pytest
 import yaml
 from drf_spectacular.generators import SchemaGenerator
 
-from t2mobile_portal.errors import ERROR_CODES
+from core.errors import ERROR_CODES
 
 CONTRACT = Path(__file__).resolve().parents[2] / "shared" / "spec" / "partner-api.md"
 

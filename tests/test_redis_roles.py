@@ -12,12 +12,12 @@ from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
 from django.urls import reverse
 
+from core.outage import redis_client
+from core.redis_roles import limits, redis_caches, redis_role_urls
 from integrations.zoho.budget import zoho_budget, zoho_daily_usage, zoho_usage_shared
 from orders.queueing import QUEUED_MARKER_KEY, order_enqueue
 from partners.throttling import FixedWindowCounter
 from t2mobile_portal.health import health_report
-from t2mobile_portal.outage import redis_client
-from t2mobile_portal.redis_roles import limits, redis_caches, redis_role_urls
 from t2mobile_portal.staff_groups import SUPPORT_GROUP
 from tests.admin.conftest import staff_client
 from tests.admin.test_catalogue_and_overview import figure

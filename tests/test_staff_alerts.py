@@ -74,7 +74,7 @@ def endpoint_disabled(partner, reason=WebhookEndpointState.DisabledReason.GONE) 
 
 def zoho_refusing_for(minutes: float) -> None:
     """Zoho refuses our credentials (as the client records it), since ``minutes`` ago."""
-    from t2mobile_portal.redis_roles import limits
+    from core.redis_roles import limits
 
     auth_backoff_record(ZohoAuthError("token refresh failed: invalid_client"))
     limits.set(AUTH_FAILING_SINCE_KEY, time.time() - minutes * 60, timeout=None)

@@ -7,7 +7,7 @@ import json
 import pytest
 from django.db import connection
 
-from t2mobile_portal.text import pii_masked, text_clean
+from core.text import pii_masked, text_clean
 
 
 @pytest.mark.parametrize(

@@ -16,9 +16,9 @@ import pytest
 import redis
 from django.db import connection
 
+from core.redis_roles import ROLE_OFFSETS
 from integrations.zoho.sandbox import SANDBOX_REFRESH_TOKEN, ZohoSandbox
 from integrations.zoho.sandbox_state import DEMO_ITEMS
-from t2mobile_portal.redis_roles import ROLE_OFFSETS
 
 # The sandbox's demo catalogue, whose one home is integrations/zoho/sandbox_state.py, by name: the tests'
 # product (tests/conftest.py) is Zoho Mail Lite, as in `make run`; the catalogue tests use the others.

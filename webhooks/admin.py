@@ -16,12 +16,12 @@ from django import forms
 from django.contrib import admin
 from django.utils import timezone
 
+from core.admin_actions import ObjectActionsMixin, confirm_then_act
+from core.admin_display import ReadOnlyAdminMixin, admin_link, pretty_json
+from core.admin_pii import PiiGuardedAdmin, can_see_pii
+from core.logging import mask_email, mask_phone
 from partners import admin as partners_admin
 from partners.models import Partner
-from t2mobile_portal.admin_actions import ObjectActionsMixin, confirm_then_act
-from t2mobile_portal.admin_display import ReadOnlyAdminMixin, admin_link, pretty_json
-from t2mobile_portal.admin_pii import PiiGuardedAdmin, can_see_pii
-from t2mobile_portal.logging import mask_email, mask_phone
 from webhooks.client import UrlRefused, webhook_url_validate
 from webhooks.controls import (
     endpoint_enable,

@@ -1,7 +1,7 @@
 """The events API under ``/t2mobile/``: what we sent the partner, and its replay (partner-api.md,
 "Events"). Thin DRF views: authenticate and throttle as every partner endpoint does (the defaults),
 validate with a serializer, call a selector or a ``webhooks.controls`` service, render. Errors are
-raised, never built here (see ``t2mobile_portal.errors``).
+raised, never built here (see ``core.errors``).
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiRespo
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from t2mobile_portal import errors
-from t2mobile_portal.openapi import REQUEST_ID_HEADER, error_responses
+from core import errors
+from core.openapi import REQUEST_ID_HEADER, error_responses
 from webhooks.controls import partner_event_resend, partner_events_recover, partner_ping_send
 from webhooks.selectors import partner_event, partner_events_page
 from webhooks.serializers import (

@@ -35,7 +35,7 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 
-from t2mobile_portal.text import text_clean
+from core.text import text_clean
 from webhooks.deadline import POOL_CLASSES, AttemptDeadline
 
 logger = logging.getLogger(__name__)

@@ -19,8 +19,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from core import errors
 from partners.models import Partner
-from t2mobile_portal import errors
 from webhooks.dispatch import delivery_enqueue, events_dispatch_due
 from webhooks.models import WebhookEndpointState, WebhookLog
 from webhooks.outbox import event_record

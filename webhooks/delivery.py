@@ -26,8 +26,8 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from core.instruments import WEBHOOK_DEAD_LETTERS
 from partners.models import Partner
-from t2mobile_portal.instruments import WEBHOOK_DEAD_LETTERS
 from webhooks.dispatch import claim_transaction, dispatch_enqueue, endpoint_slot_take, events_claim_due, lease_end
 from webhooks.models import WebhookLog
 from webhooks.outcomes import DeliveryOutcome, batch_record

@@ -20,8 +20,8 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core.redis_roles import limits
 from partners.models import Partner
-from t2mobile_portal.redis_roles import limits
 from webhooks.models import WebhookEndpointState, WebhookLog
 from webhooks.selectors import events_due, partners_with_due_events
 from webhooks.tasks import deliver_due_webhooks, deliver_webhook

@@ -18,8 +18,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core.times import iso_utc
 from partners.models import Partner
-from t2mobile_portal.times import iso_utc
 from webhooks.dispatch import delivery_enqueue, dispatch_enqueue
 from webhooks.models import WebhookLog
 from webhooks.selectors import delivery_gate

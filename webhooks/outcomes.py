@@ -33,8 +33,8 @@ from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from core.text import text_clean
 from partners.models import Partner
-from t2mobile_portal.text import text_clean
 from webhooks.client import ERROR_MAX_CHARS, RESPONSE_EXCERPT_BYTES
 from webhooks.controls import endpoint_disable
 from webhooks.dispatch import delivery_enqueue, endpoint_state, events_dispatch_due

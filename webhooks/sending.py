@@ -31,7 +31,7 @@ from datetime import datetime
 from django.conf import settings
 from django.utils import timezone
 
-from t2mobile_portal.instruments import webhook_attempt_count
+from core.instruments import webhook_attempt_count
 from webhooks.client import TIMEOUT_PREFIX, CheckedUrl, DeliveryResult, WebhookClient
 from webhooks.signing import signature_headers
 

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from rest_framework import serializers
 
-from t2mobile_portal.times import iso_utc
+from core.times import iso_utc
 from webhooks.models import WebhookLog
 
 # The contract's orderId rule: 1–64 chars of [A-Za-z0-9_-]; a filter outside it is a 400, never a query.

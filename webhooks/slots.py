@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from t2mobile_portal.outage import redis_client
+from core.outage import redis_client
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 from django.db import migrations, models
 import django.db.models.deletion
 
-from t2mobile_portal.model_moves import content_types_move
+from core.model_moves import content_types_move
 
 
 class Migration(migrations.Migration):

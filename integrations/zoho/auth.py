@@ -24,6 +24,8 @@ from urllib.parse import urlsplit
 import requests
 from django.core.cache import cache
 
+from core.instruments import zoho_call_count
+from core.redis_roles import limits
 from integrations.zoho.errors import (
     ZohoAuthError,
     ZohoAuthWaitError,
@@ -31,8 +33,6 @@ from integrations.zoho.errors import (
     error_from_exception,
     token_error_from_response,
 )
-from t2mobile_portal.instruments import zoho_call_count
-from t2mobile_portal.redis_roles import limits
 
 logger = logging.getLogger(__name__)
 

@@ -43,8 +43,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
+from core.rates import Rate
 from integrations.zoho.errors import ZohoTransientError, ZohoWaitError
-from t2mobile_portal.rates import Rate
 
 KEY_PREFIX = "t2m:zoho:"
 #: Longest a caller sleeps for budget before giving up with a transient error (the task retries).

@@ -25,6 +25,7 @@ import requests
 from django.conf import settings
 from django.core.cache import cache
 
+from core.instruments import zoho_call_count, zoho_endpoint
 from integrations.zoho.auth import (
     CONNECT_TIMEOUT,
     READ_TIMEOUT,
@@ -61,7 +62,6 @@ from integrations.zoho.values import (
     sales_order_from_body,
     sales_order_from_zoho,
 )
-from t2mobile_portal.instruments import zoho_call_count, zoho_endpoint
 
 logger = logging.getLogger(__name__)
 

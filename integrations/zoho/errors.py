@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import requests
 
-from t2mobile_portal.text import pii_masked, text_clean
+from core.text import pii_masked, text_clean
 
 #: Zoho's message is kept to this many characters, cleaned and with emails and phones masked (a NUL or
 #: broken UTF-8 in it must never stop ``last_error`` from being written; Zoho may echo the customer).

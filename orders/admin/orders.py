@@ -18,16 +18,16 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from catalogue.models import Product
-from orders.models import Fulfilment, IdempotencyRecord, Order
-from orders.selectors import orders_needing_attention
-from orders.transitions import OrderStateError, order_hold, order_mark_failed, order_redrive, order_release
-from t2mobile_portal.admin_actions import (
+from core.admin_actions import (
     ObjectActionsMixin,
     confirm_then_act,
 )
-from t2mobile_portal.admin_display import ReadOnlyAdminMixin, admin_link, pretty_json
-from t2mobile_portal.admin_pii import PiiGuardedAdmin, can_see_pii
-from t2mobile_portal.logging import mask_email, mask_phone
+from core.admin_display import ReadOnlyAdminMixin, admin_link, pretty_json
+from core.admin_pii import PiiGuardedAdmin, can_see_pii
+from core.logging import mask_email, mask_phone
+from orders.models import Fulfilment, IdempotencyRecord, Order
+from orders.selectors import orders_needing_attention
+from orders.transitions import OrderStateError, order_hold, order_mark_failed, order_redrive, order_release
 from webhooks.admin import ResendPermissionMixin
 from webhooks.controls import event_resend
 from webhooks.models import WebhookLog

@@ -3,16 +3,16 @@ partner and key, ``orders/idempotency.py``) and the Zoho contacts the provisione
 
 An idempotency record is derived from the partner's request, customer email and phone included:
 staff without ``orders.view_customer_pii`` see its key, status and times, never its fingerprint nor
-its stored answer, and can filter on neither (``t2mobile_portal/admin_pii.py``).
+its stored answer, and can filter on neither (``core/admin_pii.py``).
 """
 
 from __future__ import annotations
 
 from django.contrib import admin
 
+from core.admin_display import ReadOnlyAdminMixin, pretty_json
+from core.admin_pii import PiiGuardedAdmin, can_see_pii
 from orders.models import IdempotencyRecord, ZohoContact
-from t2mobile_portal.admin_display import ReadOnlyAdminMixin, pretty_json
-from t2mobile_portal.admin_pii import PiiGuardedAdmin, can_see_pii
 
 
 @admin.register(IdempotencyRecord)

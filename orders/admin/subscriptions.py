@@ -10,9 +10,9 @@ from django.utils import timezone
 from django.utils.html import format_html_join
 
 from catalogue.models import Product
+from core.admin_display import ReadOnlyAdminMixin, admin_link
+from core.admin_pii import PiiGuardedAdmin
 from orders.models import Subscription
-from t2mobile_portal.admin_display import ReadOnlyAdminMixin, admin_link
-from t2mobile_portal.admin_pii import PiiGuardedAdmin
 
 
 @admin.register(Subscription)

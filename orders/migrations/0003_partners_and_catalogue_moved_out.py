@@ -4,7 +4,7 @@ integrations. No change to the database: same tables, same rows."""
 import django.db.models.deletion
 from django.db import migrations, models
 
-from t2mobile_portal.model_moves import content_types_move
+from core.model_moves import content_types_move
 
 
 class Migration(migrations.Migration):

@@ -15,9 +15,9 @@ from celery import Task
 from django.core.management.base import BaseCommand, CommandError
 
 import orders.tasks  # (the nightly jobs are registered whatever happens to the other apps)
+from core.times import as_of_parse
 from t2mobile_portal.celery import app
 from t2mobile_portal.schedule import SCHEDULE
-from t2mobile_portal.times import as_of_parse
 
 AS_OF_HELP = "run as if it were this time (ISO 8601; no offset means TIME_ZONE); default now"
 

@@ -14,7 +14,7 @@ import pytest
 from django.contrib import admin
 from django.urls import reverse
 
-from t2mobile_portal.admin_pii import PiiGuardedAdmin
+from core.admin_pii import PiiGuardedAdmin
 from tests.admin.conftest import make_event, make_order
 from tests.factories import IdempotencyRecordFactory
 

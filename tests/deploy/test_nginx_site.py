@@ -188,7 +188,7 @@ def test_the_request_id_is_the_callers_and_nginx_and_the_app_log_the_same_one(st
     wait_for(lambda: request_id in stack.web_log.read_text(), timeout=5)
 
 
-def test_the_address_the_limits_count_is_the_callers_not_nginxs_and_cannot_be_forged(stack, clean_redis):
+def test_the_address_the_limits_count_is_the_callers_not_nginxs_and_cannot_be_forged(stack, limits_redis):
     caller, other = stack.session(CALLER), stack.session(OTHER_CALLER)
     # Given a caller behind nginx trying wrong keys, each claiming to be someone else
     wrong = {"Authorization": f"Bearer {'x' * 40}", "X-Forwarded-For": "198.51.100.7"}
@@ -199,7 +199,7 @@ def test_the_address_the_limits_count_is_the_callers_not_nginxs_and_cannot_be_fo
     # ... while another address behind the same nginx is not held to the first one's failures
     assert other.get(f"{stack.https}/t2mobile/orders", headers=wrong).status_code == 401
     # and the counters in Redis are the callers' addresses: not nginx's, not the forged one
-    counted = sorted(key.decode().split(":")[3] for key in clean_redis.scan_iter("t2m:rl:authfail:*"))
+    counted = sorted(key.decode().split(":")[3] for key in limits_redis.scan_iter("t2m:rl:authfail:*"))
     assert counted == [CALLER, OTHER_CALLER]
 
 

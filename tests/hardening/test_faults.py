@@ -32,10 +32,10 @@ import requests
 from django.conf import settings
 from django.db import connection, transaction
 
+from core.logging import ContextFilter
 from orders import provisioning
 from orders.models import Fulfilment, IdempotencyRecord, Order
 from scripts.procfile import process_argv
-from t2mobile_portal.logging import ContextFilter
 from tests.conftest import order_payload, settled
 from tests.conftest import place_order as place
 from tests.webhooks.conftest import (  # noqa: F401

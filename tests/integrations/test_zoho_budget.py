@@ -8,8 +8,8 @@ import time
 import pytest
 from django.conf import settings
 
+from core.rates import Rate
 from integrations.zoho.budget import RedisBudget, zoho_calls_today, zoho_daily_usage
-from t2mobile_portal.rates import Rate
 
 
 def test_rates_parse_with_scaled_periods():

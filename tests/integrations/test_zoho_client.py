@@ -164,9 +164,9 @@ def test_401_again_after_a_fresh_token_is_an_auth_outage_not_an_order_failure(zo
 
 
 def test_health_reports_zoho_failing_while_it_refuses_us_and_ok_once_a_refresh_works(zoho_settings):
+    from core.redis_roles import limits
     from integrations.zoho.auth import AUTH_BACKOFF_KEY
     from t2mobile_portal.health import health_report
-    from t2mobile_portal.redis_roles import limits
 
     with responses.RequestsMock() as rsps:
         rsps.post(TOKEN_URL, json=TOKEN_BODY)

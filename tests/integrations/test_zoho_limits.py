@@ -91,8 +91,8 @@ def test_the_daily_limit_is_enforced_here_before_zoho_refuses(zoho_settings):
 
 
 def test_refused_credentials_back_off_for_every_worker_2_minutes_doubling_to_10(zoho_settings):
+    from core.redis_roles import limits
     from integrations.zoho.auth import AUTH_BACKOFF_KEY
-    from t2mobile_portal.redis_roles import limits
 
     waits = []
     with responses.RequestsMock() as rsps:
@@ -136,8 +136,8 @@ def test_access_denied_from_the_token_endpoint_waits_10_minutes(zoho_settings):
 
 
 def test_a_working_token_ends_the_back_off(zoho_settings):
+    from core.redis_roles import limits
     from integrations.zoho.auth import AUTH_BACKOFF_KEY
-    from t2mobile_portal.redis_roles import limits
 
     with responses.RequestsMock() as rsps:
         rsps.post(TOKEN_URL, json={"error": "invalid_client"})

@@ -12,7 +12,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from t2mobile_portal.logging import ContextFilter, HumanFormatter, UtcJsonFormatter, order_id_var
+from core.logging import ContextFilter, HumanFormatter, UtcJsonFormatter, order_id_var
 
 ROOT = Path(__file__).resolve().parents[2]
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")

@@ -139,9 +139,9 @@ def test_a_multiprocess_directory_named_after_prometheus_client_was_imported_is_
     late = (
         "import os, prometheus_client; "
         f"os.environ['PROMETHEUS_MULTIPROC_DIR'] = {str(tmp_path)!r}; "
-        "import t2mobile_portal.instruments"
+        "import core.instruments"
     )
-    on_time = "import t2mobile_portal.instruments as i; print(i.MULTIPROCESS)"
+    on_time = "import core.instruments as i; print(i.MULTIPROCESS)"
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "dir")}
     env_without = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
 

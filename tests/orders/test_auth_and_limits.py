@@ -256,8 +256,8 @@ def test_trusted_proxies_that_are_not_addresses_and_the_old_proxy_count_stop_sta
 @pytest.fixture
 def redis_unreachable(settings):
     """The rate-limit counters' Redis refuses connections (a port nothing listens on)."""
+    from core.outage import redis_breaker, redis_client
     from partners import throttling
-    from t2mobile_portal.outage import redis_breaker, redis_client
     from tests.zoho_fixtures import free_port
 
     settings.REDIS_LIMITS_URL = f"redis://127.0.0.1:{free_port()}/0"
@@ -273,7 +273,7 @@ def test_while_redis_is_down_limits_are_counted_in_the_process_and_warned_once(a
     partner.rate_limit = "3/m"
     partner.save()
 
-    with caplog.at_level("WARNING", logger="t2mobile_portal.outage"):
+    with caplog.at_level("WARNING", logger="core.outage"):
         statuses = [api.get("/t2mobile/products").status_code for _ in range(5)]
         guesses = [client_with("Bearer guess").get("/t2mobile/products").status_code for _ in range(3)]
 

@@ -12,13 +12,13 @@ from dateutil.relativedelta import relativedelta
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from core.times import iso_utc
 from orders.management.commands import redrive_order as redrive_command
 from orders.models import Fulfilment, Order
 from orders.provisioning import order_provision
 from orders.sweeper import orders_redrive_stalled
 from orders.transitions import OrderStateError, order_hold, order_mark_failed, order_redrive, order_release
 from orders.zoho_provisioner import activation_reference_derive
-from t2mobile_portal.times import iso_utc
 from tests.conftest import place_order
 from tests.zoho_fixtures import zoho_sandbox  # noqa: F401
 from webhooks.models import WebhookLog

@@ -11,11 +11,11 @@ from datetime import timedelta
 
 import pytest
 
+from core.outage import redis_client
 from orders import sweeper
 from orders.api import fulfilment_answer
 from orders.models import Fulfilment, Order
 from orders.tasks import redrive_stalled_orders
-from t2mobile_portal.outage import redis_client
 from tests.conftest import order_payload, point_redis_roles_at
 from tests.zoho_fixtures import (  # noqa: F401
     point_celery_at,

@@ -15,11 +15,11 @@ import redis
 from celery.signals import before_task_publish
 from django.conf import settings
 
+from core.redis_roles import limits
 from orders.models import Fulfilment, Order
 from orders.queueing import QUEUED_MARKER_KEY, SWEEP_GRACE, order_enqueue
 from orders.sweeper import orders_redrive_stalled
 from orders.tasks import provision_order
-from t2mobile_portal.redis_roles import limits
 from tests.conftest import place_order as place
 from tests.factories import OrderFactory
 from tests.zoho_fixtures import PrivateRedis, point_celery_at

@@ -10,12 +10,12 @@ import pytest
 from dateutil.relativedelta import relativedelta
 from django.utils import timezone
 
+from core.times import iso_utc
 from integrations.zoho.client import SalesOrder
 from orders.models import Fulfilment, Order, Subscription
 from orders.provisioners import Licence
 from orders.subscriptions import SubscriptionMissing
 from orders.transitions import order_fulfil
-from t2mobile_portal.times import iso_utc
 from tests.factories import OrderFactory, SubscriptionFactory
 from webhooks.models import WebhookLog
 

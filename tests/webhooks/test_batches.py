@@ -62,7 +62,7 @@ def test_a_batch_is_sent_on_at_most_the_cap_of_lanes_and_every_attempt_is_logged
 
 
 def test_a_batch_finding_no_free_slot_gives_its_events_back_and_asks_for_a_dispatch(
-    hooked_partner, receiver, settings, clean_redis
+    hooked_partner, receiver, settings, clean_redis, limits_redis
 ):
     settings.WEBHOOK_MAX_IN_FLIGHT_PER_PARTNER = 2
     events = [record(hooked_partner) for _ in range(5)]
@@ -181,7 +181,7 @@ def test_a_partner_paused_mid_batch_gets_no_further_attempt_and_its_events_wait(
 
 
 def test_attempts_that_could_outlive_the_lease_are_not_started_and_a_dispatch_takes_them(
-    hooked_partner, receiver, settings, clean_redis
+    hooked_partner, receiver, settings, clean_redis, limits_redis
 ):
     # A lease of just the timeout plus the record margin leaves time for each lane's first attempt
     # only (cut short by the milliseconds of the claim).
@@ -191,6 +191,7 @@ def test_attempts_that_could_outlive_the_lease_are_not_started_and_a_dispatch_ta
     events = [record(hooked_partner) for _ in range(10)]
     log_pks, lease = claimed(hooked_partner)
     clean_redis.flushdb()  # (the new events' own first messages)
+    limits_redis.flushdb()  # (and the dispatch marker they set)
 
     outcomes = batch_deliver(log_pks=log_pks, lease=lease)
 

@@ -18,7 +18,7 @@ import uuid
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
 
-from t2mobile_portal.errors import (
+from core.errors import (
     MAX_URL_CHARS,
     PayloadTooLarge,
     Unauthorized,
@@ -27,7 +27,7 @@ from t2mobile_portal.errors import (
     as_partner_error,
     error_response,
 )
-from t2mobile_portal.logging import order_id_var, request_id_var
+from core.logging import order_id_var, request_id_var
 
 logger = logging.getLogger("t2mobile.access")
 security_logger = logging.getLogger("django.security.DisallowedHost")

@@ -21,7 +21,7 @@ from rest_framework import exceptions as drf_exceptions
 from rest_framework import status as http
 from rest_framework.response import Response
 
-from t2mobile_portal.logging import request_id_var
+from core.logging import request_id_var
 
 logger = logging.getLogger(__name__)
 

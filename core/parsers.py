@@ -19,7 +19,7 @@ from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 from rest_framework.utils import json as drf_json
 
-from t2mobile_portal.errors import ValidationFailed
+from core.errors import ValidationFailed
 
 MAX_DEPTH = 32  # the contract's bodies are two levels deep; metadata is a flat object
 

@@ -16,7 +16,7 @@ from rest_framework import serializers
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
-from t2mobile_portal import errors
+from core import errors
 
 HEADER_DOCS = {
     "X-Request-ID": "The caller's request id when it was sane (≤ 128 chars of [A-Za-z0-9._-]), else a new one.",
