@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 PROD_VENV := .venv-prod
 PROD_STAMP := $(PROD_VENV)/.installed
 
-.PHONY: run test bench lint format clean
+.PHONY: run test test-fast bench lint format clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ run: $(STAMP)
 test: $(STAMP) $(PROD_STAMP)
 	bash scripts/ensure_services.sh
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Everything but the real-time fault tests and the other tests marked slow: the lane to work in.
+test-fast: $(STAMP) $(PROD_STAMP)
+	bash scripts/ensure_services.sh
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 # The five benchmarks one after another, about 10 minutes on 2 cores (docs/benchmarks.md).
 bench: $(STAMP)

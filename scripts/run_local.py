@@ -4,7 +4,7 @@ Starts the local Zoho SANDBOX (a simulation of Zoho's API, never the real Zoho),
 receiver that verifies Standard Webhooks signatures and prints each event, then migrates, syncs the
 demo catalogue from the sandbox, creates a local admin account, and runs the web server, a Celery
 worker and celery-beat. With no DATABASE_URL it uses SQLite; with no REDIS_URL it uses Redis when one
-answers on 127.0.0.1:6379 (database 5), otherwise (and whenever REDIS_URL is set and empty) kombu's
+answers on 127.0.0.1:6379 (databases 5, 6 and 7), otherwise (and whenever REDIS_URL is set and empty) kombu's
 filesystem transport and an in-process cache.
 
 Every line a process prints comes out prefixed with its name (``web      | …``), as foreman and
