@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 PROD_VENV := .venv-prod
 PROD_STAMP := $(PROD_VENV)/.installed
 
-.PHONY: run test test-fast bench lint format clean
+.PHONY: run test test-fast bench lint lint-migrations format clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -53,6 +53,10 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
+	$(MAKE) --no-print-directory lint-migrations
+
+# A model changed without its migration fails (no database needed).
+lint-migrations: $(STAMP)
 	DATABASE_URL=sqlite:///:memory: DEBUG=false SECRET_KEY=makemigrations-check-$$RANDOM$$RANDOM-not-a-deployed-key-0123456789 \
 		REQUIRE_CREDENTIALS=false $(PY) manage.py makemigrations --check --dry-run
 

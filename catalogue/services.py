@@ -204,6 +204,6 @@ def product_plan_save_by_staff(*, plan) -> None:
 
 def catalogue_sync_request() -> None:
     """Queue ``integrations.sync_zoho_catalogue`` now (after the caller's commit)."""
-    from catalogue.tasks import sync_zoho_catalogue  # the tasks module imports this one (Celery's side)
+    from catalogue.tasks import sync_zoho_catalogue  # noqa: PLC0415 (the tasks module imports this one: Celery's side)
 
     transaction.on_commit(lambda: sync_zoho_catalogue.delay())

@@ -35,7 +35,7 @@ def order_enqueue(order_pk: int, *, countdown: float | None = None) -> bool:
     """Publish ``orders.provision_order``. When the broker cannot take it, the order is made due
     for the sweeper at once (its grace is for jobs that were published), so that the first sweep
     after the broker is back queues it."""
-    from orders.tasks import provision_order  # the tasks module imports this one (Celery's side)
+    from orders.tasks import provision_order  # noqa: PLC0415 (the tasks module imports this one: Celery's side)
 
     try:
         provision_order.apply_async(args=[order_pk], countdown=countdown)
@@ -52,7 +52,7 @@ def order_enqueue(order_pk: int, *, countdown: float | None = None) -> bool:
 def provisioning_jobs_waiting() -> int | None:
     """How many provisioning jobs wait in the broker's queue (not those a worker has taken); None
     when the broker cannot say."""
-    from orders.tasks import provision_order  # the tasks module imports this one (Celery's side)
+    from orders.tasks import provision_order  # noqa: PLC0415 (the tasks module imports this one: Celery's side)
 
     queue = settings.CELERY_TASK_ROUTES["orders.provision_order"]["queue"]
     try:

@@ -3,7 +3,7 @@ from django.db.models.signals import post_migrate
 
 
 def _sync_partner(sender, **kwargs):
-    from partners.services import partner_sync_from_settings  # app loading: models are not ready at import
+    from partners.services import partner_sync_from_settings  # noqa: PLC0415 (app loading: models are not ready at import)
 
     partner_sync_from_settings()
 

@@ -12,7 +12,7 @@ from django.db.models.signals import post_migrate
 
 
 def _install_beat_schedule(sender, using="default", **kwargs):
-    from t2mobile_portal.schedule import beat_schedule_install, beat_tables_exist  # app loading: models
+    from t2mobile_portal.schedule import beat_schedule_install, beat_tables_exist  # noqa: PLC0415 (app loading: models)
 
     if beat_tables_exist(using):
         beat_schedule_install(using=using)
@@ -37,9 +37,9 @@ class BackOfficeAdminConfig(AdminConfig):
 
     def ready(self) -> None:
         super().ready()
-        from t2mobile_portal.checks import secret_checks_register  # app loading: checks read settings
+        from t2mobile_portal.checks import secret_checks_register  # noqa: PLC0415 (app loading: checks read settings)
 
         secret_checks_register()
-        from t2mobile_portal.staff_groups import staff_groups_on_post_migrate  # app loading: auth models
+        from t2mobile_portal.staff_groups import staff_groups_on_post_migrate  # noqa: PLC0415 (app loading: auth models)
 
         post_migrate.connect(staff_groups_on_post_migrate, dispatch_uid="t2mobile_portal.staff_groups")

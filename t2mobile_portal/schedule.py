@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import Q
+from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,6 @@ def beat_schedule_install(*, using: str = DEFAULT_DB_ALIAS) -> list[str]:
     An entry exists when a PeriodicTask has its name or runs its task (staff may have renamed it), so
     running this again, after any change in the admin, creates nothing and overwrites nothing.
     """
-    from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
     created = []
     with transaction.atomic(using=using):
@@ -118,7 +118,6 @@ def beat_schedule_install(*, using: str = DEFAULT_DB_ALIAS) -> list[str]:
 
 def beat_tables_exist(using: str = DEFAULT_DB_ALIAS) -> bool:
     """False while django_celery_beat is not migrated yet (e.g. ``migrate orders`` on its own)."""
-    from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
     tables = set(connections[using].introspection.table_names())
     return {PeriodicTask._meta.db_table, CrontabSchedule._meta.db_table} <= tables

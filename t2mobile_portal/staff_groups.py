@@ -18,6 +18,9 @@ the handler is idempotent and a fresh database needs no clicks.
 from __future__ import annotations
 
 from django.apps import apps as global_apps
+from django.contrib.auth.management import create_permissions
+from django.contrib.auth.models import Group, Permission
+from django.contrib.contenttypes.models import ContentType
 
 # (app label, model name, codename, name)
 CUSTOM_PERMISSIONS: tuple[tuple[str, str, str, str], ...] = (
@@ -48,8 +51,6 @@ OPS_DENIED = {
 
 
 def custom_permissions_ensure(*, apps=global_apps) -> None:
-    from django.contrib.auth.models import Permission
-    from django.contrib.contenttypes.models import ContentType
 
     for app_label, model_name, codename, name in CUSTOM_PERMISSIONS:
         model = apps.get_model(app_label, model_name)
@@ -59,8 +60,6 @@ def custom_permissions_ensure(*, apps=global_apps) -> None:
 
 def staff_groups_ensure(*, apps=global_apps) -> None:
     """Create or update the Support and Ops groups (and the permissions they hold)."""
-    from django.contrib.auth.management import create_permissions
-    from django.contrib.auth.models import Group, Permission
 
     # Default add/change/delete/view permissions of every app the groups cover, whichever app's
     # post_migrate runs first.

@@ -27,7 +27,7 @@ def deliver_webhook(log_pk: int | None = None, lease: str | None = None, log_pks
     the database (``lease`` is the claim the dispatcher already made for this message); a killed
     run's claims expire and the events are sent again under the same event ids.
     """
-    from webhooks.delivery import batch_deliver, event_deliver  # inside: delivery → dispatch imports these tasks
+    from webhooks.delivery import batch_deliver, event_deliver  # noqa: PLC0415 (delivery → dispatch imports these tasks)
 
     claimed = datetime.fromisoformat(lease) if lease else None
     if log_pks:
@@ -47,7 +47,7 @@ def deliver_due_webhooks(partner_pk: int | None = None) -> int:
 
     Safe to run twice at once: two runs never claim the same row.
     """
-    from webhooks.dispatch import events_dispatch_due  # inside: dispatch imports these tasks at the top
+    from webhooks.dispatch import events_dispatch_due  # noqa: PLC0415 (dispatch imports these tasks at the top)
 
     if partner_pk is None:
         return events_dispatch_due()

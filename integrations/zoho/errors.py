@@ -12,6 +12,9 @@ of two kinds, and the rest of the code only ever sees these kinds:
 
 from __future__ import annotations
 
+import time
+from email.utils import parsedate_to_datetime
+
 import requests
 
 from core.text import pii_masked, text_clean
@@ -102,11 +105,7 @@ def _retry_after(response: requests.Response) -> float | None:
     try:
         return max(0.0, float(value))
     except ValueError:
-        from email.utils import parsedate_to_datetime
-
         try:
-            import time
-
             return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
         except (TypeError, ValueError):
             return None
