@@ -24,6 +24,11 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
 MULTIPROCESS = bool(MULTIPROC_DIR)
+if not MULTIPROCESS and "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+    # Set but empty (an env file's `PROMETHEUS_MULTIPROC_DIR=`) means unset: prometheus_client, which
+    # tests only that the name is present, would write its files into the working directory.
+    del os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    prometheus_client.values.ValueClass = prometheus_client.values.MutexValue
 
 if MULTIPROCESS:
     if prometheus_client.values.ValueClass is prometheus_client.values.MutexValue:

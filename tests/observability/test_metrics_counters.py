@@ -150,3 +150,19 @@ def test_a_multiprocess_directory_named_after_prometheus_client_was_imported_is_
 
     assert refused.returncode != 0 and "set after prometheus_client was imported" in refused.stderr
     assert accepted.stdout.strip() == "True" and (tmp_path / "dir").is_dir()
+
+
+def test_an_empty_multiproc_dir_is_unset_and_writes_no_file_into_the_working_directory(tmp_path):
+    """``PROMETHEUS_MULTIPROC_DIR=`` in an env file: prometheus_client alone would count into files in
+    the current directory (it tests only that the name is present)."""
+    code = (
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE'] = 't2mobile_portal.settings_test'; django.setup(); "
+        "from core import instruments; instruments.HTTP_REQUEST_SECONDS.labels('x').observe(0.1); "
+        "instruments.ORDERS_ACCEPTED.labels('P').inc(); print(instruments.MULTIPROCESS)"
+    )
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": "", "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True)
+
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "False"
+    assert list(tmp_path.iterdir()) == []
