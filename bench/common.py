@@ -9,6 +9,9 @@ import socket
 from pathlib import Path
 
 import psycopg
+import redis
+
+from core.redis_roles import redis_role_urls
 
 ROOT = Path(__file__).resolve().parent.parent
 PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
@@ -27,10 +30,6 @@ def admin_sql(sql: str) -> None:
 
 def redis_flush(url: str) -> None:
     """Empty every Redis database the service derives from ``url``: broker, cache and limits."""
-    import redis
-
-    from core.redis_roles import redis_role_urls
-
     for role_url in redis_role_urls(url).values():
         with redis.Redis.from_url(role_url) as client:
             client.flushdb()

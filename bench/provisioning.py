@@ -27,6 +27,11 @@ import sys
 import time
 from pathlib import Path
 
+import django
+from django.conf import settings
+from django.db import connections
+from django.db.models import Count, Q
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import ROOT, admin_sql, free_port, redis_flush, service_env  # noqa: E402
 from scripts.procfile import process_argv  # noqa: E402
@@ -61,18 +66,14 @@ def bench_mode(*, mode: str, args, window: float) -> dict[str, float]:
     admin_sql(f"CREATE DATABASE {DB}")
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
 
-    import django
-    from django.conf import settings
-
     django.setup()
-    from django.db.models import Count, Q
 
-    from catalogue.services import catalogue_sync
-    from integrations.zoho.sandbox import ZohoSandbox
-    from integrations.zoho.sandbox_state import DEMO_ITEMS
-    from orders.api import fulfilment_answer
-    from orders.models import Order
-    from partners.services import partner_sync_from_settings
+    from catalogue.services import catalogue_sync  # noqa: PLC0415 (app models need django.setup(), called above once the env is set)
+    from integrations.zoho.sandbox import ZohoSandbox  # noqa: PLC0415 (app models need django.setup(), called above once the env is set)
+    from integrations.zoho.sandbox_state import DEMO_ITEMS  # noqa: PLC0415 (app models need django.setup(), called above once the env is set)
+    from orders.api import fulfilment_answer  # noqa: PLC0415 (app models need django.setup(), called above once the env is set)
+    from orders.models import Order  # noqa: PLC0415 (app models need django.setup(), called above once the env is set)
+    from partners.services import partner_sync_from_settings  # noqa: PLC0415 (app models need django.setup(), called above once the env is set)
 
     # django.setup() runs once per process: point this process's settings at this mode's sandbox.
     settings.ZOHO_ACCOUNTS_URL, settings.ZOHO_API_BASE = env["ZOHO_ACCOUNTS_URL"], env["ZOHO_API_BASE"]
@@ -100,7 +101,7 @@ def bench_mode(*, mode: str, args, window: float) -> dict[str, float]:
             stderr=subprocess.PIPE,
             start_new_session=True,
         )
-        from t2mobile_portal.celery import app
+        from t2mobile_portal.celery import app  # noqa: PLC0415 (the Celery app autodiscovers the apps' tasks on import, so after django.setup())
 
         deadline = time.monotonic() + 60
         while not app.control.ping(timeout=1.0):
@@ -175,7 +176,6 @@ def bench_mode(*, mode: str, args, window: float) -> dict[str, float]:
             except subprocess.TimeoutExpired:
                 os.killpg(worker.pid, signal.SIGKILL)
         sandbox.stop()
-        from django.db import connections
 
         connections.close_all()
         admin_sql(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")

@@ -20,12 +20,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import subprocess
 import sys
 import time
+import tracemalloc
 from pathlib import Path
 
+import django
 import psycopg
+import redis
+from django.db import connection, transaction
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import PG, ROOT, admin_sql, redis_flush, service_env  # noqa: E402
@@ -155,16 +160,10 @@ def prepare(rows: int, days_spread: int) -> float:
 
 def scan(trace: bool) -> None:
     """One run of the reminder service in this (fresh) process; prints a JSON line."""
-    import resource
-    import tracemalloc
-
-    import django
-
     django.setup()
-    from django.db import connection, transaction
 
-    from orders.models import Subscription
-    from orders.subscriptions import expiry_reminders_send
+    from orders.models import Subscription  # noqa: PLC0415 (app models need django.setup(), called above once the env is set)
+    from orders.subscriptions import expiry_reminders_send  # noqa: PLC0415 (app models need django.setup(), called above once the env is set)
 
     statements = {"count": 0, "batch_sql": None}
 
@@ -230,8 +229,6 @@ def main() -> None:
     if args.scan:
         scan(args.trace)
         return
-
-    import redis
 
     broker = redis.Redis.from_url(REDIS)
     try:

@@ -41,6 +41,11 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import django
+from django.conf import settings
+from django.db import connections, transaction
+from django.utils import timezone
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import ROOT, admin_sql, service_env  # noqa: E402
 from scripts.procfile import process_argv  # noqa: E402
@@ -202,16 +207,11 @@ def main() -> None:
         time.sleep(0.1)
 
     sys.path.insert(0, str(ROOT))
-    import django
-
     django.setup()
-    from django.db import transaction
-    from django.utils import timezone
-
-    from partners.models import Partner, WebhookSecret
-    from webhooks.models import WebhookEndpointState, WebhookLog
-    from webhooks.outbox import event_record
-    from webhooks.tasks import deliver_due_webhooks
+    from partners.models import Partner, WebhookSecret  # noqa: PLC0415 (app models need django.setup(), called above once the env is set)
+    from webhooks.models import WebhookEndpointState, WebhookLog  # noqa: PLC0415 (app models need django.setup(), called above once the env is set)
+    from webhooks.outbox import event_record  # noqa: PLC0415 (app models need django.setup(), called above once the env is set)
+    from webhooks.tasks import deliver_due_webhooks  # noqa: PLC0415 (app models need django.setup(), called above once the env is set)
 
     good, dead = Receiver("ok"), Receiver(args.dead)
     partner_a = Partner.objects.create(partner_id="BENCH_A", name="A", webhook_url=good.url)
@@ -268,8 +268,6 @@ def main() -> None:
     try:
         warm, _ = record(partner_a, 20)
         wait_arrivals(warm, timeout=60)
-
-        from django.conf import settings
 
         lanes = settings.WEBHOOK_MAX_IN_FLIGHT_PER_PARTNER
         print(f"start: {load()}, {os.cpu_count()} CPUs; worker: {args.worker_args or 'defaults'}")
@@ -361,8 +359,6 @@ def main() -> None:
         worker.wait(30)
         good.close()
         dead.close()
-        from django.db import connections
-
         connections.close_all()
         admin_sql(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
         redis_server.terminate()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import pytest
@@ -11,11 +12,12 @@ from django.core.servers.basehttp import ThreadedWSGIServer
 from rest_framework.test import APIClient
 
 from catalogue.models import Product
+from core.outage import redis_client
 from core.redis_roles import redis_caches, redis_role_urls
 from partners.models import Partner
 from partners.services import api_key_create
 from tests.factories import ProductFactory
-from tests.zoho_fixtures import MAIL_LITE
+from tests.zoho_fixtures import MAIL_LITE, wait_for
 
 # The live server must take 50 connections at once (Django's default listen backlog is 10).
 ThreadedWSGIServer.request_queue_size = 128
@@ -43,8 +45,6 @@ def caches_on(url: str, *, timeout: float = 2) -> dict:
 def point_redis_roles_at(settings, url: str, *, timeout: float = 2) -> None:
     """Point the cache, the limits and their direct clients at the Redis ``url`` (the broker is
     Celery's: ``tests.zoho_fixtures.point_celery_at``)."""
-    from core.outage import redis_client
-
     urls = redis_role_urls(url)
     settings.REDIS_URL, settings.REDIS_CACHE_URL, settings.REDIS_LIMITS_URL = url, urls["cache"], urls["limits"]
     settings.CACHES = caches_on(url, timeout=timeout)
@@ -129,8 +129,6 @@ def payload():
 
 def place_order(api, **overrides) -> dict:
     """POST one order (the idempotency key is derived from its orderId); asserts the 202."""
-    import json
-
     payload = order_payload(**overrides)
     response = api.post(
         "/t2mobile/fulfilment",
@@ -144,7 +142,6 @@ def place_order(api, **overrides) -> dict:
 
 def settled(api, order_id: str, *, timeout: float = 30) -> dict:
     """The order as the partner sees it, once it is FULFILLED or FAILED."""
-    from tests.zoho_fixtures import wait_for
 
     def done():
         body = api.get(f"/t2mobile/orders/{order_id}").json()

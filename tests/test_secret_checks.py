@@ -18,7 +18,13 @@ import pytest
 from django.core.checks import run_checks
 from django.db import connection
 
-from t2mobile_portal.checks import TAG, check_api_keys, check_secret_key, check_webhook_secret
+from t2mobile_portal.checks import (
+    TAG,
+    check_api_keys,
+    check_required_credentials,
+    check_secret_key,
+    check_webhook_secret,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -125,8 +131,6 @@ def test_production_start_up_without_credentials_names_each_missing_one_and_stop
 
 
 def test_partner_credentials_in_the_admin_need_only_the_zoho_ones(settings):
-    from t2mobile_portal.checks import check_required_credentials
-
     settings.REQUIRE_CREDENTIALS = True
     settings.PARTNER_CREDENTIALS_IN_ADMIN = True
     settings.T2MOBILE_API_KEYS, settings.T2MOBILE_WEBHOOK_SECRET = [], ""

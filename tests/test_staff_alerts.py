@@ -15,6 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
+from core.redis_roles import limits
 from integrations.zoho.auth import AUTH_FAILING_SINCE_KEY, auth_backoff_record
 from integrations.zoho.budget import zoho_budget
 from integrations.zoho.errors import ZohoAuthError
@@ -74,8 +75,6 @@ def endpoint_disabled(partner, reason=WebhookEndpointState.DisabledReason.GONE) 
 
 def zoho_refusing_for(minutes: float) -> None:
     """Zoho refuses our credentials (as the client records it), since ``minutes`` ago."""
-    from core.redis_roles import limits
-
     auth_backoff_record(ZohoAuthError("token refresh failed: invalid_client"))
     limits.set(AUTH_FAILING_SINCE_KEY, time.time() - minutes * 60, timeout=None)
 

@@ -14,11 +14,13 @@ from pathlib import Path
 import kombu.pools
 import pytest
 import redis
+from celery.contrib.testing.worker import start_worker
 from django.db import connection
 
 from core.redis_roles import ROLE_OFFSETS
 from integrations.zoho.sandbox import SANDBOX_REFRESH_TOKEN, ZohoSandbox
 from integrations.zoho.sandbox_state import DEMO_ITEMS
+from t2mobile_portal.celery import app
 
 # The sandbox's demo catalogue, whose one home is integrations/zoho/sandbox_state.py, by name: the tests'
 # product (tests/conftest.py) is Zoho Mail Lite, as in `make run`; the catalogue tests use the others.
@@ -75,10 +77,6 @@ def start_celery_worker(queues=("provisioning", "default"), **options):
     given queues: solo pool unless ``options`` (``start_worker``'s: pool, concurrency, loglevel,
     shutdown_timeout) say otherwise. The tests' in-process worker; a worker process of the Procfile
     comes from ``scripts/procfile.py``."""
-    from celery.contrib.testing.worker import start_worker
-
-    from t2mobile_portal.celery import app
-
     options = {"pool": "solo", "shutdown_timeout": 30, **options}
     return start_worker(app, perform_ping_check=False, queues=list(queues), **options)
 
@@ -166,8 +164,6 @@ def private_redis(tmp_path):
 
 def point_celery_at(url: str) -> str:
     """Point the Celery app's broker at ``url``; returns the previous URL."""
-    from t2mobile_portal.celery import app
-
     previous = app.conf.broker_url
     # Close every pooled connection and forget the pools: kombu keys its pools by URL, so a pool
     # closed but left registered would refuse every later publish with "Acquire on closed pool".

@@ -13,6 +13,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from catalogue.models import CatalogueSync, Product, ProductPlan
+from integrations.zoho.auth import auth_backoff_record
+from integrations.zoho.budget import zoho_budget
+from integrations.zoho.errors import ZohoAuthError
 from orders.models import Order
 from tests.admin.conftest import make_event, make_order
 from tests.conftest import caches_on
@@ -214,10 +217,6 @@ def test_a_direct_caller_rotating_x_forwarded_for_cannot_escape_the_login_limit(
 
 
 def test_overview_says_why_and_until_when_zoho_calls_are_paused_and_since_when_zoho_refuses_us(support):
-    from integrations.zoho.auth import auth_backoff_record
-    from integrations.zoho.budget import zoho_budget
-    from integrations.zoho.errors import ZohoAuthError
-
     zoho_budget().pause(60, reason="Zoho's per-minute call limit reached (code 44)")
     auth_backoff_record(ZohoAuthError("token refresh failed: invalid_client"))
 

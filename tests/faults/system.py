@@ -21,13 +21,17 @@ from pathlib import Path
 
 import pytest
 import requests
+from django.utils import timezone
 from standardwebhooks import Webhook
 
 from integrations.zoho.sandbox import SANDBOX_REFRESH_TOKEN, ZohoSandbox
+from orders.models import Fulfilment
 from partners.services import secret_generate
 from scripts.procfile import is_celery_worker, process_argv, procfile
+from tests.conftest import order_payload
 from tests.webhooks.conftest import Receiver
 from tests.zoho_fixtures import PrivateRedis, database_url_of_tests, free_port, wait_for
+from webhooks.models import WebhookLog
 
 ROOT = Path(__file__).resolve().parents[2]
 PRODUCTION_VENV = ROOT / ".venv-prod"
@@ -229,11 +233,6 @@ class System:
     def flow_state(self, order_ids: list[str]) -> str:
         """Where each order and its events are (for a failure message): the database's rows, the
         receiver's verified deliveries and the broker's queue lengths."""
-        from django.utils import timezone
-
-        from orders.models import Fulfilment
-        from webhooks.models import WebhookLog
-
         lines = []
         for f in Fulfilment.objects.filter(order__order_id__in=order_ids).select_related("order"):
             lines.append(
@@ -264,8 +263,6 @@ class System:
     # --- the partner's calls ----------------------------------------------------------------------
 
     def order(self, order_id: str, **overrides) -> requests.Response:
-        from tests.conftest import order_payload
-
         return self.http.post(
             f"{self.base}/t2mobile/fulfilment",
             json=order_payload(orderId=order_id, **overrides),

@@ -10,6 +10,7 @@ import re
 import time
 
 import pytest
+import requests
 
 from orders.models import Order
 from tests.faults.system import wait_for
@@ -31,8 +32,6 @@ def fulfilled_and_announced(system, order_ids: list[str]) -> bool:
 def admin_login(system, username: str, password: str):
     """A staff browser logged into the admin. Production cookies are Secure and this loopback box
     speaks plain HTTP (no TLS proxy in front), so the cookies are sent back by hand."""
-    import requests
-
     page = requests.get(f"{system.base}/admin/login/", timeout=10)
     assert page.status_code == 200
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)

@@ -10,6 +10,7 @@ import responses
 from django.core.cache import cache
 from django.core.management import CommandError, call_command
 
+import catalogue.services as services
 from catalogue.models import CatalogueSync, Product, ProductPlan
 from catalogue.selectors import last_catalogue_sync
 from catalogue.services import catalogue_sync
@@ -140,8 +141,6 @@ def test_a_failure_while_paging_changes_nothing_and_is_recorded(zoho_settings):
 
 
 def test_a_failure_while_applying_the_items_rolls_back_and_is_recorded(zoho_settings, monkeypatch):
-    import catalogue.services as services
-
     def broken_upsert(item, counts):
         raise ValueError(f"item {item.item_id} has no rate")
 

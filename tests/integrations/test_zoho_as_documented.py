@@ -11,12 +11,14 @@ from decimal import Decimal
 
 import pytest
 import responses
+from django.core.cache import cache
 from responses import matchers
 
 from integrations.zoho import auth as auth_module
 from integrations.zoho.client import ZohoClient
 from integrations.zoho.errors import ZohoCustomerUnknownError, ZohoPermanentError
 from integrations.zoho.values import LineItem, custom_field_entry
+from t2mobile_portal.health import health_report
 from tests.zoho_fixtures import ACCOUNTS_URL, API_BASE, MAIL_LITE
 
 TOKEN_URL = f"{ACCOUNTS_URL}/oauth/v2/token"
@@ -182,8 +184,6 @@ def fresh_process(monkeypatch):
 
 
 def refresh_twice(api_domain: str) -> None:
-    from django.core.cache import cache
-
     with responses.RequestsMock() as rsps:
         rsps.post(TOKEN_URL, json=token_body(api_domain))
         rsps.post(TOKEN_URL, json=token_body(api_domain))
@@ -196,8 +196,6 @@ def refresh_twice(api_domain: str) -> None:
 def test_an_api_domain_of_another_data_centre_is_logged_once_and_health_says_mismatch(
     zoho_settings, fresh_process, caplog
 ):
-    from t2mobile_portal.health import health_report
-
     with caplog.at_level(logging.WARNING, logger="integrations.zoho.auth"):
         refresh_twice("https://www.zohoapis.eu")
 
@@ -209,8 +207,6 @@ def test_an_api_domain_of_another_data_centre_is_logged_once_and_health_says_mis
 
 
 def test_the_api_domain_of_zoho_api_base_is_ok_in_health_and_not_logged(zoho_settings, fresh_process, caplog):
-    from t2mobile_portal.health import health_report
-
     with caplog.at_level(logging.WARNING, logger="integrations.zoho.auth"):
         refresh_twice("https://www.zohoapis.test")
 
@@ -219,8 +215,6 @@ def test_the_api_domain_of_zoho_api_base_is_ok_in_health_and_not_logged(zoho_set
 
 
 def test_a_fixed_data_centre_clears_the_mismatch_at_the_next_token(zoho_settings, fresh_process):
-    from t2mobile_portal.health import health_report
-
     refresh_twice("https://www.zohoapis.in")
     refresh_twice("https://www.zohoapis.test")
 

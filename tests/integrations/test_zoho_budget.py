@@ -9,7 +9,8 @@ import pytest
 from django.conf import settings
 
 from core.rates import Rate
-from integrations.zoho.budget import RedisBudget, zoho_calls_today, zoho_daily_usage
+from integrations.zoho.budget import RedisBudget, zoho_budget, zoho_calls_today, zoho_daily_usage
+from integrations.zoho.errors import ZohoTransientError
 
 
 def test_rates_parse_with_scaled_periods():
@@ -68,8 +69,6 @@ def test_calls_in_flight_are_capped_across_workers():
 
 
 def test_a_budget_that_stays_empty_gives_up_with_a_transient_error():
-    from integrations.zoho.errors import ZohoTransientError
-
     budget = RedisBudget(settings.REDIS_LIMITS_URL, rate=Rate.parse("1/h"), max_concurrency=1)
     with budget.call_slot():
         pass
@@ -83,7 +82,6 @@ def test_a_budget_that_stays_empty_gives_up_with_a_transient_error():
 def test_the_days_calls_are_counted_for_health(settings):
     settings.ZOHO_RATE_LIMIT = "100000/m"
     settings.ZOHO_DAILY_LIMIT = 10
-    from integrations.zoho.budget import zoho_budget
 
     for _ in range(8):
         with zoho_budget().call_slot():

@@ -13,10 +13,14 @@ import requests
 import responses
 from responses import matchers
 
+from core.redis_roles import limits
+from integrations.zoho.auth import AUTH_BACKOFF_KEY
 from integrations.zoho.budget import zoho_budget
 from integrations.zoho.client import ZohoClient
 from integrations.zoho.errors import ZohoAuthError, ZohoAuthWaitError, ZohoPermanentError, ZohoTransientError
 from integrations.zoho.values import LineItem
+from t2mobile_portal.health import health_report
+from tests.conftest import role_clients
 from tests.zoho_fixtures import ACCOUNTS_URL, API_BASE, MAIL_LITE, WORKPLACE
 
 TOKEN_URL = f"{ACCOUNTS_URL}/oauth/v2/token"
@@ -164,10 +168,6 @@ def test_401_again_after_a_fresh_token_is_an_auth_outage_not_an_order_failure(zo
 
 
 def test_health_reports_zoho_failing_while_it_refuses_us_and_ok_once_a_refresh_works(zoho_settings):
-    from core.redis_roles import limits
-    from integrations.zoho.auth import AUTH_BACKOFF_KEY
-    from t2mobile_portal.health import health_report
-
     with responses.RequestsMock() as rsps:
         rsps.post(TOKEN_URL, json=TOKEN_BODY)
         rsps.get(f"{API_BASE}/items", status=401, json={"code": 57, "message": "You are not authorized"})
@@ -331,8 +331,6 @@ def test_sales_order_create_accepts_both_names_of_the_object(zoho_settings):
 
 def test_redis_holds_the_access_token_for_its_lifetime_and_never_the_long_lived_credentials(zoho_settings):
     """What docs/runbook.md says an intruder reading Redis gets: the access token, for under an hour."""
-    from tests.conftest import role_clients
-
     with responses.RequestsMock() as rsps:
         token_ok(rsps)
         rsps.get(f"{API_BASE}/items", json=items_body([MAIL_LITE]))

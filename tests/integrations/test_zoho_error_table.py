@@ -4,6 +4,8 @@ raises the kind the table names (issue 26, point 4)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import requests
 import responses
@@ -64,8 +66,6 @@ def test_each_row_of_the_error_table(zoho_settings, row, status, answer, kind):
 
 
 def test_the_table_in_the_docs_has_these_rows():
-    from pathlib import Path
-
     text = (Path(__file__).resolve().parents[2] / "docs" / "zoho.md").read_text()
     table = text[text.index("## Errors") :].split("\n\n")[1]
     for needle in ("429, whatever its code", "400 or 404 with a non-zero `code`", "any other 4xx", "403", "5xx"):

@@ -9,15 +9,25 @@ pages list none) and no ``Retry-After``; the token endpoint's ``error`` field.
 from __future__ import annotations
 
 import threading
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
+import requests
 import responses
 from django.utils import timezone
 
+from core.redis_roles import limits
+from integrations.zoho import budget as budget_module
+from integrations.zoho.auth import AUTH_BACKOFF_KEY
 from integrations.zoho.budget import seconds_until_tomorrow, zoho_budget
-from integrations.zoho.client import ZohoClient
+from integrations.zoho.client import ZohoClient, zoho_day_zone_refresh
 from integrations.zoho.errors import ZohoAuthWaitError, ZohoWaitError
+from integrations.zoho.sandbox import SANDBOX_REFRESH_TOKEN, ZohoSandbox
+from orders.models import Fulfilment
+from orders.provisioning import order_provision
 from t2mobile_portal.health import health_report
+from tests.conftest import place_order
 from tests.integrations.test_zoho_client import API_BASE, TOKEN_BODY, TOKEN_URL, items_body, token_ok
 
 LIMIT_ANSWERS = {
@@ -91,9 +101,6 @@ def test_the_daily_limit_is_enforced_here_before_zoho_refuses(zoho_settings):
 
 
 def test_refused_credentials_back_off_for_every_worker_2_minutes_doubling_to_10(zoho_settings):
-    from core.redis_roles import limits
-    from integrations.zoho.auth import AUTH_BACKOFF_KEY
-
     waits = []
     with responses.RequestsMock() as rsps:
         token = rsps.post(TOKEN_URL, json={"error": "invalid_client"})
@@ -136,9 +143,6 @@ def test_access_denied_from_the_token_endpoint_waits_10_minutes(zoho_settings):
 
 
 def test_a_working_token_ends_the_back_off(zoho_settings):
-    from core.redis_roles import limits
-    from integrations.zoho.auth import AUTH_BACKOFF_KEY
-
     with responses.RequestsMock() as rsps:
         rsps.post(TOKEN_URL, json={"error": "invalid_client"})
         with pytest.raises(ZohoAuthWaitError):
@@ -154,10 +158,6 @@ def test_a_working_token_ends_the_back_off(zoho_settings):
 
 @pytest.mark.django_db(transaction=True)
 def test_an_order_that_waits_for_zoho_keeps_its_retry_schedule(api, product, zoho_settings):
-    from orders.models import Fulfilment
-    from orders.provisioning import order_provision
-    from tests.conftest import place_order
-
     place_order(api, orderId="T2M-WAIT-1")
     fulfilment = Fulfilment.objects.get(order__order_id="T2M-WAIT-1")
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
@@ -179,10 +179,6 @@ def test_an_order_that_waits_for_zoho_keeps_its_retry_schedule(api, product, zoh
 
 @pytest.mark.parametrize(("limits", "code"), [({"rate_limit": 2}, 44), ({"daily_limit": 2}, 45)], ids=["44", "45"])
 def test_the_sandbox_answers_its_limits_as_zoho_documents_them(zoho_settings, limits, code):
-    import requests
-
-    from integrations.zoho.sandbox import SANDBOX_REFRESH_TOKEN, ZohoSandbox
-
     sandbox = ZohoSandbox(port=0, **limits).start()
     try:
         token = requests.post(
@@ -207,12 +203,6 @@ def test_the_sandbox_answers_its_limits_as_zoho_documents_them(zoho_settings, li
 
 
 def test_the_daily_window_follows_the_organisations_time_zone_when_zoho_tells_it(zoho_settings):
-    from datetime import datetime
-    from zoneinfo import ZoneInfo
-
-    from integrations.zoho import budget as budget_module
-    from integrations.zoho.client import zoho_day_zone_refresh
-
     budget_module._day_zone_memo.update(zone=None, until=0.0)
     far_east = "Pacific/Kiritimati"  # UTC+14: another date than Lagos for ten hours of every day
     with responses.RequestsMock() as rsps:

@@ -5,10 +5,13 @@ health figures ops read (the operators' readout,
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
+from integrations.zoho.budget import zoho_budget
 from orders.models import Order
 from t2mobile_portal.health import health_report
 from tests.conftest import order_payload
@@ -49,12 +52,6 @@ def test_metrics_report_orders_by_status(settings, api, product):
 
 
 def test_metrics_carry_the_gateway_wide_figures_partners_no_longer_see(settings, api, product):
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from integrations.zoho.budget import zoho_budget
-
     settings.METRICS_TOKEN = "scrape-secret"
     place(api, "M3")
     Order.objects.filter(order_id="M3").update(

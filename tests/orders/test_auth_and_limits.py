@@ -4,14 +4,26 @@ from __future__ import annotations
 
 import io
 import logging
+from datetime import timedelta
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
+from django.utils import timezone
 from rest_framework.test import APIClient
 
-from partners.models import ApiKey, Partner
-from partners.services import api_key_create, api_key_hash, api_key_revoke, partner_sync_from_settings
+from core.outage import redis_breaker, redis_client
+from partners import throttling
+from partners.models import ApiKey, Partner, WebhookSecret
+from partners.services import (
+    DEFAULT_ROTATION_GRACE,
+    api_key_create,
+    api_key_hash,
+    api_key_revoke,
+    partner_sync_from_settings,
+)
 from partners.throttling import parse_rate
+from t2mobile_portal.checks import check_trusted_proxies
+from tests.zoho_fixtures import free_port
 
 pytestmark = pytest.mark.django_db
 
@@ -51,8 +63,6 @@ def test_revoked_key_is_refused_on_the_next_request(api, api_key):
 
 
 def test_a_partner_may_hold_two_active_keys(partner, api_key):
-    from partners.services import api_key_create
-
     _, second = api_key_create(partner=partner)
 
     assert client_with(f"Bearer {api_key}").get("/t2mobile/products").status_code == 200
@@ -79,8 +89,6 @@ def test_create_api_key_command_prints_a_working_key_once(partner):
 
 
 def test_create_api_key_for_unknown_partner_is_a_clear_error(db):
-    from django.core.management import CommandError
-
     with pytest.raises(CommandError, match="No partner"):
         call_command("create_api_key", "--partner", "NOPE")
 
@@ -116,13 +124,6 @@ def test_a_key_taken_out_of_t2mobile_api_keys_is_revoked_and_other_keys_are_left
 
 
 def test_a_new_webhook_secret_from_the_environment_retires_the_old_one_after_the_grace_period(db, settings):
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from partners.models import WebhookSecret
-    from partners.services import DEFAULT_ROTATION_GRACE
-
     settings.T2MOBILE_WEBHOOK_SECRET = "whsec_b2xkLXNlY3JldC1vbGQtc2VjcmV0LW9sZA=="
     partner = partner_sync_from_settings()
     partner_sync_from_settings()  # the same secret again changes nothing
@@ -152,8 +153,6 @@ def test_over_the_partner_rate_limit_is_429_with_retry_after(api, partner):
 
 
 def test_rate_limit_is_counted_per_partner(api, partner):
-    from partners.services import api_key_create
-
     partner.rate_limit = "2/m"
     partner.save()
     other = Partner.objects.create(partner_id="OTHER001", name="Other", rate_limit="2/m")
@@ -243,8 +242,6 @@ def test_behind_two_proxies_of_ours_the_caller_is_the_first_address_they_do_not_
 
 
 def test_trusted_proxies_that_are_not_addresses_and_the_old_proxy_count_stop_start_up(settings, monkeypatch):
-    from t2mobile_portal.checks import check_trusted_proxies
-
     settings.TRUSTED_PROXIES = ["nginx.internal"]
     monkeypatch.setenv("TRUSTED_PROXY_COUNT", "1")
 
@@ -256,10 +253,6 @@ def test_trusted_proxies_that_are_not_addresses_and_the_old_proxy_count_stop_sta
 @pytest.fixture
 def redis_unreachable(settings):
     """The rate-limit counters' Redis refuses connections (a port nothing listens on)."""
-    from core.outage import redis_breaker, redis_client
-    from partners import throttling
-    from tests.zoho_fixtures import free_port
-
     settings.REDIS_LIMITS_URL = f"redis://127.0.0.1:{free_port()}/0"
     redis_client.cache_clear()
     yield

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.db import OperationalError
+from django.test import Client
 
 pytestmark = pytest.mark.django_db
 
@@ -160,8 +161,6 @@ def test_an_accept_header_we_cannot_satisfy_gets_json_not_a_500(api, product, ac
 
 @pytest.mark.parametrize("method", ["post", "put", "patch", "delete", "options", "get"])
 def test_any_method_on_an_unknown_path_is_the_404_envelope_even_with_a_staff_session(method, admin_user):
-    from django.test import Client
-
     client = Client(enforce_csrf_checks=True)
     client.force_login(admin_user)  # a session cookie: Django's CSRF check would answer HTML 403
     body = {} if method == "get" else {"data": "{}", "content_type": "application/json"}

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import psycopg
 import pytest
 from django.db import connection
+from django.utils import timezone
+from rest_framework.test import APIClient
 
 from orders import idempotency
 from orders.idempotency import _advisory_lock_id
 from orders.models import Fulfilment, IdempotencyRecord, Order
+from partners.models import Partner
+from partners.services import api_key_create
+from t2mobile_portal.celery import app
 from tests.conftest import order_payload
+from tests.zoho_fixtures import point_celery_at
 
 pytestmark = pytest.mark.django_db
 
@@ -277,11 +284,6 @@ def test_key_order_of_json_fields_does_not_change_the_fingerprint(api, product, 
 
 
 def test_keys_are_scoped_to_the_partner(api, product, payload, db):
-    from rest_framework.test import APIClient
-
-    from partners.models import Partner
-    from partners.services import api_key_create
-
     other = Partner.objects.create(partner_id="OTHER001", name="Other")
     _, other_key = api_key_create(partner=other)
     other_api = APIClient()
@@ -306,10 +308,6 @@ def test_same_order_id_under_a_new_key_is_409_duplicate_order_with_status(api, p
 
 
 def test_expired_record_still_gives_duplicate_order(api, product, payload):
-    from datetime import timedelta
-
-    from django.utils import timezone
-
     post(api, payload, key="first")
     IdempotencyRecord.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
 
@@ -319,10 +317,6 @@ def test_expired_record_still_gives_duplicate_order(api, product, payload):
 
 
 def test_an_expired_key_reused_for_another_order_is_422_and_makes_nothing(api, product, payload):
-    from datetime import timedelta
-
-    from django.utils import timezone
-
     post(api, payload, key="first")
     IdempotencyRecord.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
 
@@ -397,9 +391,6 @@ def test_replay_queues_nothing_more(api, product, payload, clean_redis):
 
 @pytest.mark.django_db(transaction=True)
 def test_order_is_accepted_when_the_broker_is_down(api, product, payload, settings):
-    from t2mobile_portal.celery import app
-    from tests.zoho_fixtures import point_celery_at
-
     # Given a broker address where nothing listens
     previous = point_celery_at("redis://127.0.0.1:1/0")
     try:

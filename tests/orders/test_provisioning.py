@@ -11,6 +11,7 @@ import threading
 from datetime import timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
 from dateutil.relativedelta import relativedelta
 from django.conf import settings
@@ -21,6 +22,7 @@ from orders import provisioning
 from orders.models import Fulfilment, Order
 from orders.provisioning import DEAD_ATTEMPT_SETTLE
 from orders.queueing import SWEEP_GRACE
+from orders.run_lock import provisioning_lock_key as _lock_key
 from orders.sweeper import orders_redrive_stalled
 from orders.tasks import provision_order
 from tests.conftest import place_order as place
@@ -238,10 +240,6 @@ def test_sweeper_leaves_a_job_that_is_waiting_in_the_queue_alone(api, product, z
 
 
 def test_sweeper_leaves_a_running_attempt_alone_and_finds_it_at_once_when_its_session_dies(api, product):
-    import psycopg
-
-    from orders.run_lock import provisioning_lock_key as _lock_key
-
     # Given an attempt claimed by a worker whose database session holds the order's lock
     place(api, orderId="T2M-RUNNING-1")
     order = Order.objects.get(order_id="T2M-RUNNING-1")

@@ -13,6 +13,8 @@ from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from orders.idempotency import idempotency_records_purge
 from orders.models import IdempotencyRecord
+from t2mobile_portal.celery import app
+from t2mobile_portal.schedule import SCHEDULE
 from tests.factories import IdempotencyRecordFactory, SubscriptionFactory
 from webhooks.models import WebhookLog
 
@@ -176,9 +178,6 @@ def test_purge_command_runs_the_task_and_says_how_many_it_deleted(partner):
 
 
 def test_every_scheduled_task_is_registered_with_celery():
-    from t2mobile_portal.celery import app
-    from t2mobile_portal.schedule import SCHEDULE
-
     app.loader.import_default_modules()
 
     missing = [entry.task for entry in SCHEDULE if entry.task not in app.tasks]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from io import StringIO
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -29,8 +30,6 @@ def reminders_of(order_id: str) -> list[int]:
 
 
 def run_reminders(as_of: datetime) -> str:
-    from io import StringIO
-
     out = StringIO()
     call_command("send_expiry_reminders", "--as-of", as_of.isoformat(), stdout=out)
     return out.getvalue()

@@ -13,7 +13,9 @@ from datetime import timedelta
 from io import StringIO
 
 import pytest
+from django.core import mail
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
@@ -228,9 +230,6 @@ def test_run_task_with_a_future_as_of_is_a_clear_error(production_database, subs
 
 
 def test_only_the_test_runners_database_in_the_test_environment_counts_as_a_test_database(monkeypatch):
-    from django.core import mail
-    from django.db import connection
-
     assert orders.tasks._test_database_in_use()
 
     monkeypatch.setitem(connection.settings_dict, "NAME", "t2mobile")

@@ -13,6 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from standardwebhooks import Webhook
 
+import webhooks.outbox
 from partners.services import secret_generate
 from tests.factories import PartnerFactory
 from tests.webhooks.conftest import Answer, make_order, record, wait_until
@@ -69,8 +70,6 @@ def test_listed_event_is_the_body_the_receiver_got(api, hooked_partner, receiver
 def test_listed_created_at_is_the_signed_bodys_even_at_the_turn_of_a_second(api, hooked_partner, monkeypatch):
     """The row's time was taken a moment after the body's: across a second's turn the list said
     10:00:05 for a body signed 10:00:04. The outbox's clock is fixed a microsecond before a turn."""
-    import webhooks.outbox
-
     moment = timezone.now().replace(microsecond=999_999) - timedelta(seconds=30)
     monkeypatch.setattr(webhooks.outbox, "timezone", type("FixedClock", (), {"now": staticmethod(lambda: moment)}))
     event = record(hooked_partner)

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 
 from partners.models import WebhookSecret
 from partners.services import secret_generate
@@ -102,8 +103,6 @@ def test_the_receiver_make_run_starts_has_no_secret_on_its_command_line(receiver
 def test_the_receiver_answers_400_to_a_malformed_signature_header(receiver_process, signature):
     """A signature header without a ``v1,`` part made standardwebhooks 1.1 raise ValueError: the
     receiver dropped the connection instead of answering 400 as docs/webhooks.md tells partners."""
-    import requests
-
     process, port, _ = receiver_process
     headers = {"webhook-id": "msg_x", "webhook-timestamp": str(int(time.time())), "webhook-signature": signature}
 

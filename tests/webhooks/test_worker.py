@@ -7,7 +7,9 @@ import time
 import pytest
 from django.db import connection, transaction
 
-from tests.webhooks.conftest import Answer, make_order, record, running_worker, wait_until
+from partners.models import Partner, WebhookSecret
+from partners.services import secret_generate
+from tests.webhooks.conftest import Answer, Receiver, make_order, record, running_worker, wait_until
 from webhooks.controls import partner_deliveries_pause, partner_deliveries_resume
 from webhooks.models import WebhookLog
 from webhooks.tasks import deliver_due_webhooks
@@ -103,10 +105,6 @@ def test_a_burst_larger_than_a_batch_drains_without_the_periodic_sweep(
 
 
 def test_an_endpoint_that_starts_hanging_never_holds_every_thread(hooked_partner, receiver, webhook_worker, settings):
-    from partners.models import Partner, WebhookSecret
-    from partners.services import secret_generate
-    from tests.webhooks.conftest import Receiver
-
     # The worker has 4 threads; a partner may hold 2 of them. Its endpoint starts hanging (3 s
     # timeout here) while it is still known as healthy, and 10 new events go to it at once.
     settings.WEBHOOK_MAX_IN_FLIGHT_PER_PARTNER = 2
