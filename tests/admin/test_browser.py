@@ -68,6 +68,10 @@ def log_in(page, live_server, django_user_model, username: str = "sandra") -> No
     password = "Sandra-support-2026"
     user = django_user_model.objects.create_user(username=username, password=password, is_staff=True)
     user.groups.add(Group.objects.get(name=SUPPORT_GROUP))
+    sign_in(page, live_server, username, password)
+
+
+def sign_in(page, live_server, username: str, password: str) -> None:
     page.goto(f"{live_server.url}/admin/")
     page.fill("#id_username", username)
     page.fill("#id_password", password)
@@ -236,11 +240,7 @@ def test_pages_show_the_buttons_their_state_allows_beside_the_heading_never_over
     make_order(partner, status=Order.Status.FULFILLED, product_id=product.item_id)
     django_user_model.objects.create_superuser(username="root-admin", password="Root-admin-2026-pages")
     page = browser_page
-    page.goto(f"{live_server.url}/admin/")
-    page.fill("#id_username", "root-admin")
-    page.fill("#id_password", "Root-admin-2026-pages")
-    page.click("input[type=submit]")
-    page.wait_for_selector("#overview")
+    sign_in(page, live_server, "root-admin", "Root-admin-2026-pages")
 
     # The order page offers what a FAILED order allows, and nothing that would answer "not done"
     page.goto(f"{live_server.url}/admin/orders/order/{failed.pk}/change/")
