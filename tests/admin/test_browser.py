@@ -187,11 +187,7 @@ def test_support_redrives_a_failed_order_from_the_stuck_filter_and_sees_it_fulfi
     page = browser_page
 
     # When she logs in, looks at the overview, opens the stuck filter and re-drives the order
-    page.goto(f"{live_server.url}/admin/")
-    page.fill("#id_username", "sandra")
-    page.fill("#id_password", "Sandra-support-2026")
-    page.click("input[type=submit]")
-    page.wait_for_selector("#overview")
+    sign_in(page, live_server, "sandra", "Sandra-support-2026")
     stuck_row = page.locator("#overview tr", has_text="Stuck orders")
     expect(stuck_row.locator("td.figure")).to_have_text("2")
 
